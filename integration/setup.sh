@@ -269,6 +269,8 @@ do_start() {
     log "an S3 server is already running for $workdir; reusing it"
     return
   fi
+  # A fresh, empty object store for every start.
+  rm -rf "$workdir/s3" "$workdir/env.sh"
   trap 'log "start failed; stopping what was started"; do_stop "$workdir"' ERR
   local s3_port
   s3_port="$(free_port)"
