@@ -171,7 +171,10 @@ class Postgres:
         if env_extra:
             env.update(env_extra)
         full = ["runuser", "-u", self.user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *map(str, cmd)]
-        return subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # A session of its own, so the whole tree (runuser, the tool, its worker processes)
+        # can be signalled by process group if it hangs.
+        return subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
 
     def bin(self, tool: str) -> str:
         return str(self.bindir / tool)

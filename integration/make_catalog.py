@@ -36,7 +36,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -106,6 +109,7 @@ class CatalogBuilder:
         self.wal_settings: list[dict] = []
         self.events: list[dict] = []
         self.facts: dict = {}
+        self.children: list[subprocess.Popen] = []  # barman-cloud-backup runs, killed on exit
 
     # ------------------------------------------------------------------ helpers
 
@@ -123,6 +127,11 @@ class CatalogBuilder:
             user=self.s["pg_user"],
         )
         self.instances.append(pg)
+        # a re-run in the same WORKDIR starts from scratch
+        if pg.pid() is not None:
+            pg.stop("immediate")
+        shutil.rmtree(pg.datadir, ignore_errors=True)
+        pg.logfile.unlink(missing_ok=True)
         return pg
 
     def archive_command(self, flag: str) -> str:
@@ -225,6 +234,7 @@ class CatalogBuilder:
                "--endpoint-url", self.proxy.url, self.dest, self.server]
         self.event(f"{pg.name}: {label}: barman-cloud-backup {' '.join(flags)} --name {name}")
         proc = pg.popen(*cmd)
+        self.children.append(proc)
         backup_id = None
         deadline = time.monotonic() + 120
         while backup_id is None:
@@ -237,11 +247,10 @@ class CatalogBuilder:
             self.insert_group(pg, during, pause=False)
         finally:
             self.proxy.release_hold()
-        out, _ = proc.communicate(timeout=600)
+        out, rc, killed = self.wait_backup(proc, backup_id, fail_after_stop)
         self.proxy.disarm()
-        rc = proc.returncode
         if fail_after_stop:
-            if rc == 0 or not self.proxy.failures:
+            if (rc == 0 and not killed) or not self.proxy.failures:
                 raise IntegrationError(f"{label}: expected barman-cloud-backup to fail, rc={rc}\n{out}")
             self.event(f"{pg.name}: {label}: barman-cloud-backup failed as intended (rc={rc}); "
                        f"refused completion of {', '.join(self.proxy.failures)}")
@@ -274,11 +283,43 @@ class CatalogBuilder:
             "taken_on": pg.name,
             "rows_committed_during": [g for g in self.groups if g["label"] == during][0]["row_ids"],
             "barman_output_tail": out.strip().splitlines()[-3:],
+            "barman_exit": "killed after it hung (backup.info already written)" if killed else rc,
         }
         self.backups.append(record)
         self.event(f"{label}: {backup_id} status={record['status']} begin_wal={record['begin_wal']} "
                    f"end_wal={record['end_wal']} end_time={record['end_time']} tars={tars}")
         return record
+
+    def wait_backup(self, proc, backup_id: str, expect_failed: bool, timeout: float = 300):
+        """Wait for barman-cloud-backup. When its upload workers fail, barman 3.19.1 writes
+        the FAILED backup.info and then may hang for ever in CloudInterface.close() (the
+        abort leaves the job queue full with no worker left to drain it). So once the
+        FAILED backup.info is in the bucket, allow 5 s, then kill the process group."""
+        key = f"{self.key_root}base/{backup_id}/backup.info"
+        deadline = time.monotonic() + timeout
+        failed_seen_at = None
+        killed = False
+        while proc.poll() is None:
+            time.sleep(0.5)
+            if expect_failed and failed_seen_at is None:
+                try:
+                    body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                    if b"status=FAILED" in body:
+                        failed_seen_at = time.monotonic()
+                except self.s3.exceptions.NoSuchKey:
+                    pass
+            now = time.monotonic()
+            if (failed_seen_at and now - failed_seen_at > 5) or now > deadline:
+                self.event(f"barman-cloud-backup (pid {proc.pid}) still running "
+                           f"{'5 s after writing its FAILED backup.info' if failed_seen_at else 'at the timeout'}; "
+                           "killing its process group")
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
+                break
+        out, _ = proc.communicate(timeout=60)
+        if killed and not failed_seen_at:
+            raise IntegrationError(f"barman-cloud-backup for {backup_id} timed out\n{out}")
+        return out, proc.returncode, killed
 
     # -------------------------------------------------------------------- story
 
@@ -509,6 +550,11 @@ class CatalogBuilder:
         return self.facts
 
     def close(self) -> None:
+        for proc in self.children:
+            if proc.poll() is None:
+                log(f"killing leftover barman-cloud-backup process group {proc.pid}")
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         for pg in self.instances:
             try:
                 pg.stop("immediate")
