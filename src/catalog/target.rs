@@ -1,0 +1,547 @@
+//! Target resolution: given a time, an LSN or `latest` (and a timeline), pick
+//! the anchor backup the way CloudNativePG does, but never a FAILED or
+//! unusable one, then require every WAL segment from the anchor's start to
+//! the target on the timelines PostgreSQL will read them from.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::analysis::{Backup, Catalog, fmt_time};
+use super::history::Lineage;
+use super::time::format_utc;
+use super::wal::{Lsn, SegmentId};
+use super::walindex::{Walk, WalkEnd};
+
+/// What to recover to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The end of the archive on the target timeline.
+    Latest,
+    /// The first commit after this instant.
+    Time(DateTime<Utc>),
+    /// This WAL position.
+    Lsn(Lsn),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Latest => f.write_str("latest"),
+            Target::Time(t) => f.write_str(&format_utc(*t)),
+            Target::Lsn(l) => write!(f, "{l}"),
+        }
+    }
+}
+
+/// `recovery_target_timeline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimelineChoice {
+    /// PostgreSQL's default: the newest timeline reachable through history files.
+    #[default]
+    Latest,
+    /// An explicit timeline.
+    Id(u32),
+}
+
+impl fmt::Display for TimelineChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimelineChoice::Latest => f.write_str("latest"),
+            TimelineChoice::Id(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+/// A suggested target that is recoverable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suggestion {
+    /// Value for `--to`.
+    pub target: String,
+    /// Timeline to use with it.
+    pub timeline: u32,
+    /// Why this one.
+    pub description: String,
+}
+
+/// The verdict for one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// Whether PostgreSQL can reach the target.
+    pub recoverable: bool,
+    /// The target as resolved (an instant with its offset, an LSN, or `latest`).
+    pub target: String,
+    /// `time`, `lsn` or `latest`.
+    pub target_kind: &'static str,
+    /// The timeline requested (`latest` or a number).
+    pub timeline_requested: String,
+    /// The timeline the restore ends on.
+    pub timeline: Option<u32>,
+    /// The anchor backup.
+    pub backup_id: Option<String>,
+    /// End time of the anchor backup.
+    pub backup_end_time: Option<DateTime<Utc>>,
+    /// The backup CloudNativePG picks when `backupID` is not set (it ignores status).
+    pub cnpg_default_backup_id: Option<String>,
+    /// Whether the manifest must pin `backupID` to get the anchor above.
+    pub requires_backup_id: bool,
+    /// First segment replay reads.
+    pub wal_from: Option<String>,
+    /// Last segment replay needs (for a time target: the first one uploaded after it).
+    pub wal_to: Option<String>,
+    /// Needed segments that are missing.
+    pub missing_wal: Vec<String>,
+    /// Where recovery would stop early (the first missing segment), when it would.
+    pub stops_at: Option<String>,
+    /// Whether the verdict is exact (LSN and latest) or approximated from upload times (time).
+    pub exact: bool,
+    /// Why the target is not recoverable, or caveats when it is.
+    pub reasons: Vec<String>,
+    /// Recoverable targets close to the requested one.
+    pub nearest: Vec<Suggestion>,
+}
+
+struct Attempt {
+    ok: bool,
+    timeline: Option<u32>,
+    wal_from: Option<String>,
+    wal_to: Option<String>,
+    missing: Vec<String>,
+    stops_at: Option<String>,
+    reasons: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Attempt {
+    fn fail(reason: String) -> Attempt {
+        Attempt { ok: false, timeline: None, wal_from: None, wal_to: None, missing: Vec::new(), stops_at: None, reasons: vec![reason], notes: Vec::new() }
+    }
+}
+
+fn unix(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+impl Catalog {
+    /// Candidates in CNPG's order for `target`: newest first, restricted by timeline.
+    fn candidates<'a>(&'a self, target: Target, tl: TimelineChoice) -> impl Iterator<Item = &'a Backup> + 'a {
+        self.backups.iter().rev().filter(move |b| {
+            let tli_ok = match tl {
+                TimelineChoice::Latest => true,
+                TimelineChoice::Id(t) => b.timeline == Some(t),
+            };
+            let target_ok = match target {
+                Target::Latest => true,
+                Target::Time(t) => b.end_time.is_some_and(|e| e <= t),
+                Target::Lsn(l) => b.end_lsn.is_some_and(|e| e < l),
+            };
+            tli_ok && target_ok
+        })
+    }
+
+    /// Decides whether `target` is recoverable.
+    #[must_use]
+    pub fn check(&self, target: Target, tl: TimelineChoice) -> CheckReport {
+        let cnpg_default = self.candidates(target, tl).find(|b| b.cnpg_done()).map(|b| b.id.clone());
+        let mut report = CheckReport {
+            recoverable: false,
+            target: target.to_string(),
+            target_kind: match target {
+                Target::Latest => "latest",
+                Target::Time(_) => "time",
+                Target::Lsn(_) => "lsn",
+            },
+            timeline_requested: tl.to_string(),
+            timeline: None,
+            backup_id: None,
+            backup_end_time: None,
+            cnpg_default_backup_id: cnpg_default.clone(),
+            requires_backup_id: false,
+            wal_from: None,
+            wal_to: None,
+            missing_wal: Vec::new(),
+            stops_at: None,
+            exact: !matches!(target, Target::Time(_)),
+            reasons: Vec::new(),
+            nearest: Vec::new(),
+        };
+        // Explicit timeline must exist and have a known history.
+        if let TimelineChoice::Id(t) = tl
+            && self.lineage(t).is_none()
+        {
+            let why = match self.timelines.iter().find(|x| x.timeline == t) {
+                None => format!("timeline {t} does not appear in this catalog"),
+                Some(x) if x.history == "unreadable" => format!("the history file of timeline {t} could not be read"),
+                Some(_) => format!("timeline {t} has no history file, so PostgreSQL cannot follow it"),
+            };
+            report.reasons.push(why);
+            report.nearest = self.suggest(target, tl);
+            return report;
+        }
+
+        let mut skipped: Vec<String> = Vec::new();
+        let mut first_failure: Option<Attempt> = None;
+        let mut any_candidate = false;
+        for b in self.candidates(target, tl) {
+            if !b.cnpg_done() && b.status != "DONE" {
+                continue;
+            }
+            any_candidate = true;
+            if !b.usable {
+                skipped.push(format!("backup {} is not usable: {}", b.id, b.unusable_reasons.join("; ")));
+                continue;
+            }
+            let attempt = self.attempt(b, target, tl);
+            if attempt.ok {
+                report.recoverable = true;
+                report.backup_id = Some(b.id.clone());
+                report.backup_end_time = b.end_time;
+                report.requires_backup_id = cnpg_default.as_deref() != Some(b.id.as_str());
+                report.timeline = attempt.timeline;
+                report.wal_from = attempt.wal_from;
+                report.wal_to = attempt.wal_to;
+                report.reasons = attempt.notes;
+                if report.requires_backup_id {
+                    let why = cnpg_default.as_deref().and_then(|d| self.backup(d)).map_or_else(
+                        || "it selects no backup".to_owned(),
+                        |d| format!("its default choice {} is unusable ({})", d.id, d.unusable_reasons.join("; ")),
+                    );
+                    report.reasons.push(format!(
+                        "CloudNativePG would not pick {} by itself: {why}; pin recoveryTarget.backupID: {}",
+                        b.id, b.id
+                    ));
+                }
+                for s in skipped.iter().rev().take(3).rev() {
+                    report.reasons.push(format!("skipped: {s}"));
+                }
+                return report;
+            }
+            if first_failure.is_none() {
+                first_failure = Some(attempt);
+            }
+        }
+
+        // Not recoverable: explain.
+        if let Some(f) = first_failure {
+            report.timeline = f.timeline;
+            report.wal_from = f.wal_from;
+            report.wal_to = f.wal_to;
+            report.missing_wal = f.missing;
+            report.stops_at = f.stops_at;
+            report.reasons.extend(f.reasons);
+            // The anchor CNPG would use is reported even when the WAL does not carry it to the target.
+            report.backup_id.clone_from(&cnpg_default);
+        }
+        report.reasons.extend(skipped);
+        if !any_candidate {
+            report.reasons.push(self.no_backup_reason(target, tl));
+        }
+        report.nearest = self.suggest(target, tl);
+        report
+    }
+
+    fn no_backup_reason(&self, target: Target, tl: TimelineChoice) -> String {
+        let restrict = match tl {
+            TimelineChoice::Latest => String::new(),
+            TimelineChoice::Id(t) => format!(" on timeline {t}"),
+        };
+        let first = self.backups.iter().filter(|b| b.is_done() && b.end_time.is_some()).min_by_key(|b| b.end_time);
+        match (target, first) {
+            (_, None) => format!("no DONE backup{restrict} in the catalog"),
+            (Target::Time(t), Some(f)) => format!(
+                "no backup{restrict} ended at or before {}: the oldest DONE backup, {}, ended at {}",
+                format_utc(t),
+                f.id,
+                fmt_time(f.end_time)
+            ),
+            (Target::Lsn(l), Some(f)) => format!(
+                "no backup{restrict} ended before {l}: the oldest DONE backup, {}, ended at {}",
+                f.id,
+                f.end_lsn.map_or_else(|| "-".to_owned(), |e| e.to_string())
+            ),
+            (Target::Latest, Some(_)) => format!("no DONE backup{restrict} in the catalog"),
+        }
+    }
+
+    /// The lineage a restore from `b` follows for the requested timeline.
+    fn lineage_for(&self, b: &Backup, tl: TimelineChoice) -> Result<Lineage, String> {
+        let btli = b.timeline.unwrap_or(1);
+        let target_tli = match tl {
+            TimelineChoice::Id(t) => t,
+            TimelineChoice::Latest => self.latest_from(btli),
+        };
+        match self.lineage(target_tli) {
+            Some(l) => Ok(l.clone()),
+            None => Err(match self.histories.get(&target_tli) {
+                Some(Err(e)) => format!("{target_tli:08X}.history could not be read: {}", e.message),
+                _ => format!("timeline {target_tli} has no readable history file"),
+            }),
+        }
+    }
+
+    fn attempt(&self, b: &Backup, target: Target, tl: TimelineChoice) -> Attempt {
+        let size = self.segment_size;
+        let lineage = match self.lineage_for(b, tl) {
+            Ok(l) => l,
+            Err(e) => return Attempt::fail(e),
+        };
+        let target_tli = lineage.target();
+        if let Err(e) = self.backup_on_lineage(b, &lineage) {
+            let mut a = Attempt::fail(e);
+            a.timeline = Some(target_tli);
+            if tl == TimelineChoice::Latest {
+                a.reasons.push(format!(
+                    "recovery_target_timeline `latest` resolves to {target_tli}; PostgreSQL refuses to start (\"requested timeline {target_tli} is not a child of this server's history\")"
+                ));
+            }
+            return a;
+        }
+        let (Some(begin), Some(end)) = (b.begin_lsn, b.end_lsn) else {
+            return Attempt::fail(format!("backup {} has no begin/end position", b.id));
+        };
+        let start = size.segno(begin);
+        let mut a = Attempt {
+            ok: false,
+            timeline: Some(target_tli),
+            wal_from: Some(size.name(lineage.tli_for_segno(size, start), start)),
+            wal_to: None,
+            missing: Vec::new(),
+            stops_at: None,
+            reasons: Vec::new(),
+            notes: Vec::new(),
+        };
+        let stop = match target {
+            Target::Lsn(l) => Some(size.segno(l)),
+            _ => None,
+        };
+        let walk = self.wal.walk(&lineage, start, stop);
+        let end_seg = size.segno(end);
+        // The backup's own WAL first.
+        if walk.last.is_none_or(|l| l.segno < end_seg) {
+            self.fill_missing(&mut a, &lineage, &walk);
+            a.reasons.insert(0, format!("the WAL of backup {} itself is incomplete: a restore cannot reach consistency", b.id));
+            return a;
+        }
+        match target {
+            Target::Lsn(l) => {
+                a.wal_to = Some(size.name(lineage.tli_for_segno(size, size.segno(l)), size.segno(l)));
+                match walk.end {
+                    WalkEnd::Complete => {
+                        a.ok = true;
+                        let head = self.lineage_head(&lineage);
+                        if head.is_some_and(|h| h.segno == size.segno(l)) {
+                            a.notes.push(format!(
+                                "{l} lies in the newest archived segment; recovery fails if no record at or after it was archived"
+                            ));
+                        }
+                    }
+                    _ => {
+                        self.fill_missing(&mut a, &lineage, &walk);
+                        let past_head = matches!(walk.end, WalkEnd::Missing { later: None, .. });
+                        if past_head {
+                            a.reasons.insert(0, format!("{l} is past the end of the archived WAL on timeline {target_tli}"));
+                        }
+                    }
+                }
+            }
+            Target::Latest => match walk.end {
+                WalkEnd::Head | WalkEnd::Complete => {
+                    a.ok = true;
+                    if let Some(last) = walk.last {
+                        a.wal_to = Some(self.wal.name(last));
+                        a.notes.push(format!(
+                            "recovery replays to the end of {} (archived {}) on timeline {target_tli}",
+                            self.wal.name(last),
+                            fmt_time(self.wal.last_modified(last).and_then(|s| DateTime::from_timestamp(s, 0)))
+                        ));
+                    }
+                    self.note_unfollowed_timelines(&mut a, target_tli, tl);
+                }
+                WalkEnd::Missing { .. } => {
+                    self.fill_missing(&mut a, &lineage, &walk);
+                    if let WalkEnd::Missing { missing, later } = walk.end {
+                        let lost = self.lost_after(&lineage, missing, later);
+                        a.reasons.insert(
+                            0,
+                            format!(
+                                "recovery to latest would stop early, at the missing segment {} (LSN {}), and promote: {lost}",
+                                self.wal.name(missing),
+                                size.start_lsn(missing.segno)
+                            ),
+                        );
+                    }
+                }
+            },
+            Target::Time(t) => {
+                let last = walk.last.map_or(start, |l| l.segno);
+                match self.wal.first_uploaded_after(&lineage, start, last, unix(t)) {
+                    Some(seg) => {
+                        a.ok = true;
+                        a.wal_to = Some(self.wal.name(seg));
+                        a.notes.push(format!(
+                            "approximate: {} was uploaded after the target, so the first commit after it should lie in {} or earlier (upload times bound commit times); read the WAL for an exact answer",
+                            self.wal.name(seg),
+                            self.wal.name(seg)
+                        ));
+                        if let (Some(l), WalkEnd::Missing { missing, .. }) = (walk.last, walk.end)
+                            && l == seg
+                        {
+                            a.notes.push(format!(
+                                "{} is the last segment before the gap at {}: if it holds no commit after the target, recovery stops at the gap",
+                                self.wal.name(seg),
+                                self.wal.name(missing)
+                            ));
+                        }
+                    }
+                    None => {
+                        let last_id = walk.last.unwrap_or(SegmentId { tli: target_tli, segno: start });
+                        let last_time = self.wal.last_modified(last_id).and_then(|s| DateTime::from_timestamp(s, 0));
+                        match walk.end {
+                            WalkEnd::Missing { missing, later } => {
+                                self.fill_missing(&mut a, &lineage, &walk);
+                                a.reasons.insert(
+                                    0,
+                                    format!(
+                                        "segment {} is missing: recovery stops at {} before reaching the target (the WAL before it was archived by {}){}",
+                                        self.wal.name(missing),
+                                        size.start_lsn(missing.segno),
+                                        fmt_time(last_time),
+                                        later.map_or_else(String::new, |l| format!("; archiving resumes at {}", self.wal.name(l)))
+                                    ),
+                                );
+                            }
+                            WalkEnd::Head | WalkEnd::Complete => {
+                                a.wal_to = Some(self.wal.name(last_id));
+                                a.reasons.insert(
+                                    0,
+                                    format!(
+                                        "the target is past the last archived WAL: the newest segment on timeline {target_tli}, {}, was uploaded at {}; PostgreSQL fails with \"recovery ended before configured recovery target was reached\"",
+                                        self.wal.name(last_id),
+                                        fmt_time(last_time)
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        a
+    }
+
+    fn fill_missing(&self, a: &mut Attempt, lineage: &Lineage, walk: &Walk) {
+        if let WalkEnd::Missing { missing, later } = walk.end {
+            a.stops_at = Some(self.wal.name(missing));
+            let last = later.map_or(missing.segno, |l| l.segno.saturating_sub(1).max(missing.segno));
+            let count = last - missing.segno + 1;
+            for s in missing.segno..=last.min(missing.segno + 19) {
+                a.missing.push(self.wal.size.name(lineage.tli_for_segno(self.segment_size, s), s));
+            }
+            if count > 20 {
+                a.reasons.push(format!("{count} segments missing in a row; the first 20 are listed"));
+            }
+            if later.is_none() && !a.missing.is_empty() {
+                // Missing at the head: nothing after it was archived.
+                a.missing.truncate(1);
+            }
+        }
+    }
+
+    /// The newest archived segment on the lineage.
+    fn lineage_head(&self, lineage: &Lineage) -> Option<SegmentId> {
+        lineage.spans.iter().rev().find_map(|s| {
+            let tl = self.wal.timeline(s.tli)?;
+            let max = s.end.map_or(u64::MAX, |e| self.segment_size.segno(e));
+            tl.range(self.segment_size.segno(s.begin), max).last().map(|e| SegmentId { tli: s.tli, segno: e.segno })
+        })
+    }
+
+    fn lost_after(&self, lineage: &Lineage, missing: SegmentId, later: Option<SegmentId>) -> String {
+        let head = self.lineage_head(lineage);
+        match (later, head) {
+            (Some(l), Some(h)) => {
+                let newest = self.wal.last_modified(h).and_then(|s| DateTime::from_timestamp(s, 0));
+                format!(
+                    "the WAL archived after the gap ({} to {}, up to {}) would be silently skipped",
+                    self.wal.name(l),
+                    self.wal.name(h),
+                    fmt_time(newest)
+                )
+            }
+            _ => format!("nothing was archived after {}", self.wal.name(missing)),
+        }
+    }
+
+    fn note_unfollowed_timelines(&self, a: &mut Attempt, target_tli: u32, tl: TimelineChoice) {
+        if tl != TimelineChoice::Latest {
+            return;
+        }
+        let newer: Vec<u32> = self.timelines.iter().map(|t| t.timeline).filter(|&t| t > target_tli && !self.history_present(t)).collect();
+        if let Some(&n) = newer.first() {
+            a.ok = false;
+            a.reasons.insert(
+                0,
+                format!(
+                    "timeline {n} has WAL but its history file {n:08X}.history is missing: `latest` stops at the end of timeline {target_tli} and the newer timeline's data would be silently lost; pass --timeline {target_tli} to accept that"
+                ),
+            );
+        }
+    }
+
+    /// Recoverable targets near `target`.
+    fn suggest(&self, target: Target, tl: TimelineChoice) -> Vec<Suggestion> {
+        let mut out = Vec::new();
+        let relevant: Vec<_> = self
+            .windows
+            .iter()
+            .filter(|tw| match tl {
+                TimelineChoice::Id(t) => tw.timeline == t,
+                TimelineChoice::Latest => Some(tw.timeline) == self.newest_timeline() || tw.timeline == self.windows.last().map_or(0, |w| w.timeline),
+            })
+            .collect();
+        for tw in relevant {
+            let windows = &tw.windows;
+            let t = match target {
+                Target::Time(t) => Some(t),
+                _ => None,
+            };
+            // Latest point at or before the target, and earliest after it.
+            let before = windows.iter().filter(|w| t.is_none_or(|t| w.start_time <= t)).next_back();
+            let after = windows.iter().find(|w| t.is_some_and(|t| w.start_time > t));
+            if let Some(w) = before {
+                let end = w.end_time.map_or_else(|| w.end_lsn.to_string(), format_utc);
+                out.push(Suggestion {
+                    target: w.end_time.map_or_else(|| w.end_lsn.to_string(), |e| format_utc(e - chrono::Duration::seconds(1))),
+                    timeline: tw.timeline,
+                    description: format!(
+                        "latest reachable before {}: the WAL after backup {} is unbroken up to {} (uploaded {end}, approximate); any time from {} up to shortly before that works",
+                        if t.is_some() { "the target" } else { "the gap" },
+                        w.backups[0],
+                        w.end_segment,
+                        format_utc(w.start_time)
+                    ),
+                });
+            }
+            if let Some(w) = after {
+                out.push(Suggestion {
+                    target: format_utc(w.start_time),
+                    timeline: tw.timeline,
+                    description: format!("earliest reachable after the target: the end of backup {}", w.backups[0]),
+                });
+            }
+            if before.is_none()
+                && after.is_none()
+                && let Some(w) = windows.first()
+            {
+                out.push(Suggestion {
+                    target: format_utc(w.start_time),
+                    timeline: tw.timeline,
+                    description: format!("first recoverable point: the end of backup {}", w.backups[0]),
+                });
+            }
+        }
+        out
+    }
+}
+
