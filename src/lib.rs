@@ -1,7 +1,14 @@
 //! cnpg-ops: runbooks and catalog audits for CloudNativePG clusters backed up
 //! with barman-cloud.
 //!
-//! Data flows one way: `store` lists and reads a bucket, `catalog` analyses
-//! what was read without IO, `commands` decide and `output` prints.
+//! Data flows one way: `cli` parses, `commands` decide, `store` lists and
+//! reads a bucket, `catalog` analyses what was read without IO, and `output`
+//! prints.
 
 pub mod catalog;
+pub mod cli;
+pub mod codec;
+pub mod commands;
+pub mod exit;
+pub mod output;
+pub mod store;

@@ -263,8 +263,9 @@ pub struct Catalog {
     pub unknown_objects: usize,
 }
 
-fn ts(secs: i64) -> Option<DateTime<Utc>> {
-    Utc.timestamp_opt(secs, 0).single()
+/// Converts upload times (Unix milliseconds) back to instants.
+pub(crate) fn ts(millis: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(millis).single()
 }
 
 /// How many missing names are listed before "and N more".

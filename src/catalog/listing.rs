@@ -18,7 +18,7 @@ pub struct WalObject {
     pub name: WalFileName,
     /// Size in bytes.
     pub size: u64,
-    /// Upload time (object `LastModified`), Unix seconds.
+    /// Upload time (object `LastModified`), Unix milliseconds.
     pub last_modified: i64,
     /// Stored in a hash directory other than the one its name implies.
     pub misplaced: bool,
@@ -35,7 +35,7 @@ pub struct HistoryObject {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
-    /// Upload time, Unix seconds.
+    /// Upload time, Unix milliseconds.
     pub last_modified: i64,
 }
 
@@ -48,7 +48,7 @@ pub struct BaseObject {
     pub rel: String,
     /// Size in bytes.
     pub size: u64,
-    /// Upload time, Unix seconds.
+    /// Upload time, Unix milliseconds.
     pub last_modified: i64,
 }
 
@@ -79,7 +79,7 @@ pub struct Listing {
 impl Listing {
     /// Adds one object by its key relative to the server prefix.
     pub fn add(&mut self, rel: &str, size: u64, last_modified: DateTime<Utc>) {
-        let last_modified = last_modified.timestamp();
+        let last_modified = last_modified.timestamp_millis();
         match classify(rel) {
             CatalogKey::Wal { name, misplaced } => self.wal.push(WalObject { name, size, last_modified, misplaced }),
             CatalogKey::History { tli, compression } => {

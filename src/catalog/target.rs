@@ -8,7 +8,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::analysis::{Backup, Catalog, fmt_time};
+use super::analysis::{Backup, Catalog, fmt_time, ts};
 use super::history::Lineage;
 use super::time::format_utc;
 use super::wal::{Lsn, SegmentId};
@@ -120,7 +120,7 @@ impl Attempt {
 }
 
 fn unix(t: DateTime<Utc>) -> i64 {
-    t.timestamp()
+    t.timestamp_millis()
 }
 
 impl Catalog {
@@ -353,7 +353,7 @@ impl Catalog {
                         a.notes.push(format!(
                             "recovery replays to the end of {} (archived {}) on timeline {target_tli}",
                             self.wal.name(last),
-                            fmt_time(self.wal.last_modified(last).and_then(|s| DateTime::from_timestamp(s, 0)))
+                            fmt_time(self.wal.last_modified(last).and_then(ts))
                         ));
                     }
                     self.note_unfollowed_timelines(&mut a, target_tli, tl);
@@ -396,7 +396,7 @@ impl Catalog {
                     }
                     None => {
                         let last_id = walk.last.unwrap_or(SegmentId { tli: target_tli, segno: start });
-                        let last_time = self.wal.last_modified(last_id).and_then(|s| DateTime::from_timestamp(s, 0));
+                        let last_time = self.wal.last_modified(last_id).and_then(ts);
                         match walk.end {
                             WalkEnd::Missing { missing, later } => {
                                 self.fill_missing(&mut a, &lineage, &walk);
@@ -461,7 +461,7 @@ impl Catalog {
         let head = self.lineage_head(lineage);
         match (later, head) {
             (Some(l), Some(h)) => {
-                let newest = self.wal.last_modified(h).and_then(|s| DateTime::from_timestamp(s, 0));
+                let newest = self.wal.last_modified(h).and_then(ts);
                 format!(
                     "the WAL archived after the gap ({} to {}, up to {}) would be silently skipped",
                     self.wal.name(l),

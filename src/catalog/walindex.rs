@@ -15,7 +15,7 @@ use super::wal::{SegmentId, SegmentSize};
 pub struct SegmentEntry {
     /// Segment number.
     pub segno: u64,
-    /// Upload time, Unix seconds.
+    /// Upload time, Unix milliseconds.
     pub last_modified: i64,
     /// Object size.
     pub size: u64,
@@ -277,7 +277,7 @@ impl WalIndex {
     }
 
     /// The first segment between `start` and `last` (inclusive) along the lineage whose
-    /// upload time is later than `t` (Unix seconds).
+    /// upload time is later than `t` (Unix milliseconds).
     #[must_use]
     pub fn first_uploaded_after(&self, lineage: &Lineage, start: u64, last: u64, t: i64) -> Option<SegmentId> {
         for (tli, from, to) in lineage.segment_plan(self.size, start, last) {

@@ -1,0 +1,156 @@
+//! Command-line types (clap derive). Doc comments are the help text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit codes, also printed in `--help`.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (for `catalog check`: the target is recoverable)
+  1  findings: the check ran and found a problem (target not recoverable, error-level findings)
+  2  usage or bad input (unknown flag, malformed time, no catalog at the path)
+  3  object store unreachable or access denied (no such bucket, 403, 401, DNS, TLS, timeout)
+  130 interrupted";
+
+/// Runbooks and catalog audits for CloudNativePG clusters backed up with barman-cloud.
+#[derive(Debug, Parser)]
+#[command(name = "cnpg-ops", version, after_long_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Output format: text for people, json for programs (a documented, stable schema).
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// When to use colours (also honours NO_COLOR).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Zone for times written without an offset: UTC, an offset such as +02:00, or an IANA name.
+    #[arg(long, global = true, default_value = "UTC", env = "CNPG_OPS_TZ")]
+    pub tz: String,
+    /// More detail on stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Text for people.
+    Text,
+    /// JSON for programs.
+    Json,
+}
+
+/// Colour choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read a barman-cloud catalog straight from the object store.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// `cnpg-ops catalog …`
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Backups, timelines, WAL runs and gaps, recovery windows and findings.
+    Show(ShowArgs),
+    /// Whether a restore target is reachable: exit 0 if it is, 1 if not, with the reasons
+    /// and the nearest recoverable targets.
+    Check(CheckArgs),
+    /// What the next retention run deletes, and where the first recoverable point moves.
+    Retention(RetentionArgs),
+}
+
+/// Where the catalog is and how to reach it.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// The destinationPath: s3://BUCKET/PATH, gs://BUCKET/PATH,
+    /// https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH, az://CONTAINER/PATH, or
+    /// file:///DIR for a local mirror of a bucket.
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+    /// Server folder under DEST (CloudNativePG: the serverName, else the cluster name).
+    /// Optional when exactly one server lives under DEST.
+    #[arg(long)]
+    pub server_name: Option<String>,
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, R2, B2) or an emulator.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Provider for URLs that do not name one (the Azure emulator form http://HOST:PORT/ACCOUNT/CONTAINER).
+    #[arg(long, value_parser = ["aws-s3", "google-cloud-storage", "azure-blob-storage"])]
+    pub cloud_provider: Option<String>,
+    /// WAL segment size in bytes, when no backup.info says (default 16 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub wal_segment_size: Option<u64>,
+    /// Parallel requests to the object store.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// How to list the WAL prefix.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ranges", "dirs", "sequential"], hide_short_help = true)]
+    pub list_strategy: String,
+    /// The time to judge ages against (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+}
+
+/// `catalog show`
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+}
+
+/// `catalog check`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    /// The target: a time (RFC 3339, or YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]] read in --tz), an
+    /// LSN such as 0/3000028, or `latest`.
+    #[arg(long, value_name = "TIME|LSN|latest")]
+    pub to: String,
+    /// recovery_target_timeline: `latest` (PostgreSQL's default) or a timeline number.
+    #[arg(long, default_value = "latest", value_name = "N|latest")]
+    pub timeline: String,
+}
+
+/// `catalog retention`
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    /// Retention policy: CloudNativePG's form (7d, 4w, 1m; m is 31 days) or barman's
+    /// (RECOVERY WINDOW OF 7 DAYS, REDUNDANCY 3).
+    #[arg(long)]
+    pub policy: String,
+    /// barman's --minimum-redundancy (CloudNativePG passes none).
+    #[arg(long, default_value_t = 0)]
+    pub minimum_redundancy: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,234 @@
+//! `cnpg-ops catalog show|check|retention`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::catalog::analysis::{AnalysisOptions, Backup, Catalog, Gap, Timeline, TimelineWindows};
+use crate::catalog::findings::{Finding, Severity};
+use crate::catalog::listing::CatalogInput;
+use crate::catalog::retention::{self, Policy, RetentionReport};
+use crate::catalog::target::{CheckReport, Target, TimelineChoice};
+use crate::catalog::time::{Zone, format_utc, parse_target};
+use crate::catalog::wal::{Lsn, SegmentSize};
+use crate::cli::{CatalogArgs, CatalogCommand, GlobalArgs, OutputFormat};
+use crate::exit::{FINDINGS, Failure, OK};
+use crate::output::{Printer, text};
+use crate::store::read::DiscoverError;
+use crate::store::{Location, Provider, Store, StoreOptions};
+
+/// Version tag of the JSON documents.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Runs a catalog subcommand.
+pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
+    let zone: Zone = g.tz.parse().map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))?;
+    match cmd {
+        CatalogCommand::Show(a) => {
+            let loaded = load(&a.catalog, zone, p).await?;
+            let c = &loaded.catalog;
+            if p.format == OutputFormat::Json {
+                p.json(&ShowJson::new(&loaded));
+            } else {
+                p.out(&text::show(p, &loaded.display, c, &loaded.layout_findings));
+            }
+            let worst = c.findings.iter().chain(&loaded.layout_findings).map(|f| f.severity).max();
+            Ok(if worst == Some(Severity::Error) { FINDINGS } else { OK })
+        }
+        CatalogCommand::Check(a) => {
+            let target = parse_check_target(&a.to, zone)?;
+            let timeline = match a.timeline.as_str() {
+                "latest" => TimelineChoice::Latest,
+                n => TimelineChoice::Id(n.parse().ok().filter(|t| *t > 0).ok_or_else(|| {
+                    Failure::usage(format!("--timeline `{n}` is not a timeline; expected `latest` or a number from 1"), Some("`current` is not supported: CloudNativePG finds no backup with it".to_owned()))
+                })?),
+            };
+            if let (Target::Time(t), Some(resolved)) = (target.0, &target.1)
+                && !resolved.explicit_offset
+                && p.format == OutputFormat::Text
+            {
+                p.warn(&format!("`{}` has no offset; read in {zone} as {}", a.to, format_utc(t)));
+            }
+            let loaded = load(&a.catalog, zone, p).await?;
+            let report = loaded.catalog.check(target.0, timeline);
+            if p.format == OutputFormat::Json {
+                p.json(&CheckJson { schema_version: SCHEMA_VERSION, destination: &loaded.display, server: &loaded.catalog.server, report: &report });
+            } else {
+                p.out(&text::check(p, &report));
+            }
+            Ok(if report.recoverable { OK } else { FINDINGS })
+        }
+        CatalogCommand::Retention(a) => {
+            let policy: Policy = a.policy.parse().map_err(|e: String| Failure::usage(e, None))?;
+            let loaded = load(&a.catalog, zone, p).await?;
+            let now = loaded.now;
+            let report = retention::simulate(&loaded.input, &loaded.catalog, policy, now, a.minimum_redundancy);
+            if p.format == OutputFormat::Json {
+                p.json(&RetentionJson { schema_version: SCHEMA_VERSION, destination: &loaded.display, server: &loaded.catalog.server, report: &report });
+            } else {
+                p.out(&text::retention(p, &report));
+            }
+            Ok(OK)
+        }
+    }
+}
+
+/// Parses `--to`: `latest`, an LSN, or a time.
+fn parse_check_target(s: &str, zone: Zone) -> Result<(Target, Option<crate::catalog::time::ResolvedTime>), Failure> {
+    if s.eq_ignore_ascii_case("latest") {
+        return Ok((Target::Latest, None));
+    }
+    if s.contains('/') && !s.contains('-') {
+        return s.parse::<Lsn>().map(|l| (Target::Lsn(l), None)).map_err(|e| Failure::usage(format!("--to: {e}"), None));
+    }
+    parse_target(s, zone)
+        .map(|r| (Target::Time(r.utc()), Some(r)))
+        .map_err(|e| Failure::usage(format!("--to: {e}"), Some("examples: 2024-05-01T10:00:00Z, '2024-05-01 10:00' (read in --tz), 0/3000028, latest".to_owned())))
+}
+
+/// A read and analysed catalog.
+pub struct Loaded {
+    /// `DEST/server` for messages.
+    pub display: String,
+    /// What was read.
+    pub input: CatalogInput,
+    /// The analysis.
+    pub catalog: Catalog,
+    /// Findings about the destination layout.
+    pub layout_findings: Vec<Finding>,
+    /// "Now".
+    pub now: DateTime<Utc>,
+}
+
+/// Opens the store, finds the server, reads and analyses the catalog.
+pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Failure> {
+    let hint = match a.cloud_provider.as_deref() {
+        Some(s) => Some(Provider::parse(s).ok_or_else(|| Failure::usage(format!("unknown --cloud-provider `{s}`"), None))?),
+        None => None,
+    };
+    let location = Location::parse(&a.dest, hint).map_err(|e| Failure::usage(e.to_string(), None))?;
+    let segment_size = match a.wal_segment_size {
+        Some(s) => Some(SegmentSize::new(s).map_err(|e| Failure::usage(format!("--wal-segment-size: {e}"), None))?),
+        None => None,
+    };
+    let now = match &a.now {
+        Some(s) => parse_target(s, zone).map_err(|e| Failure::usage(format!("--now: {e}"), None))?.utc(),
+        None => Utc::now(),
+    };
+    let options = StoreOptions {
+        endpoint_url: a.endpoint_url.clone(),
+        provider_hint: hint,
+        concurrency: usize::from(a.concurrency),
+        strategy: a.list_strategy.parse().map_err(|e: String| Failure::usage(e, None))?,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(location, options)?;
+    let discovered = store.discover(a.server_name.as_deref()).await.map_err(|e| match e {
+        DiscoverError::Store(s) => Failure::from(s),
+        DiscoverError::NotFound { message, hint } => Failure::usage(message, Some(hint)),
+        DiscoverError::Ambiguous { .. } => Failure::usage(e.to_string(), Some("pass --server-name".to_owned())),
+    })?;
+    let display = store.location.display_server(&discovered.server);
+    let spinner = if p.format == OutputFormat::Text { p.spinner(&format!("listing {display}")) } else { None };
+    let progress = |n: usize| {
+        if let Some(s) = &spinner {
+            s.set_position(n as u64);
+        }
+    };
+    let started = std::time::Instant::now();
+    let input = store.read_catalog(&discovered.server, &progress).await;
+    if let Some(s) = &spinner {
+        s.finish_and_clear();
+    }
+    let input = input?;
+    p.info(&format!("read {} objects of {display} in {:.2?}", input.listing.len(), started.elapsed()));
+    let mut opts = AnalysisOptions::at(now);
+    opts.segment_size = segment_size;
+    let catalog = Catalog::analyse(input.clone(), opts);
+    Ok(Loaded { display, input, catalog, layout_findings: discovered.findings, now })
+}
+
+/// `catalog show -o json`.
+#[derive(Serialize)]
+pub struct ShowJson<'a> {
+    /// Document version.
+    pub schema_version: u32,
+    /// `DEST/server`.
+    pub destination: &'a str,
+    /// Server name.
+    pub server: &'a str,
+    /// WAL segment size in bytes.
+    pub wal_segment_size: u64,
+    /// Objects listed.
+    pub objects: usize,
+    /// Backups, oldest first.
+    pub backups: &'a [Backup],
+    /// Timelines.
+    pub timelines: &'a [Timeline],
+    /// Gaps.
+    pub gaps: &'a [Gap],
+    /// Recovery windows per timeline.
+    pub recovery_window: &'a [TimelineWindows],
+    /// Earliest recoverable point (strict).
+    pub first_recoverable_point: Option<DateTime<Utc>>,
+    /// Backup that anchors it.
+    pub first_recoverable_backup: Option<String>,
+    /// What CloudNativePG reports as first recoverability point.
+    pub cnpg_first_recoverability_point: Option<DateTime<Utc>>,
+    /// End of the newest usable backup.
+    pub last_successful_backup: Option<DateTime<Utc>>,
+    /// Findings, worst first.
+    pub findings: Vec<Finding>,
+}
+
+impl<'a> ShowJson<'a> {
+    fn new(l: &'a Loaded) -> ShowJson<'a> {
+        let c = &l.catalog;
+        let frp = c.first_recoverable_point();
+        let mut findings = l.layout_findings.clone();
+        findings.extend(c.findings.iter().cloned());
+        ShowJson {
+            schema_version: SCHEMA_VERSION,
+            destination: &l.display,
+            server: &c.server,
+            wal_segment_size: c.segment_size.bytes(),
+            objects: c.objects,
+            backups: &c.backups,
+            timelines: &c.timelines,
+            gaps: &c.gaps,
+            recovery_window: &c.windows,
+            first_recoverable_point: frp.as_ref().map(|f| f.0),
+            first_recoverable_backup: frp.map(|f| f.1),
+            cnpg_first_recoverability_point: c.cnpg_first_recoverability_point(),
+            last_successful_backup: c.backups.iter().filter(|b| b.usable).filter_map(|b| b.end_time).max(),
+            findings,
+        }
+    }
+}
+
+/// `catalog check -o json`.
+#[derive(Serialize)]
+pub struct CheckJson<'a> {
+    /// Document version.
+    pub schema_version: u32,
+    /// `DEST/server`.
+    pub destination: &'a str,
+    /// Server name.
+    pub server: &'a str,
+    /// The verdict.
+    #[serde(flatten)]
+    pub report: &'a CheckReport,
+}
+
+/// `catalog retention -o json`.
+#[derive(Serialize)]
+pub struct RetentionJson<'a> {
+    /// Document version.
+    pub schema_version: u32,
+    /// `DEST/server`.
+    pub destination: &'a str,
+    /// Server name.
+    pub server: &'a str,
+    /// The simulation.
+    #[serde(flatten)]
+    pub report: &'a RetentionReport,
+}

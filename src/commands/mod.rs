@@ -1,0 +1,15 @@
+//! One module per subcommand. Each turns parsed arguments into settings,
+//! drives the store and the analysis, and hands results to the printer.
+
+pub mod catalog;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Failure;
+use crate::output::Printer;
+
+/// Runs the parsed command; returns the exit code.
+pub async fn run(cli: Cli, printer: &Printer) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Catalog(cmd) => catalog::run(cmd, &cli.global, printer).await,
+    }
+}

@@ -1,0 +1,248 @@
+//! Text renderings of command results, for people.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use super::{Printer, Style, sanitize};
+use crate::catalog::analysis::{Catalog, WindowEnd, human_duration};
+use crate::catalog::findings::{Finding, Severity};
+use crate::catalog::retention::RetentionReport;
+use crate::catalog::target::CheckReport;
+use crate::catalog::time::format_utc;
+
+fn t(x: Option<DateTime<Utc>>) -> String {
+    x.map_or_else(|| "-".to_owned(), format_utc)
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// Renders findings.
+pub fn findings(p: &Printer, out: &mut String, list: &[Finding]) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", p.paint(Style::Heading, &format!("Findings ({})", list.len())));
+    for f in list {
+        let sev = match f.severity {
+            Severity::Error => p.paint(Style::Bad, "error  "),
+            Severity::Warning => p.paint(Style::Warn, "warning"),
+            Severity::Info => p.paint(Style::Dim, "info   "),
+        };
+        let _ = writeln!(out, "  {sev} {} {}", p.paint(Style::Dim, f.id), sanitize(&f.message));
+        if let Some(h) = &f.hint {
+            let _ = writeln!(out, "          {} {}", p.paint(Style::Dim, "hint:"), sanitize(h));
+        }
+    }
+}
+
+/// `catalog show`.
+#[must_use]
+pub fn show(p: &Printer, dest: &str, c: &Catalog, extra: &[Finding]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} {}  ({} segments from {}, {} objects)",
+        p.paint(Style::Heading, "Catalog"),
+        sanitize(dest),
+        c.segment_size,
+        c.segment_size_source,
+        c.objects
+    );
+    let _ = writeln!(o, "\n{}", p.paint(Style::Heading, &format!("Backups ({})", c.backups.len())));
+    if c.backups.is_empty() {
+        let _ = writeln!(o, "  none");
+    } else {
+        let _ = writeln!(o, "  {:<17} {:<15} {:>3}  {:<32} {:<24} {:>9}  notes", "ID", "STATUS", "TL", "END", "BEGIN WAL", "SIZE");
+        for b in c.backups.iter().rev() {
+            let status = match b.status.as_str() {
+                "DONE" if b.usable => p.paint(Style::Good, &format!("{:<15}", "DONE")),
+                "DONE" => p.paint(Style::Bad, &format!("{:<15}", "DONE (unusable)")),
+                s => p.paint(Style::Warn, &format!("{s:<15}")),
+            };
+            let mut notes = Vec::new();
+            if let Some(k) = &b.keep {
+                notes.push(format!("keep:{}", serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()));
+            }
+            if let Some(from) = &b.backup_from {
+                notes.push(format!("from {from}"));
+            }
+            if let Some(n) = &b.name {
+                notes.push(n.clone());
+            }
+            notes.extend(b.unusable_reasons.iter().cloned());
+            let _ = writeln!(
+                o,
+                "  {:<17} {status} {:>3}  {:<32} {:<24} {:>9}  {}",
+                sanitize(&b.id),
+                b.timeline.map_or_else(|| "-".to_owned(), |x| x.to_string()),
+                t(b.end_time),
+                b.begin_wal.as_deref().unwrap_or("-"),
+                bytes(b.size_bytes),
+                sanitize(&notes.join("; "))
+            );
+        }
+    }
+    let _ = writeln!(o, "\n{}", p.paint(Style::Heading, &format!("Timelines ({})", c.timelines.len())));
+    for tl in &c.timelines {
+        let origin = match (tl.parent, tl.switchpoint) {
+            (Some(pa), Some(sp)) => format!("forked from {pa} at {sp}"),
+            _ if tl.timeline == 1 => "the first timeline".to_owned(),
+            _ => format!("history file {}", tl.history),
+        };
+        let range = match (&tl.first_segment, &tl.last_segment) {
+            (Some(a), Some(b)) => format!("{} segments {a} .. {b}", tl.segments),
+            _ => "no segments".to_owned(),
+        };
+        let age = tl.last_archived_at.map_or_else(String::new, |at| format!(", newest archived {} ({} ago)", format_utc(at), human_duration(c.now - at)));
+        let gaps = c.gaps.iter().filter(|g| g.timeline == tl.timeline).count();
+        let gap_text = if gaps > 0 { p.paint(Style::Bad, &format!(", {gaps} gap(s)")) } else { String::new() };
+        let _ = writeln!(o, "  {:>3}  {origin}; {range}{age}{gap_text}", tl.timeline);
+        if !tl.partials.is_empty() {
+            let _ = writeln!(o, "       partial: {}", tl.partials.join(", "));
+        }
+    }
+    if !c.gaps.is_empty() {
+        let _ = writeln!(o, "\n{}", p.paint(Style::Heading, &format!("Gaps ({})", c.gaps.len())));
+        for g in &c.gaps {
+            let _ = writeln!(
+                o,
+                "  timeline {}: {} .. {} ({} missing, between {} and {}){}",
+                g.timeline,
+                g.first_missing,
+                g.last_missing,
+                g.missing_count,
+                g.after,
+                g.before,
+                if g.breaks_recovery { p.paint(Style::Bad, "  breaks recovery") } else { String::new() }
+            );
+        }
+    }
+    let _ = writeln!(o, "\n{}", p.paint(Style::Heading, "Recovery windows"));
+    if c.windows.is_empty() {
+        let _ = writeln!(o, "  {}", p.paint(Style::Bad, "none: no backup can anchor a restore"));
+    }
+    for tw in &c.windows {
+        let _ = writeln!(o, "  restoring to timeline {} ({}):", tw.timeline, tw.lineage);
+        for w in &tw.windows {
+            let end = match w.end_reason {
+                WindowEnd::Head => "newest archived WAL".to_owned(),
+                WindowEnd::Gap => format!("gap at {}", w.missing_segment.as_deref().unwrap_or("?")),
+            };
+            let _ = writeln!(
+                o,
+                "    {} → ≈{}  (from backup {}; WAL unbroken to {}, {end})",
+                format_utc(w.start_time),
+                t(w.end_time),
+                w.backups.join(", "),
+                w.end_segment
+            );
+        }
+    }
+    let _ = writeln!(o);
+    match c.first_recoverable_point() {
+        Some((at, id)) => {
+            let _ = writeln!(o, "First recoverable point: {} (end of backup {id})", format_utc(at));
+        }
+        None => {
+            let _ = writeln!(o, "First recoverable point: {}", p.paint(Style::Bad, "none"));
+        }
+    }
+    if let Some(cnpg) = c.cnpg_first_recoverability_point()
+        && c.first_recoverable_point().is_none_or(|(at, _)| at != cnpg)
+    {
+        let _ = writeln!(o, "  CloudNativePG reports {} (it counts every backup with an end time, FAILED ones too, and checks no WAL)", format_utc(cnpg));
+    }
+    let mut all: Vec<Finding> = extra.to_vec();
+    all.extend(c.findings.iter().cloned());
+    findings(p, &mut o, &all);
+    o
+}
+
+/// `catalog check`.
+#[must_use]
+pub fn check(p: &Printer, r: &CheckReport) -> String {
+    let mut o = String::new();
+    let tl = r.timeline.map_or_else(|| "?".to_owned(), |x| x.to_string());
+    if r.recoverable {
+        let _ = writeln!(o, "{} {} on timeline {tl}{}", p.paint(Style::Good, "recoverable:"), r.target, if r.exact { "" } else { " (approximate)" });
+    } else {
+        let _ = writeln!(o, "{} {} (timeline {})", p.paint(Style::Bad, "NOT recoverable:"), r.target, r.timeline_requested);
+    }
+    if let Some(id) = &r.backup_id {
+        let _ = writeln!(o, "  anchor backup: {} (ended {})", sanitize(id), t(r.backup_end_time));
+    }
+    if let (Some(a), Some(b)) = (&r.wal_from, &r.wal_to) {
+        let _ = writeln!(o, "  WAL needed:    {a} .. {b}");
+    }
+    if let Some(s) = &r.stops_at {
+        let _ = writeln!(o, "  recovery stops at: {s}");
+    }
+    if !r.missing_wal.is_empty() {
+        let _ = writeln!(o, "  missing WAL:   {}", r.missing_wal.join(", "));
+    }
+    if !r.reasons.is_empty() {
+        let _ = writeln!(o, "  {}", if r.recoverable { "notes:" } else { "reasons:" });
+        for x in &r.reasons {
+            let _ = writeln!(o, "    - {}", sanitize(x));
+        }
+    }
+    if !r.nearest.is_empty() {
+        let _ = writeln!(o, "  nearest recoverable targets:");
+        for s in &r.nearest {
+            let _ = writeln!(o, "    --to {} --timeline {}   {}", s.target, s.timeline, sanitize(&s.description));
+        }
+    }
+    o
+}
+
+/// `catalog retention`.
+#[must_use]
+pub fn retention(p: &Printer, r: &RetentionReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{} {} at {}", p.paint(Style::Heading, "Retention"), r.policy, format_utc(r.now));
+    if let Some(por) = r.point_of_recoverability {
+        let _ = writeln!(o, "  window starts {}", format_utc(por));
+    }
+    let _ = writeln!(o, "\n  {:<17} {:<8} {:<32} {:<16} action", "ID", "STATUS", "END", "RETENTION");
+    for b in &r.backups {
+        let action = if b.deleted {
+            p.paint(Style::Bad, "delete")
+        } else if b.anchor {
+            "keep (anchor)".to_owned()
+        } else {
+            "keep".to_owned()
+        };
+        let _ = writeln!(o, "  {:<17} {:<8} {:<32} {:<16} {action}", sanitize(&b.id), b.status, t(b.end_time), b.retention);
+    }
+    let _ = writeln!(o);
+    if r.deleted_backups.is_empty() {
+        let _ = writeln!(o, "Nothing is deleted.");
+    } else {
+        let _ = writeln!(o, "Deletes {} backup(s), {} object(s), {}:", r.deleted_backups.len(), r.deleted_objects, bytes(r.deleted_bytes));
+        for w in &r.deleted_wal {
+            let _ = writeln!(o, "  with {}: timeline {} WAL {} .. {} ({} objects)", w.with_backup, w.timeline, w.first, w.last, w.objects);
+        }
+    }
+    let _ = writeln!(o, "First recoverable point: {} → {}", t(r.first_recoverable_point_before), t(r.first_recoverable_point_after));
+    let _ = writeln!(
+        o,
+        "  as CloudNativePG reports it: {} → {}",
+        t(r.cnpg_first_recoverability_point_before),
+        t(r.cnpg_first_recoverability_point_after)
+    );
+    for n in &r.notes {
+        let _ = writeln!(o, "  note: {}", sanitize(n));
+    }
+    o
+}

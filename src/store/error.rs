@@ -1,0 +1,139 @@
+//! Object-store errors, classified so that the message says what failed
+//! (no such bucket, 403, 401, DNS, refused, TLS, timeout) and the command
+//! can exit with the "store unreachable or access denied" code.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// What kind of failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessKind {
+    /// The bucket or container does not exist.
+    NoSuchBucket,
+    /// 403.
+    AccessDenied,
+    /// 401 or missing credentials.
+    Unauthenticated,
+    /// The object does not exist.
+    NotFound,
+    /// The host name does not resolve.
+    Dns,
+    /// Nothing listens at the endpoint.
+    ConnectionRefused,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// The request timed out.
+    Timeout,
+    /// Any other failure.
+    Other,
+}
+
+impl fmt::Display for AccessKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AccessKind::NoSuchBucket => "no such bucket",
+            AccessKind::AccessDenied => "access denied (403)",
+            AccessKind::Unauthenticated => "not authenticated (401 or no credentials)",
+            AccessKind::NotFound => "not found",
+            AccessKind::Dns => "DNS lookup failed",
+            AccessKind::ConnectionRefused => "connection refused",
+            AccessKind::Tls => "TLS error",
+            AccessKind::Timeout => "timed out",
+            AccessKind::Other => "request failed",
+        })
+    }
+}
+
+/// A failure of the object store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A request failed.
+    #[error("{what}: {kind}: {detail}")]
+    Access {
+        /// Classification.
+        kind: AccessKind,
+        /// What was being done, naming the object or prefix.
+        what: String,
+        /// The underlying message.
+        detail: String,
+    },
+    /// The client could not be configured (bad endpoint, unusable credentials file).
+    #[error("cannot set up access to {what}: {detail}")]
+    Config {
+        /// The destination.
+        what: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl StoreError {
+    /// The access kind, when it is an access error.
+    #[must_use]
+    pub fn kind(&self) -> Option<AccessKind> {
+        match self {
+            StoreError::Access { kind, .. } => Some(*kind),
+            StoreError::Config { .. } => None,
+        }
+    }
+
+    /// A hint for the user.
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self.kind()? {
+            AccessKind::NoSuchBucket => "check the bucket name in destinationPath and the endpoint/region",
+            AccessKind::AccessDenied => "the credentials lack s3:ListBucket/s3:GetObject (or the GCS/Azure equivalent) on this prefix",
+            AccessKind::Unauthenticated => "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), GOOGLE_APPLICATION_CREDENTIALS, or AZURE_STORAGE_* credentials",
+            AccessKind::Dns => "check --endpoint-url and the network; the host name does not resolve",
+            AccessKind::ConnectionRefused => "nothing answers at the endpoint; check --endpoint-url and that the server runs",
+            AccessKind::Tls => "the server's certificate is not trusted or TLS is misconfigured; for a plain-HTTP endpoint use http:// in --endpoint-url",
+            AccessKind::Timeout => "the store is slow or unreachable; retry later or check the network",
+            AccessKind::NotFound | AccessKind::Other => return None,
+        })
+    }
+
+    /// Builds an access error from an `object_store` error.
+    #[must_use]
+    pub fn from_object_store(what: impl Into<String>, err: &object_store::Error) -> StoreError {
+        let (kind, detail) = classify(err);
+        StoreError::Access { kind, what: what.into(), detail }
+    }
+}
+
+/// The chain of messages of an error, joined.
+fn chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Classifies an `object_store` error.
+#[must_use]
+pub fn classify(err: &object_store::Error) -> (AccessKind, String) {
+    let detail = chain(err);
+    let lower = detail.to_ascii_lowercase();
+    let kind = if lower.contains("nosuchbucket") || lower.contains("no such bucket") || lower.contains("containernotfound") || lower.contains("bucket does not exist") || lower.contains("the specified bucket does not exist") {
+        AccessKind::NoSuchBucket
+    } else {
+        match err {
+            object_store::Error::PermissionDenied { .. } => AccessKind::AccessDenied,
+            object_store::Error::Unauthenticated { .. } => AccessKind::Unauthenticated,
+            object_store::Error::NotFound { .. } => AccessKind::NotFound,
+            _ if lower.contains("dns error") || lower.contains("failed to lookup address") || lower.contains("name or service not known") => AccessKind::Dns,
+            _ if lower.contains("connection refused") => AccessKind::ConnectionRefused,
+            _ if lower.contains("certificate") || lower.contains("tls") || lower.contains("ssl") => AccessKind::Tls,
+            _ if lower.contains("timed out") || lower.contains("timeout") => AccessKind::Timeout,
+            _ if lower.contains("403") || lower.contains("accessdenied") || lower.contains("forbidden") => AccessKind::AccessDenied,
+            _ if lower.contains("401") || lower.contains("invalidaccesskeyid") || lower.contains("signaturedoesnotmatch") || lower.contains("credential") => AccessKind::Unauthenticated,
+            _ => AccessKind::Other,
+        }
+    };
+    (kind, detail)
+}
