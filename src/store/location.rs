@@ -94,6 +94,9 @@ impl Location {
                 None => (s.to_owned(), String::new()),
             }
         };
+        if matches!(scheme.as_str(), "s3" | "s3a" | "gs" | "gcs" | "az" | "azure") && rest.starts_with('/') {
+            return Err(err("the bucket name is missing"));
+        }
         match scheme.as_str() {
             "s3" | "s3a" => {
                 let (bucket, path) = split_first(rest);
