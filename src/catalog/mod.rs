@@ -20,3 +20,6 @@ pub mod target;
 pub mod time;
 pub mod wal;
 pub mod walindex;
+
+#[cfg(test)]
+mod tests;

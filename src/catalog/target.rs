@@ -124,12 +124,14 @@ fn unix(t: DateTime<Utc>) -> i64 {
 }
 
 impl Catalog {
-    /// Candidates in CNPG's order for `target`: newest first, restricted by timeline.
-    fn candidates<'a>(&'a self, target: Target, tl: TimelineChoice) -> impl Iterator<Item = &'a Backup> + 'a {
+    /// Candidates in CNPG's order for `target`: newest first. With `cnpg_tli_filter`, a numeric
+    /// timeline keeps only backups taken on it, as CloudNativePG's selection does; a pinned
+    /// `backupID` is not filtered that way.
+    fn candidates<'a>(&'a self, target: Target, tl: TimelineChoice, cnpg_tli_filter: bool) -> impl Iterator<Item = &'a Backup> + 'a {
         self.backups.iter().rev().filter(move |b| {
             let tli_ok = match tl {
-                TimelineChoice::Latest => true,
-                TimelineChoice::Id(t) => b.timeline == Some(t),
+                TimelineChoice::Id(t) if cnpg_tli_filter => b.timeline == Some(t),
+                _ => true,
             };
             let target_ok = match target {
                 Target::Latest => true,
@@ -143,7 +145,7 @@ impl Catalog {
     /// Decides whether `target` is recoverable.
     #[must_use]
     pub fn check(&self, target: Target, tl: TimelineChoice) -> CheckReport {
-        let cnpg_default = self.candidates(target, tl).find(|b| b.cnpg_done()).map(|b| b.id.clone());
+        let cnpg_default = self.candidates(target, tl, true).find(|b| b.cnpg_done()).map(|b| b.id.clone());
         let mut report = CheckReport {
             recoverable: false,
             target: target.to_string(),
@@ -183,7 +185,7 @@ impl Catalog {
         let mut skipped: Vec<String> = Vec::new();
         let mut first_failure: Option<Attempt> = None;
         let mut any_candidate = false;
-        for b in self.candidates(target, tl) {
+        for b in self.candidates(target, tl, false) {
             if !b.cnpg_done() && b.status != "DONE" {
                 continue;
             }
@@ -203,10 +205,12 @@ impl Catalog {
                 report.wal_to = attempt.wal_to;
                 report.reasons = attempt.notes;
                 if report.requires_backup_id {
-                    let why = cnpg_default.as_deref().and_then(|d| self.backup(d)).map_or_else(
-                        || "it selects no backup".to_owned(),
-                        |d| format!("its default choice {} is unusable ({})", d.id, d.unusable_reasons.join("; ")),
-                    );
+                    let why = match (cnpg_default.as_deref().and_then(|d| self.backup(d)), tl) {
+                        (Some(d), _) if !d.usable => format!("its default choice {} is unusable ({})", d.id, d.unusable_reasons.join("; ")),
+                        (Some(d), _) => format!("its default choice {} does not reach the target", d.id),
+                        (None, TimelineChoice::Id(t)) => format!("with targetTLI {t} it only considers backups taken on timeline {t}, and there is none"),
+                        (None, TimelineChoice::Latest) => "it selects no backup".to_owned(),
+                    };
                     report.reasons.push(format!(
                         "CloudNativePG would not pick {} by itself: {why}; pin recoveryTarget.backupID: {}",
                         b.id, b.id
