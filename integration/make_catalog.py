@@ -570,6 +570,8 @@ def main(argv=None) -> int:
     ap.add_argument("--server-name", default="pg-main", help="barman serverName")
     ap.add_argument("--out", help="facts file (default: WORKDIR/facts.json)")
     args = ap.parse_args(argv)
+    # SIGTERM (CI cancelling the job) unwinds like Ctrl-C, so `finally` blocks stop PostgreSQL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = load_env(args.workdir)
     out = Path(args.out) if args.out else settings["workdir"] / "facts.json"
     builder = CatalogBuilder(settings, args.prefix, args.server_name)

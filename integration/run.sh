@@ -21,6 +21,7 @@
 #   INTEGRATION_WORKDIR   use this directory instead of a new one under /tmp
 #   INTEGRATION_KEEP=1    keep WORKDIR even after a green run
 #   INTEGRATION_JOBS      restores run in parallel (default 2)
+#   INTEGRATION_FIXTURE_OUT=DIR  also copy the catalog into DIR (capture_fixture.py)
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -53,6 +54,10 @@ echo "integration: work directory $WORKDIR, binary $CNPG_OPS_BIN, S3 server ${S3
 "$HERE/setup.sh" up "$WORKDIR" || setup_failed "setup"
 PY="$CACHE/venv/bin/python"
 "$PY" "$HERE/make_catalog.py" --workdir "$WORKDIR" || setup_failed "building the catalog"
+if [ -n "${INTEGRATION_FIXTURE_OUT:-}" ]; then
+  "$PY" "$HERE/capture_fixture.py" --workdir "$WORKDIR" --force "$INTEGRATION_FIXTURE_OUT" ||
+    setup_failed "capturing the fixture"
+fi
 "$PY" "$HERE/test_verdicts.py" --workdir "$WORKDIR"
 status=$?
 exit "$status"

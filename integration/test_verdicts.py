@@ -33,6 +33,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -298,6 +299,8 @@ def main(argv=None) -> int:
     ap.add_argument("--facts")
     ap.add_argument("--only", action="append", help="run only these case names")
     args = ap.parse_args(argv)
+    # SIGTERM (CI cancelling the job) unwinds like Ctrl-C, so `finally` blocks stop PostgreSQL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = load_env(args.workdir)
     facts = read_json(args.facts or settings["workdir"] / "facts.json")
     repo = HERE.parent

@@ -25,7 +25,10 @@ pub enum CodecError {
 }
 
 /// A reader that decompresses `input` according to `compression`.
-pub fn reader<'a, R: Read + 'a>(input: R, compression: Compression) -> Result<Box<dyn Read + 'a>, std::io::Error> {
+pub fn reader<'a, R: Read + 'a>(
+    input: R,
+    compression: Compression,
+) -> Result<Box<dyn Read + 'a>, std::io::Error> {
     Ok(match compression {
         Compression::None => Box::new(input),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
@@ -38,8 +41,15 @@ pub fn reader<'a, R: Read + 'a>(input: R, compression: Compression) -> Result<Bo
 }
 
 /// Decompresses `data`, refusing output longer than `limit` bytes.
-pub fn decompress(data: &[u8], compression: Compression, limit: u64) -> Result<Vec<u8>, CodecError> {
-    let corrupt = |source| CodecError::Corrupt { compression, source };
+pub fn decompress(
+    data: &[u8],
+    compression: Compression,
+    limit: u64,
+) -> Result<Vec<u8>, CodecError> {
+    let corrupt = |source| CodecError::Corrupt {
+        compression,
+        source,
+    };
     let r = reader(data, compression).map_err(corrupt)?;
     let mut out = Vec::new();
     r.take(limit + 1).read_to_end(&mut out).map_err(corrupt)?;
@@ -59,7 +69,8 @@ mod tests {
         match c {
             Compression::None => data.to_vec(),
             Compression::Gzip => {
-                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
                 e.write_all(data).unwrap();
                 e.finish().unwrap()
             }
@@ -100,9 +111,15 @@ mod tests {
     fn caps_and_corruption() {
         let data = vec![0u8; 100_000];
         let packed = compress(&data, Compression::Gzip);
-        assert!(matches!(decompress(&packed, Compression::Gzip, 1000), Err(CodecError::TooLarge { limit: 1000 })));
+        assert!(matches!(
+            decompress(&packed, Compression::Gzip, 1000),
+            Err(CodecError::TooLarge { limit: 1000 })
+        ));
         for c in Compression::ALL.into_iter().skip(1) {
-            assert!(decompress(b"definitely not compressed", c, 1000).is_err(), "{c}");
+            assert!(
+                decompress(b"definitely not compressed", c, 1000).is_err(),
+                "{c}"
+            );
         }
     }
 }

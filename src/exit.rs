@@ -25,7 +25,11 @@ pub struct Failure {
 impl Failure {
     /// Bad input.
     pub fn usage(message: impl Into<String>, hint: Option<String>) -> Failure {
-        Failure { code: USAGE, message: message.into(), hint }
+        Failure {
+            code: USAGE,
+            message: message.into(),
+            hint,
+        }
     }
 }
 
@@ -35,6 +39,10 @@ impl From<crate::store::StoreError> for Failure {
             crate::store::StoreError::Config { .. } => USAGE,
             crate::store::StoreError::Access { .. } => STORE,
         };
-        Failure { code, hint: e.hint().map(str::to_owned), message: e.to_string() }
+        Failure {
+            code,
+            hint: e.hint().map(str::to_owned),
+            message: e.to_string(),
+        }
     }
 }

@@ -11,7 +11,10 @@ use cnpg_ops::output::Printer;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(cli.global.output, cli.global.color, cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             printer.error(&format!("cannot start the async runtime: {e}"), None);

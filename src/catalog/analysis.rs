@@ -3,6 +3,7 @@
 //! recovery windows per timeline. Pure: it takes a [`CatalogInput`] and a clock.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::Serialize;
@@ -31,7 +32,11 @@ impl AnalysisOptions {
     /// Defaults at `now`.
     #[must_use]
     pub fn at(now: DateTime<Utc>) -> AnalysisOptions {
-        AnalysisOptions { now, segment_size: None, in_progress_grace: Duration::hours(6) }
+        AnalysisOptions {
+            now,
+            segment_size: None,
+            in_progress_grace: Duration::hours(6),
+        }
     }
 }
 
@@ -57,7 +62,7 @@ pub struct Backup {
     pub name: Option<String>,
     /// Timeline at the start.
     pub timeline: Option<u32>,
-    /// Start time (PostgreSQL clock).
+    /// Start time (`PostgreSQL` clock).
     pub begin_time: Option<DateTime<Utc>>,
     /// End time: the earliest point a restore from this backup can reach.
     pub end_time: Option<DateTime<Utc>>,
@@ -71,7 +76,7 @@ pub struct Backup {
     pub end_lsn: Option<Lsn>,
     /// `systemid`.
     pub system_id: Option<String>,
-    /// `version` (server_version_num).
+    /// `version` (`server_version_num`).
     pub pg_version: Option<u32>,
     /// `BACKUP FROM` of the label.
     pub backup_from: Option<String>,
@@ -85,7 +90,7 @@ pub struct Backup {
     pub size_bytes: u64,
     /// Every data tar (PGDATA and each listed tablespace) is present.
     pub data_present: bool,
-    /// The backup's own WAL (begin_wal to end_wal) is archived.
+    /// The backup's own WAL (`begin_wal` to `end_wal`) is archived.
     pub own_wal_present: bool,
     /// Segments of the own WAL that are missing.
     pub own_wal_missing: Vec<String>,
@@ -117,7 +122,10 @@ impl Backup {
     /// CHECKPOINT LOCATION from the label, or the start position.
     #[must_use]
     pub fn checkpoint_lsn(&self) -> Option<Lsn> {
-        self.info.as_ref().and_then(|i| i.label.checkpoint_lsn).or(self.begin_lsn)
+        self.info
+            .as_ref()
+            .and_then(|i| i.label.checkpoint_lsn)
+            .or(self.begin_lsn)
     }
 }
 
@@ -274,10 +282,12 @@ const LIST_LIMIT: usize = 20;
 impl Catalog {
     /// Analyses a catalog.
     #[must_use]
+    #[allow(clippy::needless_pass_by_value)] // taken by value so callers hand over what they read
     pub fn analyse(input: CatalogInput, opts: AnalysisOptions) -> Catalog {
         let mut findings = Vec::new();
         let objects = input.listing.len();
-        let (segment_size, segment_size_source) = choose_segment_size(&input, opts.segment_size, &mut findings);
+        let (segment_size, segment_size_source) =
+            choose_segment_size(&input, opts.segment_size, &mut findings);
         let (wal, rejects) = WalIndex::build(&input.listing.wal, segment_size);
         report_rejects(&rejects, segment_size, &mut findings);
 
@@ -328,14 +338,22 @@ impl Catalog {
                     .hint("take a new base backup (cnpg-ops backup, or a Backup resource) and check WAL archiving"),
             );
         }
-        cat.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(b.id)).then_with(|| a.subject.cmp(&b.subject)));
+        cat.findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.id.cmp(b.id))
+                .then_with(|| a.subject.cmp(&b.subject))
+        });
         cat
     }
 
     /// The lineage of timeline `tli`, when its history is known.
     #[must_use]
     pub fn lineage(&self, tli: u32) -> Option<&Lineage> {
-        self.timelines.iter().find(|t| t.timeline == tli).and_then(|t| t.lineage.as_ref())
+        self.timelines
+            .iter()
+            .find(|t| t.timeline == tli)
+            .and_then(|t| t.lineage.as_ref())
     }
 
     /// The backup with id `id`.
@@ -353,7 +371,11 @@ impl Catalog {
     /// CNPG's first recoverability point: end time of the oldest backup CNPG treats as done.
     #[must_use]
     pub fn cnpg_first_recoverability_point(&self) -> Option<DateTime<Utc>> {
-        self.backups.iter().filter(|b| b.cnpg_done()).filter_map(|b| b.end_time).min()
+        self.backups
+            .iter()
+            .filter(|b| b.cnpg_done())
+            .filter_map(|b| b.end_time)
+            .min()
     }
 
     /// The strict first recoverable point: the earliest window start on the newest timeline's lineage.
@@ -372,7 +394,7 @@ impl Catalog {
         self.timelines.last().map(|t| t.timeline)
     }
 
-    /// Highest timeline PostgreSQL's `latest` reaches from `tli`: it probes
+    /// Highest timeline `PostgreSQL`'s `latest` reaches from `tli`: it probes
     /// `tli+1`, `tli+2`, … and stops at the first history file that is absent.
     #[must_use]
     pub fn latest_from(&self, tli: u32) -> u32 {
@@ -396,7 +418,13 @@ impl Catalog {
                 match input.histories.get(&tli) {
                     Some(Ok(h)) => {
                         let last = h.entries.last();
-                        ("present", None, Some(h.lineage()), last.map(|e| e.parent_tli), last.map(|e| e.switchpoint))
+                        (
+                            "present",
+                            None,
+                            Some(h.lineage()),
+                            last.map(|e| e.parent_tli),
+                            last.map(|e| e.switchpoint),
+                        )
                     }
                     Some(Err(e)) => ("unreadable", Some(e.message.clone()), None, None, None),
                     None => ("missing", None, None, None, None),
@@ -404,7 +432,9 @@ impl Catalog {
             };
             let tl = self.wal.timeline(tli);
             let size = self.segment_size;
-            let runs = tl.map(|t| t.runs()).unwrap_or_default();
+            let runs = tl
+                .map(super::walindex::TimelineWal::runs)
+                .unwrap_or_default();
             timelines.push(Timeline {
                 timeline: tli,
                 parent,
@@ -412,12 +442,37 @@ impl Catalog {
                 history,
                 history_error,
                 segments: tl.map_or(0, |t| t.segments.len() as u64),
-                first_segment: tl.and_then(|t| t.segments.first()).map(|e| size.name(tli, e.segno)),
-                last_segment: tl.and_then(|t| t.segments.last()).map(|e| size.name(tli, e.segno)),
-                last_archived_at: tl.and_then(|t| t.segments.iter().map(|e| e.last_modified).max()).and_then(ts),
-                partials: tl.map(|t| t.partials.iter().map(|e| format!("{}.partial", size.name(tli, e.segno))).collect()).unwrap_or_default(),
-                runs: runs.iter().map(|&(a, b)| Run { first: size.name(tli, a), last: size.name(tli, b), count: b - a + 1 }).collect(),
-                backups: self.backups.iter().filter(|b| b.timeline == Some(tli)).map(|b| b.id.clone()).collect(),
+                first_segment: tl
+                    .and_then(|t| t.segments.first())
+                    .map(|e| size.name(tli, e.segno)),
+                last_segment: tl
+                    .and_then(|t| t.segments.last())
+                    .map(|e| size.name(tli, e.segno)),
+                last_archived_at: tl
+                    .and_then(|t| t.segments.iter().map(|e| e.last_modified).max())
+                    .and_then(ts),
+                partials: tl
+                    .map(|t| {
+                        t.partials
+                            .iter()
+                            .map(|e| format!("{}.partial", size.name(tli, e.segno)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                runs: runs
+                    .iter()
+                    .map(|&(a, b)| Run {
+                        first: size.name(tli, a),
+                        last: size.name(tli, b),
+                        count: b - a + 1,
+                    })
+                    .collect(),
+                backups: self
+                    .backups
+                    .iter()
+                    .filter(|b| b.timeline == Some(tli))
+                    .map(|b| b.id.clone())
+                    .collect(),
                 children: Vec::new(),
                 off_history_segments: 0,
                 lineage,
@@ -458,7 +513,8 @@ impl Catalog {
             {
                 // The segment holding the switchpoint is read from the child; later ones are off-history.
                 let first_off = self.segment_size.segno(sp) + 1;
-                t.off_history_segments = tl.segments.iter().filter(|e| e.segno >= first_off).count() as u64;
+                t.off_history_segments =
+                    tl.segments.iter().filter(|e| e.segno >= first_off).count() as u64;
                 if t.off_history_segments > 0 {
                     self.findings.push(Finding::new(
                         "timeline-off-history",
@@ -476,10 +532,14 @@ impl Catalog {
             }
         }
         // A history file must extend its parent's.
-        for (tli, h) in input.histories.iter().filter_map(|(t, h)| h.as_ref().ok().map(|h| (*t, h))) {
+        for (tli, h) in input
+            .histories
+            .iter()
+            .filter_map(|(t, h)| h.as_ref().ok().map(|h| (*t, h)))
+        {
             let parent = h.entries.last().map_or(1, |e| e.parent_tli);
             if let Some(Ok(ph)) = input.histories.get(&parent)
-                && h.entries.len() >= 1
+                && !h.entries.is_empty()
                 && h.entries[..h.entries.len() - 1] != ph.entries[..]
             {
                 self.findings.push(Finding::new(
@@ -501,12 +561,24 @@ impl Catalog {
             if !b.is_done() {
                 continue;
             }
-            let (Some(tli), Some(begin), Some(end)) = (b.timeline, b.begin_lsn, b.end_lsn) else { continue };
+            let (Some(tli), Some(begin), Some(end)) = (b.timeline, b.begin_lsn, b.end_lsn) else {
+                continue;
+            };
             // A standby backup ends on min_recovery_end_timeline, which can be a child.
-            let end_tli = b.info.as_ref().and_then(|i| i.end_wal).map_or(tli, |w| w.tli);
-            let lineage = if end_tli == tli { Some(Lineage::alone(tli)) } else { self.lineage(end_tli).cloned() };
+            let end_tli = b
+                .info
+                .as_ref()
+                .and_then(|i| i.end_wal)
+                .map_or(tli, |w| w.tli);
+            let lineage = if end_tli == tli {
+                Some(Lineage::alone(tli))
+            } else {
+                self.lineage(end_tli).cloned()
+            };
             let Some(lineage) = lineage else {
-                self.backups[i].unusable_reasons.push(format!("it ends on timeline {end_tli}, whose history file is missing"));
+                self.backups[i].unusable_reasons.push(format!(
+                    "it ends on timeline {end_tli}, whose history file is missing"
+                ));
                 continue;
             };
             let (from, to) = (size.segno(begin), size.segno(end));
@@ -516,25 +588,29 @@ impl Catalog {
                 let tl = self.wal.timeline(t);
                 let mut s = a;
                 while s <= z {
-                    match tl.and_then(|tl| tl.run_end(s, z)) {
-                        Some(e) => s = e + 1,
-                        None => {
-                            let next = tl.and_then(|tl| tl.next_after(s)).filter(|n| *n <= z).unwrap_or(z + 1);
-                            for m in s..next {
-                                count += 1;
-                                if missing.len() < LIST_LIMIT {
-                                    missing.push(size.name(t, m));
-                                }
+                    if let Some(e) = tl.and_then(|tl| tl.run_end(s, z)) {
+                        s = e + 1
+                    } else {
+                        let next = tl
+                            .and_then(|tl| tl.next_after(s))
+                            .filter(|n| *n <= z)
+                            .unwrap_or(z + 1);
+                        for m in s..next {
+                            count += 1;
+                            if missing.len() < LIST_LIMIT {
+                                missing.push(size.name(t, m));
                             }
-                            s = next;
                         }
+                        s = next;
                     }
                 }
             }
             let b = &mut self.backups[i];
             b.own_wal_present = count == 0;
             if count > 0 {
-                let recent = b.end_time.is_some_and(|e| self.now - e < Duration::minutes(10));
+                let recent = b
+                    .end_time
+                    .is_some_and(|e| self.now - e < Duration::minutes(10));
                 let mut msg = format!(
                     "backup {} is DONE but {count} segment(s) of its own WAL are missing (first: {})",
                     b.id, missing[0]
@@ -542,7 +618,10 @@ impl Catalog {
                 if recent {
                     msg.push_str("; it ended less than 10 minutes ago, so the end segment may still be on its way (archive_timeout)");
                 }
-                b.unusable_reasons.push(format!("{count} segment(s) of its own WAL are missing, first {}", missing[0]));
+                b.unusable_reasons.push(format!(
+                    "{count} segment(s) of its own WAL are missing, first {}",
+                    missing[0]
+                ));
                 b.own_wal_missing = missing;
                 new_findings.push(
                     Finding::new("backup-wal-missing", if recent { Severity::Warning } else { Severity::Error }, &b.id, msg)
@@ -562,7 +641,10 @@ impl Catalog {
             }
         }
         if ids.len() > 1 {
-            let detail: Vec<String> = ids.iter().map(|(s, b)| format!("{s} ({})", b.join(", "))).collect();
+            let detail: Vec<String> = ids
+                .iter()
+                .map(|(s, b)| format!("{s} ({})", b.join(", ")))
+                .collect();
             self.findings.push(
                 Finding::new(
                     "systemid-multiple",
@@ -576,7 +658,11 @@ impl Catalog {
     }
 
     fn check_id_order(&mut self) {
-        let mut by_id: Vec<&Backup> = self.backups.iter().filter(|b| b.end_time.is_some()).collect();
+        let mut by_id: Vec<&Backup> = self
+            .backups
+            .iter()
+            .filter(|b| b.end_time.is_some())
+            .collect();
         by_id.sort_by(|a, b| a.id.cmp(&b.id));
         for w in by_id.windows(2) {
             if w[0].end_time > w[1].end_time {
@@ -594,7 +680,7 @@ impl Catalog {
     }
 
     /// The restore path of backup `b` ending on `lineage`, if the backup belongs to it.
-    pub(crate) fn backup_on_lineage(&self, b: &Backup, lineage: &Lineage) -> Result<(), String> {
+    pub(crate) fn backup_on_lineage(b: &Backup, lineage: &Lineage) -> Result<(), String> {
         let tli = b.timeline.unwrap_or(1);
         let Some(span) = lineage.span(tli) else {
             return Err(format!(
@@ -633,17 +719,22 @@ impl Catalog {
             let Some(lineage) = &t.lineage else { continue };
             let mut windows: Vec<Window> = Vec::new();
             for b in self.backups.iter().filter(|b| b.usable) {
-                if self.backup_on_lineage(b, lineage).is_err() {
+                if Self::backup_on_lineage(b, lineage).is_err() {
                     continue;
                 }
-                let (Some(begin), Some(end), Some(end_time)) = (b.begin_lsn, b.end_lsn, b.end_time) else { continue };
+                let (Some(begin), Some(end), Some(end_time)) = (b.begin_lsn, b.end_lsn, b.end_time)
+                else {
+                    continue;
+                };
                 let walk = self.wal.walk(lineage, size.segno(begin), None);
                 let Some(last) = walk.last else { continue };
                 if last.segno < size.segno(end) {
                     continue;
                 }
                 let (end_reason, missing_segment) = match walk.end {
-                    WalkEnd::Missing { missing, .. } => (WindowEnd::Gap, Some(self.wal.name(missing))),
+                    WalkEnd::Missing { missing, .. } => {
+                        (WindowEnd::Gap, Some(self.wal.name(missing)))
+                    }
                     WalkEnd::Head | WalkEnd::Complete => (WindowEnd::Head, None),
                 };
                 let end_segment = self.wal.name(last);
@@ -665,7 +756,11 @@ impl Catalog {
             }
             windows.sort_by_key(|w| w.start_time);
             if !windows.is_empty() {
-                all.push(TimelineWindows { timeline: t.timeline, lineage: lineage.to_string(), windows });
+                all.push(TimelineWindows {
+                    timeline: t.timeline,
+                    lineage: lineage.to_string(),
+                    windows,
+                });
             }
         }
         self.windows = all;
@@ -675,7 +770,9 @@ impl Catalog {
         let size = self.segment_size;
         let mut gaps = Vec::new();
         for t in &self.timelines {
-            let Some(tl) = self.wal.timeline(t.timeline) else { continue };
+            let Some(tl) = self.wal.timeline(t.timeline) else {
+                continue;
+            };
             let runs = tl.runs();
             for w in runs.windows(2) {
                 let (after, before) = (w[0].1, w[1].0);
@@ -724,16 +821,27 @@ impl Catalog {
     fn gap_breaks_recovery(&self, tli: u32, segno: u64) -> bool {
         let size = self.segment_size;
         self.windows.iter().any(|tw| {
-            let Some(lineage) = self.lineage(tw.timeline) else { return false };
+            let Some(lineage) = self.lineage(tw.timeline) else {
+                return false;
+            };
             lineage.tli_for_segno(size, segno) == tli
-                && tw.windows.iter().any(|w| w.missing_segment.as_deref() == Some(size.name(tli, segno).as_str()))
+                && tw
+                    .windows
+                    .iter()
+                    .any(|w| w.missing_segment.as_deref() == Some(size.name(tli, segno).as_str()))
         }) || self.backups.iter().any(|b| {
-            b.usable && b.timeline == Some(tli) && b.begin_lsn.is_some_and(|l| size.segno(l) <= segno)
+            b.usable
+                && b.timeline == Some(tli)
+                && b.begin_lsn.is_some_and(|l| size.segno(l) <= segno)
         })
     }
 }
 
-fn choose_segment_size(input: &CatalogInput, forced: Option<SegmentSize>, findings: &mut Vec<Finding>) -> (SegmentSize, &'static str) {
+fn choose_segment_size(
+    input: &CatalogInput,
+    forced: Option<SegmentSize>,
+    findings: &mut Vec<Finding>,
+) -> (SegmentSize, &'static str) {
     let mut sizes: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
     for (id, info) in &input.backup_infos {
         if let Ok(info) = info
@@ -743,10 +851,21 @@ fn choose_segment_size(input: &CatalogInput, forced: Option<SegmentSize>, findin
         }
     }
     if sizes.len() > 1 {
-        let detail: Vec<String> = sizes.iter().map(|(s, ids)| format!("{s} bytes ({})", ids.join(", "))).collect();
+        let detail: Vec<String> = sizes
+            .iter()
+            .map(|(s, ids)| format!("{s} bytes ({})", ids.join(", ")))
+            .collect();
         findings.push(
-            Finding::new("segment-size", Severity::Error, &input.server, format!("backups declare different WAL segment sizes: {}", detail.join("; ")))
-                .hint("one server name must hold one cluster; pass --wal-segment-size to choose"),
+            Finding::new(
+                "segment-size",
+                Severity::Error,
+                &input.server,
+                format!(
+                    "backups declare different WAL segment sizes: {}",
+                    detail.join("; ")
+                ),
+            )
+            .hint("one server name must hold one cluster; pass --wal-segment-size to choose"),
         );
     }
     if let Some(f) = forced {
@@ -760,8 +879,13 @@ fn choose_segment_size(input: &CatalogInput, forced: Option<SegmentSize>, findin
     }
     if !input.listing.wal.is_empty() {
         findings.push(
-            Finding::new("segment-size", Severity::Warning, &input.server, "no readable backup.info declares the WAL segment size; 16 MiB assumed")
-                .hint("pass --wal-segment-size if the cluster was initialised with another size"),
+            Finding::new(
+                "segment-size",
+                Severity::Warning,
+                &input.server,
+                "no readable backup.info declares the WAL segment size; 16 MiB assumed",
+            )
+            .hint("pass --wal-segment-size if the cluster was initialised with another size"),
         );
     }
     (SegmentSize::default(), "default")
@@ -771,7 +895,7 @@ fn report_rejects(r: &IndexRejects, size: SegmentSize, findings: &mut Vec<Findin
     let list = |v: &[String]| {
         let mut s = v.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
         if v.len() > 5 {
-            s.push_str(&format!(" and {} more", v.len() - 5));
+            let _ = write!(s, " and {} more", v.len() - 5);
         }
         s
     };
@@ -801,17 +925,27 @@ fn report_rejects(r: &IndexRejects, size: SegmentSize, findings: &mut Vec<Findin
             "wal-duplicate",
             Severity::Warning,
             name,
-            format!("segment {name} is archived twice ({a} and {b}); barman keeps one of them at random"),
+            format!(
+                "segment {name} is archived twice ({a} and {b}); barman keeps one of them at random"
+            ),
         ));
     }
     if !r.wrong_size.is_empty() {
-        let names: Vec<String> = r.wrong_size.iter().map(|(n, s)| format!("{n} ({s} bytes)")).collect();
+        let names: Vec<String> = r
+            .wrong_size
+            .iter()
+            .map(|(n, s)| format!("{n} ({s} bytes)"))
+            .collect();
         findings.push(
             Finding::new(
                 "wal-size",
                 Severity::Warning,
                 &r.wrong_size[0].0,
-                format!("{} uncompressed segment(s) are not {size} long: {}", r.wrong_size.len(), list(&names)),
+                format!(
+                    "{} uncompressed segment(s) are not {size} long: {}",
+                    r.wrong_size.len(),
+                    list(&names)
+                ),
             )
             .hint("a truncated upload or a wrong segment size; PostgreSQL rejects a short segment"),
         );
@@ -828,7 +962,7 @@ fn summarize_unknown(input: &CatalogInput) -> Vec<Finding> {
         .map(|(reason, keys)| {
             let mut sample: String = keys.iter().take(5).copied().collect::<Vec<_>>().join(", ");
             if keys.len() > 5 {
-                sample.push_str(&format!(" and {} more", keys.len() - 5));
+                let _ = write!(sample, " and {} more", keys.len() - 5);
             }
             Finding::new("object-unknown", Severity::Warning, keys[0], format!("{} object(s) of no known kind ({reason}): {sample}", keys.len()))
                 .hint("barman ignores them; client-side encrypted (.enc/.gpg) or temporary files are never cleaned up by retention")
@@ -836,7 +970,13 @@ fn summarize_unknown(input: &CatalogInput) -> Vec<Finding> {
         .collect()
 }
 
-fn build_backup(id: &str, files: &[BaseObject], input: &CatalogInput, opts: AnalysisOptions, findings: &mut Vec<Finding>) -> Backup {
+fn build_backup(
+    id: &str,
+    files: &[BaseObject],
+    input: &CatalogInput,
+    opts: AnalysisOptions,
+    findings: &mut Vec<Finding>,
+) -> Backup {
     let newest_object = files.iter().map(|f| f.last_modified).max().and_then(ts);
     let size_bytes = files.iter().map(|f| f.size).sum();
     let has_info_object = files.iter().any(|f| f.file == BaseFile::BackupInfo);
@@ -857,7 +997,11 @@ fn build_backup(id: &str, files: &[BaseObject], input: &CatalogInput, opts: Anal
         error: None,
         keep: None,
         compression: files.iter().find_map(|f| match f.file {
-            BaseFile::Tar { tablespace: None, part: 0, compression } => Some(compression),
+            BaseFile::Tar {
+                tablespace: None,
+                part: 0,
+                compression,
+            } => Some(compression),
             _ => None,
         }),
         size_bytes,
@@ -869,13 +1013,26 @@ fn build_backup(id: &str, files: &[BaseObject], input: &CatalogInput, opts: Anal
         newest_object,
         info: None,
     };
-    let unknown: Vec<&str> = files.iter().filter(|f| f.file == BaseFile::Unknown).map(|f| f.rel.as_str()).collect();
+    let unknown: Vec<&str> = files
+        .iter()
+        .filter(|f| f.file == BaseFile::Unknown)
+        .map(|f| f.rel.as_str())
+        .collect();
     if !unknown.is_empty() {
         findings.push(Finding::new(
             "object-unknown",
             Severity::Warning,
             format!("base/{id}/{}", unknown[0]),
-            format!("{} object(s) of no known kind in backup {id}: {}", unknown.len(), unknown.iter().take(5).copied().collect::<Vec<_>>().join(", ")),
+            format!(
+                "{} object(s) of no known kind in backup {id}: {}",
+                unknown.len(),
+                unknown
+                    .iter()
+                    .take(5)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         ));
     }
     match input.keeps.get(id) {
@@ -886,20 +1043,36 @@ fn build_backup(id: &str, files: &[BaseObject], input: &CatalogInput, opts: Anal
                 "backup-keep-unknown",
                 Severity::Warning,
                 format!("base/{id}/annotations/keep"),
-                format!("keep annotation body `{}` is neither `full` nor `standalone`", other.escape_default()),
+                format!(
+                    "keep annotation body `{}` is neither `full` nor `standalone`",
+                    other.escape_default()
+                ),
             )),
         },
-        Some(Err(e)) => findings.push(Finding::new("backup-keep-unknown", Severity::Warning, &e.key, format!("keep annotation not readable: {}", e.message))),
+        Some(Err(e)) => findings.push(Finding::new(
+            "backup-keep-unknown",
+            Severity::Warning,
+            &e.key,
+            format!("keep annotation not readable: {}", e.message),
+        )),
         None => {}
     }
 
     if !has_info_object {
-        b.status = "MISSING_INFO".to_owned();
+        "MISSING_INFO".clone_into(&mut b.status);
         let age = newest_object.map(|t| opts.now - t);
         let in_progress = age.is_some_and(|a| a < opts.in_progress_grace);
-        b.unusable_reasons.push("no backup.info: the backup is in progress or crashed".to_owned());
+        b.unusable_reasons
+            .push("no backup.info: the backup is in progress or crashed".to_owned());
         let f = if in_progress {
-            Finding::new("backup-missing-info", Severity::Info, id, format!("backup {id} has no backup.info yet; its newest object is recent, so it is probably in progress"))
+            Finding::new(
+                "backup-missing-info",
+                Severity::Info,
+                id,
+                format!(
+                    "backup {id} has no backup.info yet; its newest object is recent, so it is probably in progress"
+                ),
+            )
         } else {
             Finding::new(
                 "backup-missing-info",
@@ -919,8 +1092,9 @@ fn build_backup(id: &str, files: &[BaseObject], input: &CatalogInput, opts: Anal
     let info = match input.backup_infos.get(id) {
         Some(Ok(info)) => info.clone(),
         Some(Err(e)) => {
-            b.status = "UNREADABLE_INFO".to_owned();
-            b.unusable_reasons.push(format!("backup.info could not be read: {}", e.message));
+            "UNREADABLE_INFO".clone_into(&mut b.status);
+            b.unusable_reasons
+                .push(format!("backup.info could not be read: {}", e.message));
             findings.push(
                 Finding::new("backup-info-unreadable", Severity::Error, &e.key, format!("backup {id}: {}", e.message))
                     .hint("barman-cloud-backup-delete refuses to run while any backup.info is unreadable, so retention is blocked"),
@@ -928,13 +1102,16 @@ fn build_backup(id: &str, files: &[BaseObject], input: &CatalogInput, opts: Anal
             return b;
         }
         None => {
-            b.status = "UNREADABLE_INFO".to_owned();
-            b.unusable_reasons.push("backup.info was listed but not read".to_owned());
+            "UNREADABLE_INFO".clone_into(&mut b.status);
+            b.unusable_reasons
+                .push("backup.info was listed but not read".to_owned());
             return b;
         }
     };
     let status = info.status.clone();
-    b.status = status.as_ref().map_or_else(|| "UNKNOWN".to_owned(), |s| s.as_str().to_owned());
+    b.status = status
+        .as_ref()
+        .map_or_else(|| "UNKNOWN".to_owned(), |s| s.as_str().to_owned());
     b.name.clone_from(&info.backup_name);
     b.timeline = info.timeline;
     b.begin_time = info.begin_time;
@@ -950,7 +1127,12 @@ fn build_backup(id: &str, files: &[BaseObject], input: &CatalogInput, opts: Anal
 
     let key = format!("base/{id}/backup.info");
     for issue in &info.issues {
-        findings.push(Finding::new("backup-info-field", Severity::Warning, &key, issue.to_string()));
+        findings.push(Finding::new(
+            "backup-info-field",
+            Severity::Warning,
+            &key,
+            issue.to_string(),
+        ));
     }
     if !info.unknown_fields.is_empty() {
         findings.push(
@@ -964,21 +1146,47 @@ fn build_backup(id: &str, files: &[BaseObject], input: &CatalogInput, opts: Anal
         );
     }
     if info.naive_times {
-        findings.push(Finding::new("backup-naive-time", Severity::Warning, &key, "begin_time/end_time carry no offset and were read as UTC"));
+        findings.push(Finding::new(
+            "backup-naive-time",
+            Severity::Warning,
+            &key,
+            "begin_time/end_time carry no offset and were read as UTC",
+        ));
     }
     for p in info.consistency_problems(id) {
-        findings.push(Finding::new("backup-inconsistent", Severity::Warning, &key, p));
+        findings.push(Finding::new(
+            "backup-inconsistent",
+            Severity::Warning,
+            &key,
+            p,
+        ));
     }
     if info.parent_backup_id.is_some() || info.label.incremental {
-        b.unusable_reasons.push("an incremental backup that needs its parent; barman-cloud cannot restore it alone".to_owned());
-        findings.push(Finding::new("backup-incremental", Severity::Warning, id, format!("backup {id} is a PostgreSQL 17 incremental backup (parent {})", info.parent_backup_id.as_deref().unwrap_or("unknown"))));
+        b.unusable_reasons.push(
+            "an incremental backup that needs its parent; barman-cloud cannot restore it alone"
+                .to_owned(),
+        );
+        findings.push(Finding::new(
+            "backup-incremental",
+            Severity::Warning,
+            id,
+            format!(
+                "backup {id} is a PostgreSQL 17 incremental backup (parent {})",
+                info.parent_backup_id.as_deref().unwrap_or("unknown")
+            ),
+        ));
     }
     if info.snapshots_info.is_some() {
-        b.unusable_reasons.push("a disk-snapshot backup: its data is not in the object store".to_owned());
+        b.unusable_reasons
+            .push("a disk-snapshot backup: its data is not in the object store".to_owned());
     }
 
     // Data tars: PGDATA and every listed tablespace.
-    let has_tar = |ts: Option<u32>| files.iter().any(|f| matches!(f.file, BaseFile::Tar { tablespace, part: 0, .. } if tablespace == ts));
+    let has_tar = |ts: Option<u32>| {
+        files.iter().any(
+            |f| matches!(f.file, BaseFile::Tar { tablespace, part: 0, .. } if tablespace == ts),
+        )
+    };
     let mut missing_tars = Vec::new();
     if info.snapshots_info.is_none() && !has_tar(None) {
         missing_tars.push("data.tar*".to_owned());
@@ -993,7 +1201,8 @@ fn build_backup(id: &str, files: &[BaseObject], input: &CatalogInput, opts: Anal
     match status {
         Some(BackupStatus::Done) => {
             if !missing_tars.is_empty() {
-                b.unusable_reasons.push(format!("data missing: {}", missing_tars.join(", ")));
+                b.unusable_reasons
+                    .push(format!("data missing: {}", missing_tars.join(", ")));
                 findings.push(
                     Finding::new("backup-data-missing", Severity::Error, id, format!("backup {id} is DONE but {} missing", missing_tars.join(", ")))
                         .hint("a half-finished delete or a lifecycle rule removed the tars; barman-cloud-backup-delete -b this id, then take a new backup"),
@@ -1007,24 +1216,37 @@ fn build_backup(id: &str, files: &[BaseObject], input: &CatalogInput, opts: Anal
                 ("timeline", info.timeline.is_none()),
             ] {
                 if v {
-                    b.unusable_reasons.push(format!("`{what}` is missing or unreadable"));
+                    b.unusable_reasons
+                        .push(format!("`{what}` is missing or unreadable"));
                 }
             }
         }
         Some(BackupStatus::Failed) => {
-            b.unusable_reasons.push(format!("status FAILED ({})", info.error.as_deref().unwrap_or("no error recorded")));
-            let mut msg = format!("backup {id} FAILED: {}", info.error.as_deref().unwrap_or("no error recorded"));
+            b.unusable_reasons.push(format!(
+                "status FAILED ({})",
+                info.error.as_deref().unwrap_or("no error recorded")
+            ));
+            let mut msg = format!(
+                "backup {id} FAILED: {}",
+                info.error.as_deref().unwrap_or("no error recorded")
+            );
             if info.end_time.is_some() && info.begin_time.is_some() {
                 msg.push_str("; it has an end time, so CloudNativePG counts it as done for its recovery window and backup selection");
             }
             findings.push(
-                Finding::new("backup-failed", Severity::Warning, id, msg)
-                    .hint(format!("retention never removes FAILED backups: barman-cloud-backup-delete -b {id}")),
+                Finding::new("backup-failed", Severity::Warning, id, msg).hint(format!(
+                    "retention never removes FAILED backups: barman-cloud-backup-delete -b {id}"
+                )),
             );
         }
         Some(ref other) => {
             b.unusable_reasons.push(format!("status {other}"));
-            findings.push(Finding::new("backup-status", Severity::Warning, id, format!("backup {id} has status {other}; barman-cloud only writes DONE or FAILED")));
+            findings.push(Finding::new(
+                "backup-status",
+                Severity::Warning,
+                id,
+                format!("backup {id} has status {other}; barman-cloud only writes DONE or FAILED"),
+            ));
         }
         None => b.unusable_reasons.push("no status".to_owned()),
     }

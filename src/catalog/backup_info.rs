@@ -136,7 +136,7 @@ pub struct LabelFacts {
     pub label: Option<String>,
     /// `START TIMELINE`
     pub start_timeline: Option<u32>,
-    /// `INCREMENTAL FROM LSN` present (a PostgreSQL 17 incremental backup).
+    /// `INCREMENTAL FROM LSN` present (a `PostgreSQL` 17 incremental backup).
     pub incremental: bool,
 }
 
@@ -146,9 +146,16 @@ impl LabelFacts {
     pub fn parse(text: &str) -> LabelFacts {
         let mut f = LabelFacts::default();
         for line in text.lines() {
-            let Some((key, value)) = line.split_once(':') else { continue };
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
             let value = value.trim();
-            let lsn = || value.split_whitespace().next().and_then(|v| v.parse::<Lsn>().ok());
+            let lsn = || {
+                value
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<Lsn>().ok())
+            };
             match key.trim() {
                 "START WAL LOCATION" => f.start_lsn = lsn(),
                 "CHECKPOINT LOCATION" => f.checkpoint_lsn = lsn(),
@@ -215,7 +222,7 @@ pub struct BackupInfo {
 }
 
 fn line_of_offset(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+    bytes[..offset].split(|&b| b == b'\n').count()
 }
 
 impl BackupInfo {
@@ -243,11 +250,19 @@ impl BackupInfo {
             let key = key.trim();
             let value = value.trim();
             if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                info.issue(line, None, format!("`{}` is not a field name", key.escape_default()));
+                info.issue(
+                    line,
+                    None,
+                    format!("`{}` is not a field name", key.escape_default()),
+                );
                 continue;
             }
             if let Some(first) = seen.insert(key.to_owned(), line) {
-                info.issue(line, Some(key), format!("repeats the field first set on line {first}; the last value wins"));
+                info.issue(
+                    line,
+                    Some(key),
+                    format!("repeats the field first set on line {first}; the last value wins"),
+                );
             }
             info.set(line, key, value);
         }
@@ -258,7 +273,11 @@ impl BackupInfo {
     }
 
     fn issue(&mut self, line: usize, field: Option<&str>, message: String) {
-        self.issues.push(LineIssue { line, field: field.map(str::to_owned), message });
+        self.issues.push(LineIssue {
+            line,
+            field: field.map(str::to_owned),
+            message,
+        });
     }
 
     #[allow(clippy::too_many_lines)]
@@ -273,7 +292,11 @@ impl BackupInfo {
                         Some(v) => $target = Some(v),
                         None => {
                             $target = None;
-                            self.issue(line, Some(key), format!(concat!("`{}` is not ", $expected), value.escape_default()));
+                            self.issue(
+                                line,
+                                Some(key),
+                                format!(concat!("`{}` is not ", $expected), value.escape_default()),
+                            );
                         }
                     }
                 }
@@ -291,25 +314,52 @@ impl BackupInfo {
             })
         };
         match key {
-            "status" => field!(self.status, |v: &str| Some(BackupStatus::parse(v)), "a status"),
+            "status" => field!(
+                self.status,
+                |v: &str| Some(BackupStatus::parse(v)),
+                "a status"
+            ),
             "backup_name" => field!(self.backup_name, text, "text"),
             "begin_offset" => field!(self.begin_offset, int, "a byte offset"),
-            "begin_time" => field!(self.begin_time, time, "a timestamp (YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM)"),
+            "begin_time" => field!(
+                self.begin_time,
+                time,
+                "a timestamp (YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM)"
+            ),
             "begin_wal" => field!(self.begin_wal, wal, "a 24-character WAL segment name"),
             "begin_xlog" => field!(self.begin_xlog, lsn, "an LSN"),
             "end_offset" => field!(self.end_offset, int, "a byte offset"),
-            "end_time" => field!(self.end_time, time, "a timestamp (YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM)"),
+            "end_time" => field!(
+                self.end_time,
+                time,
+                "a timestamp (YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM)"
+            ),
             "end_wal" => field!(self.end_wal, wal, "a 24-character WAL segment name"),
             "end_xlog" => field!(self.end_xlog, lsn, "an LSN"),
             "error" => field!(self.error, text, "text"),
-            "timeline" => field!(self.timeline, |v: &str| v.parse::<u32>().ok().filter(|t| *t > 0), "a timeline number (decimal, 1 or more)"),
-            "version" => field!(self.version, |v: &str| v.parse::<u32>().ok(), "a server_version_num"),
+            "timeline" => field!(
+                self.timeline,
+                |v: &str| v.parse::<u32>().ok().filter(|t| *t > 0),
+                "a timeline number (decimal, 1 or more)"
+            ),
+            "version" => field!(
+                self.version,
+                |v: &str| v.parse::<u32>().ok(),
+                "a server_version_num"
+            ),
             "xlog_segment_size" => field!(
                 self.xlog_segment_size,
-                |v: &str| v.parse::<u64>().ok().filter(|s| SegmentSize::new(*s).is_ok()),
+                |v: &str| v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| SegmentSize::new(*s).is_ok()),
                 "a WAL segment size (a power of two from 1 MiB to 1 GiB)"
             ),
-            "systemid" => field!(self.systemid, |v: &str| v.bytes().all(|b| b.is_ascii_digit()).then(|| v.to_owned()), "a decimal system identifier"),
+            "systemid" => field!(
+                self.systemid,
+                |v: &str| v.bytes().all(|b| b.is_ascii_digit()).then(|| v.to_owned()),
+                "a decimal system identifier"
+            ),
             "cluster_size" => field!(self.cluster_size, int, "a size in bytes"),
             "deduplicated_size" => field!(self.deduplicated_size, int, "a size in bytes"),
             "size" => field!(self.size, int, "a size in bytes"),
@@ -328,7 +378,12 @@ impl BackupInfo {
                 self.children_backup_ids = if none {
                     Vec::new()
                 } else {
-                    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
                 };
             }
             "backup_label" => {
@@ -337,14 +392,23 @@ impl BackupInfo {
                 } else {
                     match pyliteral::parse(value) {
                         Ok(PyValue::Str(s)) => self.backup_label = Some(s),
-                        Ok(_) => self.issue(line, Some(key), "expected a quoted Python string".to_owned()),
-                        Err(e) => self.issue(line, Some(key), format!("not a Python string literal: {e}")),
+                        Ok(_) => self.issue(
+                            line,
+                            Some(key),
+                            "expected a quoted Python string".to_owned(),
+                        ),
+                        Err(e) => {
+                            self.issue(line, Some(key), format!("not a Python string literal: {e}"))
+                        }
                     }
                 }
             }
             "included_files" => match self.literal(line, key, value) {
                 Some(PyValue::List(items)) => {
-                    self.included_files = items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect();
+                    self.included_files = items
+                        .iter()
+                        .filter_map(|i| i.as_str().map(str::to_owned))
+                        .collect();
                 }
                 Some(PyValue::None) | None => {}
                 Some(_) => self.issue(line, Some(key), "expected a list of paths".to_owned()),
@@ -353,20 +417,38 @@ impl BackupInfo {
                 Some(PyValue::List(items)) => {
                     for item in &items {
                         match item.as_seq() {
-                            Some([name, oid, location, ..]) => match (name.as_str(), oid.as_int().and_then(|o| u32::try_from(o).ok()), location.as_str()) {
-                                (Some(name), Some(oid), Some(location)) => self.tablespaces.push(Tablespace {
-                                    name: name.to_owned(),
-                                    oid,
-                                    location: location.to_owned(),
-                                }),
-                                _ => self.issue(line, Some(key), "a tablespace entry is not (name, oid, location)".to_owned()),
+                            Some([name, oid, location, ..]) => match (
+                                name.as_str(),
+                                oid.as_int().and_then(|o| u32::try_from(o).ok()),
+                                location.as_str(),
+                            ) {
+                                (Some(name), Some(oid), Some(location)) => {
+                                    self.tablespaces.push(Tablespace {
+                                        name: name.to_owned(),
+                                        oid,
+                                        location: location.to_owned(),
+                                    })
+                                }
+                                _ => self.issue(
+                                    line,
+                                    Some(key),
+                                    "a tablespace entry is not (name, oid, location)".to_owned(),
+                                ),
                             },
-                            _ => self.issue(line, Some(key), "a tablespace entry is not (name, oid, location)".to_owned()),
+                            _ => self.issue(
+                                line,
+                                Some(key),
+                                "a tablespace entry is not (name, oid, location)".to_owned(),
+                            ),
                         }
                     }
                 }
                 Some(PyValue::None) | None => {}
-                Some(_) => self.issue(line, Some(key), "expected a list of (name, oid, location)".to_owned()),
+                Some(_) => self.issue(
+                    line,
+                    Some(key),
+                    "expected a list of (name, oid, location)".to_owned(),
+                ),
             },
             "copy_stats" => self.copy_stats = self.literal(line, key, value),
             "snapshots_info" => self.snapshots_info = self.literal(line, key, value),
@@ -390,7 +472,9 @@ impl BackupInfo {
     /// The segment size this backup declares, or the 16 MiB default.
     #[must_use]
     pub fn segment_size(&self) -> SegmentSize {
-        self.xlog_segment_size.and_then(|s| SegmentSize::new(s).ok()).unwrap_or_default()
+        self.xlog_segment_size
+            .and_then(|s| SegmentSize::new(s).ok())
+            .unwrap_or_default()
     }
 
     /// Cross-field checks: WAL names against LSNs, offsets, time order, label.
@@ -406,15 +490,23 @@ impl BackupInfo {
             if let (Some(lsn), Some(wal)) = (xlog, wal) {
                 let (log, seg) = size.log_seg(size.segno(lsn));
                 if (wal.log, wal.seg) != (log, seg) {
-                    out.push(format!("{what}_wal {wal} does not hold {what}_xlog {lsn} with {size} segments"));
+                    out.push(format!(
+                        "{what}_wal {wal} does not hold {what}_xlog {lsn} with {size} segments"
+                    ));
                 }
                 if what == "begin" && tli.is_some_and(|t| t != wal.tli) {
-                    out.push(format!("begin_wal {wal} is not on timeline {}", tli.unwrap_or_default()));
+                    out.push(format!(
+                        "begin_wal {wal} is not on timeline {}",
+                        tli.unwrap_or_default()
+                    ));
                 }
                 if let Some(offset) = offset
                     && offset != size.offset(lsn)
                 {
-                    out.push(format!("{what}_offset {offset} is not the offset of {what}_xlog {lsn} ({})", size.offset(lsn)));
+                    out.push(format!(
+                        "{what}_offset {offset} is not the offset of {what}_xlog {lsn} ({})",
+                        size.offset(lsn)
+                    ));
                 }
             }
         }
@@ -431,12 +523,16 @@ impl BackupInfo {
         if let (Some(start), Some(begin)) = (self.label.start_lsn, self.begin_xlog)
             && start != begin
         {
-            out.push(format!("backup_label START WAL LOCATION {start} differs from begin_xlog {begin}"));
+            out.push(format!(
+                "backup_label START WAL LOCATION {start} differs from begin_xlog {begin}"
+            ));
         }
         if let Some(label) = &self.label.label
             && !label.ends_with(backup_id)
         {
-            out.push(format!("backup_label LABEL `{label}` does not name this backup id"));
+            out.push(format!(
+                "backup_label LABEL `{label}` does not name this backup id"
+            ));
         }
         out
     }
@@ -490,11 +586,21 @@ xlog_segment_size=16777216
         assert_eq!(info.status, Some(BackupStatus::Done));
         assert_eq!(info.timeline, Some(2));
         assert_eq!(info.begin_xlog, Some(Lsn(0x3_A200_0028)));
-        assert_eq!(info.end_wal.unwrap().to_string(), "0000000200000003000000A4");
+        assert_eq!(
+            info.end_wal.unwrap().to_string(),
+            "0000000200000003000000A4"
+        );
         assert_eq!(info.label.checkpoint_lsn, Some(Lsn(0x3_A200_0080)));
         assert_eq!(info.label.backup_from.as_deref(), Some("standby"));
         assert_eq!(info.label.start_timeline, Some(2));
-        assert_eq!(info.tablespaces, vec![Tablespace { name: "analytics".into(), oid: 16390, location: "/var/lib/postgresql/tablespaces/analytics/data".into() }]);
+        assert_eq!(
+            info.tablespaces,
+            vec![Tablespace {
+                name: "analytics".into(),
+                oid: 16390,
+                location: "/var/lib/postgresql/tablespaces/analytics/data".into()
+            }]
+        );
         assert_eq!(info.included_files.len(), 2);
         assert_eq!(info.systemid.as_deref(), Some("7412659853710583825"));
         assert_eq!(info.version, Some(160_004));
@@ -502,7 +608,11 @@ xlog_segment_size=16777216
         assert!(info.copy_stats.is_some());
         assert!(info.unknown_fields.is_empty());
         assert!(!info.naive_times);
-        assert!(info.consistency_problems("20260310T020003").is_empty(), "{:?}", info.consistency_problems("20260310T020003"));
+        assert!(
+            info.consistency_problems("20260310T020003").is_empty(),
+            "{:?}",
+            info.consistency_problems("20260310T020003")
+        );
         assert_eq!(info.consistency_problems("20260311T000000").len(), 1);
     }
 
@@ -510,7 +620,10 @@ xlog_segment_size=16777216
     fn unknown_fields_are_kept_and_bad_lines_named() {
         let text = "status=DONE\nfuture_field=42\nbegin_xlog=zz/1\nno equals sign\ntimeline=0\n";
         let info = BackupInfo::parse(text.as_bytes()).unwrap();
-        assert_eq!(info.unknown_fields.get("future_field").map(String::as_str), Some("42"));
+        assert_eq!(
+            info.unknown_fields.get("future_field").map(String::as_str),
+            Some("42")
+        );
         let lines: Vec<usize> = info.issues.iter().map(|i| i.line).collect();
         assert_eq!(lines, vec![3, 4, 5]);
         assert_eq!(info.issues[0].field.as_deref(), Some("begin_xlog"));
@@ -519,18 +632,31 @@ xlog_segment_size=16777216
 
     #[test]
     fn failed_backup_with_error() {
-        let text = "status=FAILED\nerror=failure uploading data (connection reset: a=b)\nend_time=None\n";
+        let text =
+            "status=FAILED\nerror=failure uploading data (connection reset: a=b)\nend_time=None\n";
         let info = BackupInfo::parse(text.as_bytes()).unwrap();
         assert_eq!(info.status, Some(BackupStatus::Failed));
-        assert_eq!(info.error.as_deref(), Some("failure uploading data (connection reset: a=b)"));
+        assert_eq!(
+            info.error.as_deref(),
+            Some("failure uploading data (connection reset: a=b)")
+        );
         assert!(info.end_time.is_none());
     }
 
     #[test]
     fn non_utf8_and_empty_are_errors() {
         let err = BackupInfo::parse(b"status=DONE\nbackup_label='\xff'\n").unwrap_err();
-        assert_eq!(err, BackupInfoError::NotUtf8 { line: 2, offset: 26 });
-        assert_eq!(BackupInfo::parse(b"\n  \n").unwrap_err(), BackupInfoError::Empty);
+        assert_eq!(
+            err,
+            BackupInfoError::NotUtf8 {
+                line: 2,
+                offset: 26
+            }
+        );
+        assert_eq!(
+            BackupInfo::parse(b"\n  \n").unwrap_err(),
+            BackupInfoError::Empty
+        );
     }
 
     #[test]

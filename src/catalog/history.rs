@@ -36,7 +36,7 @@ pub enum HistoryError {
     /// Not UTF-8.
     #[error("not valid UTF-8")]
     NotUtf8,
-    /// A line PostgreSQL would reject.
+    /// A line `PostgreSQL` would reject.
     #[error("line {line}: {message}")]
     Line {
         /// 1-based line.
@@ -44,13 +44,13 @@ pub enum HistoryError {
         /// What was wrong.
         message: String,
     },
-    /// The file has no switch line (PostgreSQL never writes one without).
+    /// The file has no switch line (`PostgreSQL` never writes one without).
     #[error("the file names no parent timeline")]
     Empty,
 }
 
 impl History {
-    /// Parses the file of timeline `tli`, with PostgreSQL's rules: blank and `#` lines are
+    /// Parses the file of timeline `tli`, with `PostgreSQL`'s rules: blank and `#` lines are
     /// skipped, parent timelines increase and stay below `tli`, switchpoints do not go back.
     pub fn parse(tli: u32, bytes: &[u8]) -> Result<History, HistoryError> {
         let text = std::str::from_utf8(bytes).map_err(|_| HistoryError::NotUtf8)?;
@@ -64,28 +64,46 @@ impl History {
             }
             let mut fields = t.splitn(2, |c: char| c.is_whitespace());
             let parent_text = fields.next().unwrap_or_default();
-            let parent: u32 = parent_text
-                .parse()
-                .map_err(|_| err(format!("`{}` is not a numeric timeline id", parent_text.escape_default())))?;
+            let parent: u32 = parent_text.parse().map_err(|_| {
+                err(format!(
+                    "`{}` is not a numeric timeline id",
+                    parent_text.escape_default()
+                ))
+            })?;
             let rest = fields.next().unwrap_or_default().trim_start();
             let mut rest_fields = rest.splitn(2, |c: char| c.is_whitespace());
             let lsn_text = rest_fields.next().unwrap_or_default();
-            let switchpoint: Lsn = lsn_text
-                .parse()
-                .map_err(|_| err(format!("expected a switchpoint LSN after timeline {parent}, found `{}`", lsn_text.escape_default())))?;
+            let switchpoint: Lsn = lsn_text.parse().map_err(|_| {
+                err(format!(
+                    "expected a switchpoint LSN after timeline {parent}, found `{}`",
+                    lsn_text.escape_default()
+                ))
+            })?;
             let reason = rest_fields.next().unwrap_or_default().trim().to_owned();
             if let Some(prev) = entries.last() {
                 if parent <= prev.parent_tli {
-                    return Err(err(format!("timeline {parent} follows timeline {}; ids must increase", prev.parent_tli)));
+                    return Err(err(format!(
+                        "timeline {parent} follows timeline {}; ids must increase",
+                        prev.parent_tli
+                    )));
                 }
                 if switchpoint < prev.switchpoint {
-                    return Err(err(format!("switchpoint {switchpoint} is before the previous one, {}", prev.switchpoint)));
+                    return Err(err(format!(
+                        "switchpoint {switchpoint} is before the previous one, {}",
+                        prev.switchpoint
+                    )));
                 }
             }
             if parent >= tli {
-                return Err(err(format!("parent timeline {parent} is not below the file's timeline {tli}")));
+                return Err(err(format!(
+                    "parent timeline {parent} is not below the file's timeline {tli}"
+                )));
             }
-            entries.push(HistoryEntry { parent_tli: parent, switchpoint, reason });
+            entries.push(HistoryEntry {
+                parent_tli: parent,
+                switchpoint,
+                reason,
+            });
         }
         if entries.is_empty() {
             return Err(HistoryError::Empty);
@@ -99,10 +117,18 @@ impl History {
         let mut spans = Vec::with_capacity(self.entries.len() + 1);
         let mut begin = Lsn(0);
         for e in &self.entries {
-            spans.push(Span { tli: e.parent_tli, begin, end: Some(e.switchpoint) });
+            spans.push(Span {
+                tli: e.parent_tli,
+                begin,
+                end: Some(e.switchpoint),
+            });
             begin = e.switchpoint;
         }
-        spans.push(Span { tli: self.tli, begin, end: None });
+        spans.push(Span {
+            tli: self.tli,
+            begin,
+            end: None,
+        });
         Lineage { spans }
     }
 }
@@ -129,13 +155,25 @@ impl Lineage {
     /// The lineage of timeline 1, which has no history file.
     #[must_use]
     pub fn root() -> Lineage {
-        Lineage { spans: vec![Span { tli: 1, begin: Lsn(0), end: None }] }
+        Lineage {
+            spans: vec![Span {
+                tli: 1,
+                begin: Lsn(0),
+                end: None,
+            }],
+        }
     }
 
     /// A lineage for a timeline whose history is unknown: the timeline alone.
     #[must_use]
     pub fn alone(tli: u32) -> Lineage {
-        Lineage { spans: vec![Span { tli, begin: Lsn(0), end: None }] }
+        Lineage {
+            spans: vec![Span {
+                tli,
+                begin: Lsn(0),
+                end: None,
+            }],
+        }
     }
 
     /// The target timeline.
@@ -159,7 +197,7 @@ impl Lineage {
             .map_or_else(|| self.target(), |s| s.tli)
     }
 
-    /// The timeline whose file PostgreSQL reads for segment `segno`: the newest timeline
+    /// The timeline whose file `PostgreSQL` reads for segment `segno`: the newest timeline
     /// that has begun by that segment (a switch segment is read from the child).
     #[must_use]
     pub fn tli_for_segno(&self, size: SegmentSize, segno: u64) -> u32 {
@@ -182,7 +220,12 @@ impl Lineage {
         while seg <= to {
             let tli = self.tli_for_segno(size, seg);
             // Next boundary: the start segment of the next span whose start is > seg.
-            let next_start = self.spans.iter().map(|s| size.segno(s.begin)).filter(|&b| b > seg).min();
+            let next_start = self
+                .spans
+                .iter()
+                .map(|s| size.segno(s.begin))
+                .filter(|&b| b > seg)
+                .min();
             let end = next_start.map_or(to, |n| to.min(n - 1));
             match plan.last_mut() {
                 Some(last) if last.0 == tli && last.2 + 1 == seg => last.2 = end,
@@ -233,7 +276,10 @@ mod tests {
         assert_eq!(l.tli_for_segno(size, 0x5A), 2);
         assert_eq!(l.tli_for_segno(size, 0x397), 2);
         assert_eq!(l.tli_for_segno(size, 0x398), 3);
-        assert_eq!(l.segment_plan(size, 0x50, 0x3A0), vec![(1, 0x50, 0x59), (2, 0x5A, 0x397), (3, 0x398, 0x3A0)]);
+        assert_eq!(
+            l.segment_plan(size, 0x50, 0x3A0),
+            vec![(1, 0x50, 0x59), (2, 0x5A, 0x397), (3, 0x398, 0x3A0)]
+        );
         assert_eq!(l.segment_plan(size, 0x60, 0x61), vec![(2, 0x60, 0x61)]);
     }
 
@@ -257,6 +303,9 @@ mod tests {
         assert!(e.to_string().contains("not below"), "{e}");
         let e = History::parse(2, b"1\tnope\tr\n").unwrap_err();
         assert!(e.to_string().contains("switchpoint"), "{e}");
-        assert_eq!(History::parse(2, b"\xff").unwrap_err(), HistoryError::NotUtf8);
+        assert_eq!(
+            History::parse(2, b"\xff").unwrap_err(),
+            HistoryError::NotUtf8
+        );
     }
 }

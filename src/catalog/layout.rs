@@ -36,11 +36,22 @@ impl DestLayout {
     /// Reads the layout.
     #[must_use]
     pub fn discover(&self, dest: &str) -> Discovery {
-        let mut d = Discovery::default();
-        d.dest_is_server = is_catalog(&self.top);
-        d.servers = self.children.iter().filter(|(_, c)| is_catalog(c)).map(|(s, _)| s.clone()).collect();
+        let mut d = Discovery {
+            dest_is_server: is_catalog(&self.top),
+            servers: self
+                .children
+                .iter()
+                .filter(|(_, c)| is_catalog(c))
+                .map(|(s, _)| s.clone())
+                .collect(),
+            findings: Vec::new(),
+        };
         if d.dest_is_server {
-            let last = dest.trim_end_matches('/').rsplit('/').next().unwrap_or(dest);
+            let last = dest
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or(dest);
             d.findings.push(
                 Finding::new(
                     "path-includes-server",
@@ -91,8 +102,12 @@ mod tests {
 
     #[test]
     fn finds_servers_and_nesting() {
-        let mut l = DestLayout { top: set(&["pg-main", "pg-old", "notes"]), ..DestLayout::default() };
-        l.children.insert("pg-main".into(), set(&["base", "wals", "pg-main"]));
+        let mut l = DestLayout {
+            top: set(&["pg-main", "pg-old", "notes"]),
+            ..DestLayout::default()
+        };
+        l.children
+            .insert("pg-main".into(), set(&["base", "wals", "pg-main"]));
         l.children.insert("pg-old".into(), set(&["wals"]));
         l.children.insert("notes".into(), set(&["x"]));
         l.nested.insert("pg-main".into(), set(&["base"]));
@@ -104,7 +119,10 @@ mod tests {
 
     #[test]
     fn dest_that_is_a_server() {
-        let l = DestLayout { top: set(&["base", "wals"]), ..DestLayout::default() };
+        let l = DestLayout {
+            top: set(&["base", "wals"]),
+            ..DestLayout::default()
+        };
         let d = l.discover("s3://b/prod/pg-main");
         assert!(d.dest_is_server);
         assert!(d.findings[0].hint.as_deref().unwrap().contains("`pg-main`"));

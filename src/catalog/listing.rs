@@ -81,20 +81,38 @@ impl Listing {
     pub fn add(&mut self, rel: &str, size: u64, last_modified: DateTime<Utc>) {
         let last_modified = last_modified.timestamp_millis();
         match classify(rel) {
-            CatalogKey::Wal { name, misplaced } => self.wal.push(WalObject { name, size, last_modified, misplaced }),
+            CatalogKey::Wal { name, misplaced } => self.wal.push(WalObject {
+                name,
+                size,
+                last_modified,
+                misplaced,
+            }),
             CatalogKey::History { tli, compression } => {
-                self.history.push(HistoryObject { tli, compression, key: rel.to_owned(), size, last_modified });
-            }
-            CatalogKey::Base { id, file } => {
-                let rel_file = &rel["base/".len() + id.len() + 1..];
-                self.base.entry(id.to_owned()).or_default().push(BaseObject {
-                    file,
-                    rel: rel_file.to_owned(),
+                self.history.push(HistoryObject {
+                    tli,
+                    compression,
+                    key: rel.to_owned(),
                     size,
                     last_modified,
                 });
             }
-            CatalogKey::Unknown(reason) => self.unknown.push(UnknownObject { key: rel.to_owned(), size, reason }),
+            CatalogKey::Base { id, file } => {
+                let rel_file = &rel["base/".len() + id.len() + 1..];
+                self.base
+                    .entry(id.to_owned())
+                    .or_default()
+                    .push(BaseObject {
+                        file,
+                        rel: rel_file.to_owned(),
+                        size,
+                        last_modified,
+                    });
+            }
+            CatalogKey::Unknown(reason) => self.unknown.push(UnknownObject {
+                key: rel.to_owned(),
+                size,
+                reason,
+            }),
         }
     }
 
@@ -111,7 +129,10 @@ impl Listing {
     /// Total number of objects.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.wal.len() + self.history.len() + self.base.values().map(Vec::len).sum::<usize>() + self.unknown.len()
+        self.wal.len()
+            + self.history.len()
+            + self.base.values().map(Vec::len).sum::<usize>()
+            + self.unknown.len()
     }
 
     /// Whether nothing was listed.

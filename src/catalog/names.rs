@@ -127,11 +127,20 @@ impl WalFileName {
             if offset.len() != 8 || !offset.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return None;
             }
-            (name, WalKind::BackupHistory { offset: u32::from_str_radix(offset, 16).ok()? })
+            (
+                name,
+                WalKind::BackupHistory {
+                    offset: u32::from_str_radix(offset, 16).ok()?,
+                },
+            )
         } else {
             return None;
         };
-        Some(WalFileName { raw: RawSegmentName::parse(name)?, kind, compression })
+        Some(WalFileName {
+            raw: RawSegmentName::parse(name)?,
+            kind,
+            compression,
+        })
     }
 }
 
@@ -234,7 +243,11 @@ impl BaseFile {
         } else {
             return BaseFile::Unknown;
         };
-        BaseFile::Tar { tablespace, part, compression }
+        BaseFile::Tar {
+            tablespace,
+            part,
+            compression,
+        }
     }
 }
 
@@ -246,7 +259,8 @@ fn split_tar(name: &str) -> Option<(&str, TarCompression)> {
         (".tar.snappy", TarCompression::Snappy),
         (".tar.lz4", TarCompression::Lz4),
     ];
-    EXTS.iter().find_map(|(ext, c)| name.strip_suffix(ext).map(|stem| (stem, *c)))
+    EXTS.iter()
+        .find_map(|(ext, c)| name.strip_suffix(ext).map(|stem| (stem, *c)))
 }
 
 /// Whether `id` has the shape barman gives backup ids (`YYYYMMDDTHHMMSS`).
@@ -292,9 +306,10 @@ pub enum CatalogKey<'a> {
 pub fn classify(rel: &str) -> CatalogKey<'_> {
     if let Some(rest) = rel.strip_prefix("base/") {
         return match rest.split_once('/') {
-            Some((id, file)) if !id.is_empty() && !file.is_empty() => {
-                CatalogKey::Base { id, file: BaseFile::classify(file) }
-            }
+            Some((id, file)) if !id.is_empty() && !file.is_empty() => CatalogKey::Base {
+                id,
+                file: BaseFile::classify(file),
+            },
             _ => CatalogKey::Unknown("object directly under base/ (not inside a backup directory)"),
         };
     }
@@ -302,10 +317,15 @@ pub fn classify(rel: &str) -> CatalogKey<'_> {
         return match rest.split_once('/') {
             None => match parse_history_name(rest) {
                 Some((tli, compression)) => CatalogKey::History { tli, compression },
-                None => CatalogKey::Unknown("object directly under wals/ that is not a timeline history file"),
+                None => CatalogKey::Unknown(
+                    "object directly under wals/ that is not a timeline history file",
+                ),
             },
             Some((dir, file)) if !file.contains('/') => match WalFileName::parse(file) {
-                Some(name) => CatalogKey::Wal { name, misplaced: dir != name.raw.hash_dir() },
+                Some(name) => CatalogKey::Wal {
+                    name,
+                    misplaced: dir != name.raw.hash_dir(),
+                },
                 None => CatalogKey::Unknown("not a WAL file name with a known compression suffix"),
             },
             Some(_) => CatalogKey::Unknown("nested too deep under wals/"),
@@ -354,37 +374,96 @@ mod tests {
 
     #[test]
     fn history_names() {
-        assert_eq!(parse_history_name("00000002.history"), Some((2, Compression::None)));
-        assert_eq!(parse_history_name("0000000A.history.zst"), Some((10, Compression::Zstd)));
+        assert_eq!(
+            parse_history_name("00000002.history"),
+            Some((2, Compression::None))
+        );
+        assert_eq!(
+            parse_history_name("0000000A.history.zst"),
+            Some((10, Compression::Zstd))
+        );
         assert_eq!(parse_history_name("0000002.history"), None);
         assert_eq!(parse_history_name("00000002.histor"), None);
     }
 
     #[test]
     fn keys_are_classified() {
-        assert!(matches!(classify("base/20260310T020003/backup.info"), CatalogKey::Base { id: "20260310T020003", file: BaseFile::BackupInfo }));
+        assert!(matches!(
+            classify("base/20260310T020003/backup.info"),
+            CatalogKey::Base {
+                id: "20260310T020003",
+                file: BaseFile::BackupInfo
+            }
+        ));
         assert!(matches!(
             classify("base/20260310T020003/data_0001.tar.gz"),
-            CatalogKey::Base { file: BaseFile::Tar { tablespace: None, part: 1, compression: TarCompression::Gzip }, .. }
+            CatalogKey::Base {
+                file: BaseFile::Tar {
+                    tablespace: None,
+                    part: 1,
+                    compression: TarCompression::Gzip
+                },
+                ..
+            }
         ));
         assert!(matches!(
             classify("base/20260310T020003/16390.tar.snappy"),
-            CatalogKey::Base { file: BaseFile::Tar { tablespace: Some(16390), part: 0, compression: TarCompression::Snappy }, .. }
+            CatalogKey::Base {
+                file: BaseFile::Tar {
+                    tablespace: Some(16390),
+                    part: 0,
+                    compression: TarCompression::Snappy
+                },
+                ..
+            }
         ));
-        assert!(matches!(classify("base/x/data.tarx"), CatalogKey::Base { file: BaseFile::Unknown, .. }));
-        assert!(matches!(classify("base/x/data.tar.xz"), CatalogKey::Base { file: BaseFile::Unknown, .. }));
-        assert!(matches!(classify("base/x/annotations/keep"), CatalogKey::Base { file: BaseFile::KeepAnnotation, .. }));
+        assert!(matches!(
+            classify("base/x/data.tarx"),
+            CatalogKey::Base {
+                file: BaseFile::Unknown,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify("base/x/data.tar.xz"),
+            CatalogKey::Base {
+                file: BaseFile::Unknown,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify("base/x/annotations/keep"),
+            CatalogKey::Base {
+                file: BaseFile::KeepAnnotation,
+                ..
+            }
+        ));
         assert!(matches!(classify("base/stray"), CatalogKey::Unknown(_)));
-        assert!(matches!(classify("wals/00000002.history.gz"), CatalogKey::History { tli: 2, compression: Compression::Gzip }));
+        assert!(matches!(
+            classify("wals/00000002.history.gz"),
+            CatalogKey::History {
+                tli: 2,
+                compression: Compression::Gzip
+            }
+        ));
         assert!(matches!(
             classify("wals/0000000100000000/000000010000000000000001.gz"),
-            CatalogKey::Wal { misplaced: false, .. }
+            CatalogKey::Wal {
+                misplaced: false,
+                ..
+            }
         ));
         assert!(matches!(
             classify("wals/0000000100000001/000000010000000000000001"),
-            CatalogKey::Wal { misplaced: true, .. }
+            CatalogKey::Wal {
+                misplaced: true,
+                ..
+            }
         ));
-        assert!(matches!(classify("wals/0000000100000000/junk"), CatalogKey::Unknown(_)));
+        assert!(matches!(
+            classify("wals/0000000100000000/junk"),
+            CatalogKey::Unknown(_)
+        ));
         assert!(matches!(classify("something/else"), CatalogKey::Unknown(_)));
     }
 

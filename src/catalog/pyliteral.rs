@@ -62,10 +62,16 @@ impl PyValue {
             PyValue::None => Value::Null,
             PyValue::Bool(b) => Value::Bool(*b),
             PyValue::Int(i) => Value::from(*i),
-            PyValue::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            PyValue::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+            }
             PyValue::Str(s) => Value::String(s.clone()),
-            PyValue::List(v) | PyValue::Tuple(v) => Value::Array(v.iter().map(PyValue::to_json).collect()),
-            PyValue::Dict(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            PyValue::List(v) | PyValue::Tuple(v) => {
+                Value::Array(v.iter().map(PyValue::to_json).collect())
+            }
+            PyValue::Dict(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
         }
     }
 }
@@ -85,7 +91,11 @@ const MAX_DEPTH: usize = 32;
 
 /// Parses one complete literal; trailing text is an error.
 pub fn parse(text: &str) -> Result<PyValue, PyParseError> {
-    let mut p = Parser { chars: text.char_indices().collect(), pos: 0, depth: 0 };
+    let mut p = Parser {
+        chars: text.char_indices().collect(),
+        pos: 0,
+        depth: 0,
+    };
     let v = p.value()?;
     p.skip_ws();
     if p.pos < p.chars.len() {
@@ -102,7 +112,10 @@ struct Parser {
 
 impl Parser {
     fn error(&self, message: &str) -> PyParseError {
-        PyParseError { column: self.pos + 1, message: message.to_owned() }
+        PyParseError {
+            column: self.pos + 1,
+            message: message.to_owned(),
+        }
     }
 
     fn peek(&self) -> Option<char> {
@@ -145,17 +158,27 @@ impl Parser {
             Some(c) if c == '-' || c == '+' || c == '.' || c.is_ascii_digit() => self.number(),
             Some(c) if c.is_ascii_alphabetic() => {
                 let start = self.pos;
-                while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
                     self.pos += 1;
                 }
-                let word: String = self.chars[start..self.pos].iter().map(|&(_, c)| c).collect();
+                let word: String = self.chars[start..self.pos]
+                    .iter()
+                    .map(|&(_, c)| c)
+                    .collect();
                 match word.as_str() {
                     "None" => Ok(PyValue::None),
                     "True" => Ok(PyValue::Bool(true)),
                     "False" => Ok(PyValue::Bool(false)),
                     // A string prefix such as u'..' or r'..'.
-                    "u" | "U" if matches!(self.peek(), Some('\'' | '"')) => self.string().map(PyValue::Str),
-                    "r" | "R" if matches!(self.peek(), Some('\'' | '"')) => self.raw_string().map(PyValue::Str),
+                    "u" | "U" if matches!(self.peek(), Some('\'' | '"')) => {
+                        self.string().map(PyValue::Str)
+                    }
+                    "r" | "R" if matches!(self.peek(), Some('\'' | '"')) => {
+                        self.raw_string().map(PyValue::Str)
+                    }
                     _ => {
                         self.pos = start;
                         Err(self.error(&format!("unexpected name `{word}`; expected None, True, False, a number, a string, a list, a tuple or a dict")))
@@ -236,7 +259,11 @@ impl Parser {
             }
             self.pos += 1;
         }
-        let text: String = self.chars[start..self.pos].iter().map(|&(_, c)| c).filter(|&c| c != '_').collect();
+        let text: String = self.chars[start..self.pos]
+            .iter()
+            .map(|&(_, c)| c)
+            .filter(|&c| c != '_')
+            .collect();
         if let Ok(i) = text.parse::<i64>() {
             return Ok(PyValue::Int(i));
         }
@@ -282,7 +309,9 @@ impl Parser {
     }
 
     fn escape(&mut self, out: &mut String) -> Result<(), PyParseError> {
-        let c = self.bump().ok_or_else(|| self.error("unterminated escape"))?;
+        let c = self
+            .bump()
+            .ok_or_else(|| self.error("unterminated escape"))?;
         match c {
             '\n' => {}
             '\\' | '\'' | '"' => out.push(c),
@@ -337,15 +366,22 @@ mod tests {
 
     #[test]
     fn backup_label_string() {
-        let v = parse(r"'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nLABEL: it\'s\n'").unwrap();
-        assert_eq!(v.as_str().unwrap(), "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nLABEL: it's\n");
+        let v = parse(
+            r"'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nLABEL: it\'s\n'",
+        )
+        .unwrap();
+        assert_eq!(
+            v.as_str().unwrap(),
+            "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nLABEL: it's\n"
+        );
         let v = parse(r#""contains 'quotes' \x41\u00e9""#).unwrap();
         assert_eq!(v.as_str().unwrap(), "contains 'quotes' Aé");
     }
 
     #[test]
     fn tablespaces_and_stats() {
-        let v = parse("[('analytics', 16390, '/var/lib/postgresql/tablespaces/analytics/data')]").unwrap();
+        let v = parse("[('analytics', 16390, '/var/lib/postgresql/tablespaces/analytics/data')]")
+            .unwrap();
         let ts = v.as_seq().unwrap();
         assert_eq!(ts[0].as_seq().unwrap()[1].as_int(), Some(16390));
         let v = parse("{'total_time': 587.43, 'number_of_workers': 2, 'analysis_time_per_item': {'data': 0, '16390': 0}, 'x': None, 'y': True, 'z': -1e-3}").unwrap();
@@ -359,8 +395,14 @@ mod tests {
     #[test]
     fn empty_and_trailing_commas() {
         assert_eq!(parse("[]").unwrap(), PyValue::List(vec![]));
-        assert_eq!(parse("(1,)").unwrap(), PyValue::Tuple(vec![PyValue::Int(1)]));
-        assert_eq!(parse("{'a': 1,}").unwrap().to_json(), serde_json::json!({"a": 1}));
+        assert_eq!(
+            parse("(1,)").unwrap(),
+            PyValue::Tuple(vec![PyValue::Int(1)])
+        );
+        assert_eq!(
+            parse("{'a': 1,}").unwrap().to_json(),
+            serde_json::json!({"a": 1})
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Retention simulation: what the next `barman-cloud-backup-delete
-//! --retention-policy` run (which CloudNativePG runs after every backup, or
+//! --retention-policy` run (which `CloudNativePG` runs after every backup, or
 //! on the plugin's maintenance loop) would delete, and where the first
 //! recoverable point moves. The rules follow barman's: backups ordered by
 //! id, the newest DONE backup that ended before the window start is the
@@ -39,11 +39,12 @@ impl Policy {
     pub fn window(self) -> Option<Duration> {
         match self {
             Policy::RecoveryWindow { n, unit } => {
-                let days = i64::from(n) * match unit {
-                    'w' => 7,
-                    'm' => 31,
-                    _ => 1,
-                };
+                let days = i64::from(n)
+                    * match unit {
+                        'w' => 7,
+                        'm' => 31,
+                        _ => 1,
+                    };
                 Some(Duration::days(days))
             }
             Policy::Redundancy(_) => None,
@@ -56,19 +57,34 @@ impl FromStr for Policy {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || {
-            format!("`{s}` is not a retention policy; expected CloudNativePG's form (7d, 4w, 1m) or barman's (RECOVERY WINDOW OF 7 DAYS, REDUNDANCY 3)")
+            format!(
+                "`{s}` is not a retention policy; expected CloudNativePG's form (7d, 4w, 1m) or barman's (RECOVERY WINDOW OF 7 DAYS, REDUNDANCY 3)"
+            )
         };
         let t = s.trim();
         // CNPG: ^[1-9][0-9]*[dwm]$
         if let Some(unit) = t.chars().last().filter(|c| matches!(c, 'd' | 'w' | 'm')) {
             let num = &t[..t.len() - 1];
             if !num.starts_with('0') && !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
-                return num.parse().map(|n| Policy::RecoveryWindow { n, unit }).map_err(|_| err());
+                return num
+                    .parse()
+                    .map(|n| Policy::RecoveryWindow { n, unit })
+                    .map_err(|_| err());
             }
         }
         let words: Vec<String> = t.split_whitespace().map(str::to_ascii_uppercase).collect();
-        match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-            ["REDUNDANCY", n] => n.parse().ok().filter(|n| *n > 0).map(Policy::Redundancy).ok_or_else(err),
+        match words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["REDUNDANCY", n] => n
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Policy::Redundancy)
+                .ok_or_else(err),
             ["RECOVERY", "WINDOW", "OF", n, unit] => {
                 let n: u32 = n.parse().ok().filter(|n| *n > 0).ok_or_else(err)?;
                 let unit = match unit.trim_end_matches('S') {
@@ -143,7 +159,7 @@ pub struct RetentionReport {
     pub now: DateTime<Utc>,
     /// Start of the window (now − window) for a recovery-window policy.
     pub point_of_recoverability: Option<DateTime<Utc>>,
-    /// `--minimum-redundancy` (CloudNativePG passes none: 0).
+    /// `--minimum-redundancy` (`CloudNativePG` passes none: 0).
     pub minimum_redundancy: u32,
     /// Whether barman-cloud-backup-delete would run at all.
     pub runs: bool,
@@ -161,9 +177,9 @@ pub struct RetentionReport {
     pub first_recoverable_point_before: Option<DateTime<Utc>>,
     /// First recoverable point after the run.
     pub first_recoverable_point_after: Option<DateTime<Utc>>,
-    /// CloudNativePG's value (end of the oldest backup it treats as done) now.
+    /// `CloudNativePG`'s value (end of the oldest backup it treats as done) now.
     pub cnpg_first_recoverability_point_before: Option<DateTime<Utc>>,
-    /// CloudNativePG's value after the run.
+    /// `CloudNativePG`'s value after the run.
     pub cnpg_first_recoverability_point_after: Option<DateTime<Utc>>,
     /// Things to know.
     pub notes: Vec<String>,
@@ -183,7 +199,13 @@ struct Entry<'a> {
 /// Simulates one retention run over `input` (analysed as `catalog`).
 #[must_use]
 #[allow(clippy::too_many_lines)]
-pub fn simulate(input: &CatalogInput, catalog: &Catalog, policy: Policy, now: DateTime<Utc>, minimum_redundancy: u32) -> RetentionReport {
+pub fn simulate(
+    input: &CatalogInput,
+    catalog: &Catalog,
+    policy: Policy,
+    now: DateTime<Utc>,
+    minimum_redundancy: u32,
+) -> RetentionReport {
     let mut notes = Vec::new();
     // barman's catalog: every backup with a backup.info, ordered by id.
     let mut entries: Vec<Entry<'_>> = catalog
@@ -205,7 +227,11 @@ pub fn simulate(input: &CatalogInput, catalog: &Catalog, policy: Policy, now: Da
         .collect();
     entries.sort_by(|a, b| b.id.cmp(a.id));
     let por = policy.window().map(|w| now - w);
-    let unreadable: Vec<&str> = entries.iter().filter(|e| e.status == "UNREADABLE_INFO").map(|e| e.id).collect();
+    let unreadable: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.status == "UNREADABLE_INFO")
+        .map(|e| e.id)
+        .collect();
     let runs = unreadable.is_empty();
     if !runs {
         notes.push(format!(
@@ -223,9 +249,7 @@ pub fn simulate(input: &CatalogInput, catalog: &Catalog, policy: Policy, now: Da
             Keep::Standalone => "KEEP:STANDALONE".to_owned(),
         });
         let mut anchor = false;
-        let retention = if e.status != "DONE" {
-            "-".to_owned()
-        } else {
+        let retention = if e.status == "DONE" {
             match policy {
                 Policy::RecoveryWindow { .. } => {
                     if !found {
@@ -245,9 +269,17 @@ pub fn simulate(input: &CatalogInput, catalog: &Catalog, policy: Policy, now: Da
                 Policy::Redundancy(n) => {
                     let done_before = entries[..i].iter().filter(|x| x.status == "DONE").count();
                     let limit = n.max(minimum_redundancy) as usize;
-                    keep_label.unwrap_or_else(|| if done_before < limit { "VALID".to_owned() } else { "OBSOLETE".to_owned() })
+                    keep_label.unwrap_or_else(|| {
+                        if done_before < limit {
+                            "VALID".to_owned()
+                        } else {
+                            "OBSOLETE".to_owned()
+                        }
+                    })
                 }
             }
+        } else {
+            "-".to_owned()
         };
         verdicts.push(BackupVerdict {
             id: e.id.to_owned(),
@@ -259,7 +291,10 @@ pub fn simulate(input: &CatalogInput, catalog: &Catalog, policy: Policy, now: Da
         });
     }
     if let (Some(p), false) = (por, found) {
-        notes.push(format!("no DONE backup ended before the window start {}: nothing is obsolete yet", format_utc(p)));
+        notes.push(format!(
+            "no DONE backup ended before the window start {}: nothing is obsolete yet",
+            format_utc(p)
+        ));
     }
 
     // Deletions, oldest first, each with its WAL clean-up.
@@ -271,45 +306,60 @@ pub fn simulate(input: &CatalogInput, catalog: &Catalog, policy: Policy, now: Da
     order.reverse();
     for v in &order {
         let d = v.id.as_str();
-        let remaining: Vec<&Entry<'_>> = entries.iter().filter(|e| !deleted_ids.contains(e.id)).collect();
+        let remaining: Vec<&Entry<'_>> = entries
+            .iter()
+            .filter(|e| !deleted_ids.contains(e.id))
+            .collect();
         let pos = remaining.iter().position(|e| e.id == d).unwrap_or(0);
         let done_like = |e: &&&Entry<'_>| e.status == "DONE" || e.status == "WAITING_FOR_WALS";
         // Older backups come after `pos` in id-descending order.
         let mut protect: Vec<(RawSegmentName, RawSegmentName)> = Vec::new();
         let mut remove = true;
         for prev in remaining[pos + 1..].iter().filter(done_like) {
-            match prev.keep {
-                Some(Keep::Standalone) => {
-                    if let (Some(b), Some(e)) = (prev.begin_wal, prev.end_wal) {
-                        protect.push((b, e));
-                    }
+            if let Some(Keep::Standalone) = prev.keep {
+                if let (Some(b), Some(e)) = (prev.begin_wal, prev.end_wal) {
+                    protect.push((b, e));
                 }
-                _ => {
-                    remove = false;
-                    break;
-                }
+            } else {
+                remove = false;
+                break;
             }
         }
         deleted_ids.insert(d.to_owned());
         if !remove {
-            notes.push(format!("deleting {d} removes no WAL: an older backup is still kept"));
+            notes.push(format!(
+                "deleting {d} removes no WAL: an older backup is still kept"
+            ));
             continue;
         }
-        let until = remaining[..pos].iter().rev().find(done_like).copied().unwrap_or(remaining[pos]);
-        let Some(until_begin) = until.begin_wal else { continue };
+        let until = remaining[..pos]
+            .iter()
+            .rev()
+            .find(done_like)
+            .copied()
+            .unwrap_or(remaining[pos]);
+        let Some(until_begin) = until.begin_wal else {
+            continue;
+        };
         let protected_tlis: BTreeSet<u32> = remaining
             .iter()
             .filter(|e| e.id != d)
             .filter_map(|e| e.timeline)
             .filter(|t| Some(*t) != until.timeline)
             .collect();
-        let mut per_tli: std::collections::BTreeMap<u32, WalDeletion> = std::collections::BTreeMap::new();
+        let mut per_tli: std::collections::BTreeMap<u32, WalDeletion> =
+            std::collections::BTreeMap::new();
         for o in &input.listing.wal {
             let raw = o.name.raw;
-            if protected_tlis.contains(&raw.tli) || raw >= until_begin || protect.iter().any(|(b, e)| *b <= raw && raw <= *e) {
+            if protected_tlis.contains(&raw.tli)
+                || raw >= until_begin
+                || protect.iter().any(|(b, e)| *b <= raw && raw <= *e)
+            {
                 continue;
             }
-            let Some(id) = raw.resolve(size) else { continue };
+            let Some(id) = raw.resolve(size) else {
+                continue;
+            };
             let kind = match o.name.kind {
                 WalKind::Segment => 0,
                 WalKind::Partial => 1,
@@ -347,7 +397,10 @@ pub fn simulate(input: &CatalogInput, catalog: &Catalog, policy: Policy, now: Da
             WalKind::Partial => 1,
             WalKind::BackupHistory { .. } => 2,
         };
-        o.name.raw.resolve(size).is_none_or(|id| !deleted_wal_keys.contains(&(id.tli, id.segno, kind)))
+        o.name
+            .raw
+            .resolve(size)
+            .is_none_or(|id| !deleted_wal_keys.contains(&(id.tli, id.segno, kind)))
     });
     for id in &deleted_ids {
         if let Some(files) = pruned.listing.base.get_mut(id) {
@@ -417,13 +470,43 @@ mod tests {
 
     #[test]
     fn policies_parse_in_both_dialects() {
-        assert_eq!("7d".parse::<Policy>().unwrap(), Policy::RecoveryWindow { n: 7, unit: 'd' });
-        assert_eq!("4w".parse::<Policy>().unwrap().window(), Some(Duration::days(28)));
-        assert_eq!("1m".parse::<Policy>().unwrap().window(), Some(Duration::days(31)));
-        assert_eq!("recovery window of 2 weeks".parse::<Policy>().unwrap(), Policy::RecoveryWindow { n: 2, unit: 'w' });
-        assert_eq!("RECOVERY WINDOW OF 1 MONTH".parse::<Policy>().unwrap().to_string(), "RECOVERY WINDOW OF 1 MONTHS");
-        assert_eq!("REDUNDANCY 3".parse::<Policy>().unwrap(), Policy::Redundancy(3));
-        for bad in ["0d", "07d", "7h", "d", "REDUNDANCY 0", "RECOVERY WINDOW OF 7 YEARS", "", "7 d"] {
+        assert_eq!(
+            "7d".parse::<Policy>().unwrap(),
+            Policy::RecoveryWindow { n: 7, unit: 'd' }
+        );
+        assert_eq!(
+            "4w".parse::<Policy>().unwrap().window(),
+            Some(Duration::days(28))
+        );
+        assert_eq!(
+            "1m".parse::<Policy>().unwrap().window(),
+            Some(Duration::days(31))
+        );
+        assert_eq!(
+            "recovery window of 2 weeks".parse::<Policy>().unwrap(),
+            Policy::RecoveryWindow { n: 2, unit: 'w' }
+        );
+        assert_eq!(
+            "RECOVERY WINDOW OF 1 MONTH"
+                .parse::<Policy>()
+                .unwrap()
+                .to_string(),
+            "RECOVERY WINDOW OF 1 MONTHS"
+        );
+        assert_eq!(
+            "REDUNDANCY 3".parse::<Policy>().unwrap(),
+            Policy::Redundancy(3)
+        );
+        for bad in [
+            "0d",
+            "07d",
+            "7h",
+            "d",
+            "REDUNDANCY 0",
+            "RECOVERY WINDOW OF 7 YEARS",
+            "",
+            "7 d",
+        ] {
             assert!(bad.parse::<Policy>().is_err(), "{bad}");
         }
     }

@@ -1,7 +1,7 @@
 //! Target resolution: given a time, an LSN or `latest` (and a timeline), pick
-//! the anchor backup the way CloudNativePG does, but never a FAILED or
+//! the anchor backup the way `CloudNativePG` does, but never a FAILED or
 //! unusable one, then require every WAL segment from the anchor's start to
-//! the target on the timelines PostgreSQL will read them from.
+//! the target on the timelines `PostgreSQL` will read them from.
 
 use std::fmt;
 
@@ -38,7 +38,7 @@ impl fmt::Display for Target {
 /// `recovery_target_timeline`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimelineChoice {
-    /// PostgreSQL's default: the newest timeline reachable through history files.
+    /// `PostgreSQL`'s default: the newest timeline reachable through history files.
     #[default]
     Latest,
     /// An explicit timeline.
@@ -68,7 +68,7 @@ pub struct Suggestion {
 /// The verdict for one target.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
-    /// Whether PostgreSQL can reach the target.
+    /// Whether `PostgreSQL` can reach the target.
     pub recoverable: bool,
     /// The target as resolved (an instant with its offset, an LSN, or `latest`).
     pub target: String,
@@ -82,7 +82,7 @@ pub struct CheckReport {
     pub backup_id: Option<String>,
     /// End time of the anchor backup.
     pub backup_end_time: Option<DateTime<Utc>>,
-    /// The backup CloudNativePG picks when `backupID` is not set (it ignores status).
+    /// The backup `CloudNativePG` picks when `backupID` is not set (it ignores status).
     pub cnpg_default_backup_id: Option<String>,
     /// Whether the manifest must pin `backupID` to get the anchor above.
     pub requires_backup_id: bool,
@@ -115,7 +115,16 @@ struct Attempt {
 
 impl Attempt {
     fn fail(reason: String) -> Attempt {
-        Attempt { ok: false, timeline: None, wal_from: None, wal_to: None, missing: Vec::new(), stops_at: None, reasons: vec![reason], notes: Vec::new() }
+        Attempt {
+            ok: false,
+            timeline: None,
+            wal_from: None,
+            wal_to: None,
+            missing: Vec::new(),
+            stops_at: None,
+            reasons: vec![reason],
+            notes: Vec::new(),
+        }
     }
 }
 
@@ -125,9 +134,14 @@ fn unix(t: DateTime<Utc>) -> i64 {
 
 impl Catalog {
     /// Candidates in CNPG's order for `target`: newest first. With `cnpg_tli_filter`, a numeric
-    /// timeline keeps only backups taken on it, as CloudNativePG's selection does; a pinned
+    /// timeline keeps only backups taken on it, as `CloudNativePG`'s selection does; a pinned
     /// `backupID` is not filtered that way.
-    fn candidates<'a>(&'a self, target: Target, tl: TimelineChoice, cnpg_tli_filter: bool) -> impl Iterator<Item = &'a Backup> + 'a {
+    fn candidates(
+        &self,
+        target: Target,
+        tl: TimelineChoice,
+        cnpg_tli_filter: bool,
+    ) -> impl Iterator<Item = &Backup> + '_ {
         self.backups.iter().rev().filter(move |b| {
             let tli_ok = match tl {
                 TimelineChoice::Id(t) if cnpg_tli_filter => b.timeline == Some(t),
@@ -145,7 +159,10 @@ impl Catalog {
     /// Decides whether `target` is recoverable.
     #[must_use]
     pub fn check(&self, target: Target, tl: TimelineChoice) -> CheckReport {
-        let cnpg_default = self.candidates(target, tl, true).find(|b| b.cnpg_done()).map(|b| b.id.clone());
+        let cnpg_default = self
+            .candidates(target, tl, true)
+            .find(|b| b.cnpg_done())
+            .map(|b| b.id.clone());
         let mut report = CheckReport {
             recoverable: false,
             target: target.to_string(),
@@ -174,8 +191,12 @@ impl Catalog {
         {
             let why = match self.timelines.iter().find(|x| x.timeline == t) {
                 None => format!("timeline {t} does not appear in this catalog"),
-                Some(x) if x.history == "unreadable" => format!("the history file of timeline {t} could not be read"),
-                Some(_) => format!("timeline {t} has no history file, so PostgreSQL cannot follow it"),
+                Some(x) if x.history == "unreadable" => {
+                    format!("the history file of timeline {t} could not be read")
+                }
+                Some(_) => {
+                    format!("timeline {t} has no history file, so PostgreSQL cannot follow it")
+                }
             };
             report.reasons.push(why);
             report.nearest = self.suggest(target, tl);
@@ -191,7 +212,11 @@ impl Catalog {
             }
             any_candidate = true;
             if !b.usable {
-                skipped.push(format!("backup {} is not usable: {}", b.id, b.unusable_reasons.join("; ")));
+                skipped.push(format!(
+                    "backup {} is not usable: {}",
+                    b.id,
+                    b.unusable_reasons.join("; ")
+                ));
                 continue;
             }
             let attempt = self.attempt(b, target, tl);
@@ -206,9 +231,17 @@ impl Catalog {
                 report.reasons = attempt.notes;
                 if report.requires_backup_id {
                     let why = match (cnpg_default.as_deref().and_then(|d| self.backup(d)), tl) {
-                        (Some(d), _) if !d.usable => format!("its default choice {} is unusable ({})", d.id, d.unusable_reasons.join("; ")),
-                        (Some(d), _) => format!("its default choice {} does not reach the target", d.id),
-                        (None, TimelineChoice::Id(t)) => format!("with targetTLI {t} it only considers backups taken on timeline {t}, and there is none"),
+                        (Some(d), _) if !d.usable => format!(
+                            "its default choice {} is unusable ({})",
+                            d.id,
+                            d.unusable_reasons.join("; ")
+                        ),
+                        (Some(d), _) => {
+                            format!("its default choice {} does not reach the target", d.id)
+                        }
+                        (None, TimelineChoice::Id(t)) => format!(
+                            "with targetTLI {t} it only considers backups taken on timeline {t}, and there is none"
+                        ),
                         (None, TimelineChoice::Latest) => "it selects no backup".to_owned(),
                     };
                     report.reasons.push(format!(
@@ -250,9 +283,15 @@ impl Catalog {
             TimelineChoice::Latest => String::new(),
             TimelineChoice::Id(t) => format!(" on timeline {t}"),
         };
-        let first = self.backups.iter().filter(|b| b.is_done() && b.end_time.is_some()).min_by_key(|b| b.end_time);
+        let first = self
+            .backups
+            .iter()
+            .filter(|b| b.is_done() && b.end_time.is_some())
+            .min_by_key(|b| b.end_time);
         match (target, first) {
-            (_, None) => format!("no DONE backup{restrict} in the catalog"),
+            (_, None) | (Target::Latest, Some(_)) => {
+                format!("no DONE backup{restrict} in the catalog")
+            }
             (Target::Time(t), Some(f)) => format!(
                 "no backup{restrict} ended at or before {}: the oldest DONE backup, {}, ended at {}",
                 format_utc(t),
@@ -264,7 +303,6 @@ impl Catalog {
                 f.id,
                 f.end_lsn.map_or_else(|| "-".to_owned(), |e| e.to_string())
             ),
-            (Target::Latest, Some(_)) => format!("no DONE backup{restrict} in the catalog"),
         }
     }
 
@@ -278,7 +316,9 @@ impl Catalog {
         match self.lineage(target_tli) {
             Some(l) => Ok(l.clone()),
             None => Err(match self.histories.get(&target_tli) {
-                Some(Err(e)) => format!("{target_tli:08X}.history could not be read: {}", e.message),
+                Some(Err(e)) => {
+                    format!("{target_tli:08X}.history could not be read: {}", e.message)
+                }
                 _ => format!("timeline {target_tli} has no readable history file"),
             }),
         }
@@ -291,7 +331,7 @@ impl Catalog {
             Err(e) => return Attempt::fail(e),
         };
         let target_tli = lineage.target();
-        if let Err(e) = self.backup_on_lineage(b, &lineage) {
+        if let Err(e) = Self::backup_on_lineage(b, &lineage) {
             let mut a = Attempt::fail(e);
             a.timeline = Some(target_tli);
             if tl == TimelineChoice::Latest {
@@ -324,28 +364,37 @@ impl Catalog {
         // The backup's own WAL first.
         if walk.last.is_none_or(|l| l.segno < end_seg) {
             self.fill_missing(&mut a, &lineage, &walk);
-            a.reasons.insert(0, format!("the WAL of backup {} itself is incomplete: a restore cannot reach consistency", b.id));
+            a.reasons.insert(
+                0,
+                format!(
+                    "the WAL of backup {} itself is incomplete: a restore cannot reach consistency",
+                    b.id
+                ),
+            );
             return a;
         }
         match target {
             Target::Lsn(l) => {
-                a.wal_to = Some(size.name(lineage.tli_for_segno(size, size.segno(l)), size.segno(l)));
-                match walk.end {
-                    WalkEnd::Complete => {
-                        a.ok = true;
-                        let head = self.lineage_head(&lineage);
-                        if head.is_some_and(|h| h.segno == size.segno(l)) {
-                            a.notes.push(format!(
-                                "{l} lies in the newest archived segment; recovery fails if no record at or after it was archived"
-                            ));
-                        }
+                a.wal_to =
+                    Some(size.name(lineage.tli_for_segno(size, size.segno(l)), size.segno(l)));
+                if walk.end == WalkEnd::Complete {
+                    a.ok = true;
+                    let head = self.lineage_head(&lineage);
+                    if head.is_some_and(|h| h.segno == size.segno(l)) {
+                        a.notes.push(format!(
+                            "{l} lies in the newest archived segment; recovery fails if no record at or after it was archived"
+                        ));
                     }
-                    _ => {
-                        self.fill_missing(&mut a, &lineage, &walk);
-                        let past_head = matches!(walk.end, WalkEnd::Missing { later: None, .. });
-                        if past_head {
-                            a.reasons.insert(0, format!("{l} is past the end of the archived WAL on timeline {target_tli}"));
-                        }
+                } else {
+                    self.fill_missing(&mut a, &lineage, &walk);
+                    let past_head = matches!(walk.end, WalkEnd::Missing { later: None, .. });
+                    if past_head {
+                        a.reasons.insert(
+                            0,
+                            format!(
+                                "{l} is past the end of the archived WAL on timeline {target_tli}"
+                            ),
+                        );
                     }
                 }
             }
@@ -379,53 +428,56 @@ impl Catalog {
             },
             Target::Time(t) => {
                 let last = walk.last.map_or(start, |l| l.segno);
-                match self.wal.first_uploaded_after(&lineage, start, last, unix(t)) {
-                    Some(seg) => {
-                        a.ok = true;
-                        a.wal_to = Some(self.wal.name(seg));
+                if let Some(seg) = self
+                    .wal
+                    .first_uploaded_after(&lineage, start, last, unix(t))
+                {
+                    a.ok = true;
+                    a.wal_to = Some(self.wal.name(seg));
+                    a.notes.push(format!(
+                        "approximate: {} was uploaded after the target, so the first commit after it should lie in {} or earlier (upload times bound commit times); read the WAL for an exact answer",
+                        self.wal.name(seg),
+                        self.wal.name(seg)
+                    ));
+                    if let (Some(l), WalkEnd::Missing { missing, .. }) = (walk.last, walk.end)
+                        && l == seg
+                    {
                         a.notes.push(format!(
-                            "approximate: {} was uploaded after the target, so the first commit after it should lie in {} or earlier (upload times bound commit times); read the WAL for an exact answer",
+                            "{} is the last segment before the gap at {}: if it holds no commit after the target, recovery stops at the gap",
                             self.wal.name(seg),
-                            self.wal.name(seg)
+                            self.wal.name(missing)
                         ));
-                        if let (Some(l), WalkEnd::Missing { missing, .. }) = (walk.last, walk.end)
-                            && l == seg
-                        {
-                            a.notes.push(format!(
-                                "{} is the last segment before the gap at {}: if it holds no commit after the target, recovery stops at the gap",
-                                self.wal.name(seg),
-                                self.wal.name(missing)
-                            ));
-                        }
                     }
-                    None => {
-                        let last_id = walk.last.unwrap_or(SegmentId { tli: target_tli, segno: start });
-                        let last_time = self.wal.last_modified(last_id).and_then(ts);
-                        match walk.end {
-                            WalkEnd::Missing { missing, later } => {
-                                self.fill_missing(&mut a, &lineage, &walk);
-                                a.reasons.insert(
-                                    0,
-                                    format!(
-                                        "segment {} is missing: recovery stops at {} before reaching the target (the WAL before it was archived by {}){}",
-                                        self.wal.name(missing),
-                                        size.start_lsn(missing.segno),
-                                        fmt_time(last_time),
-                                        later.map_or_else(String::new, |l| format!("; archiving resumes at {}", self.wal.name(l)))
-                                    ),
-                                );
-                            }
-                            WalkEnd::Head | WalkEnd::Complete => {
-                                a.wal_to = Some(self.wal.name(last_id));
-                                a.reasons.insert(
-                                    0,
-                                    format!(
-                                        "the target is past the last archived WAL: the newest segment on timeline {target_tli}, {}, was uploaded at {}; PostgreSQL fails with \"recovery ended before configured recovery target was reached\"",
-                                        self.wal.name(last_id),
-                                        fmt_time(last_time)
-                                    ),
-                                );
-                            }
+                } else {
+                    let last_id = walk.last.unwrap_or(SegmentId {
+                        tli: target_tli,
+                        segno: start,
+                    });
+                    let last_time = self.wal.last_modified(last_id).and_then(ts);
+                    match walk.end {
+                        WalkEnd::Missing { missing, later } => {
+                            self.fill_missing(&mut a, &lineage, &walk);
+                            a.reasons.insert(
+                                0,
+                                format!(
+                                    "segment {} is missing: recovery stops at {} before reaching the target (the WAL before it was archived by {}){}",
+                                    self.wal.name(missing),
+                                    size.start_lsn(missing.segno),
+                                    fmt_time(last_time),
+                                    later.map_or_else(String::new, |l| format!("; archiving resumes at {}", self.wal.name(l)))
+                                ),
+                            );
+                        }
+                        WalkEnd::Head | WalkEnd::Complete => {
+                            a.wal_to = Some(self.wal.name(last_id));
+                            a.reasons.insert(
+                                0,
+                                format!(
+                                    "the target is past the last archived WAL: the newest segment on timeline {target_tli}, {}, was uploaded at {}; PostgreSQL fails with \"recovery ended before configured recovery target was reached\"",
+                                    self.wal.name(last_id),
+                                    fmt_time(last_time)
+                                ),
+                            );
                         }
                     }
                 }
@@ -437,13 +489,21 @@ impl Catalog {
     fn fill_missing(&self, a: &mut Attempt, lineage: &Lineage, walk: &Walk) {
         if let WalkEnd::Missing { missing, later } = walk.end {
             a.stops_at = Some(self.wal.name(missing));
-            let last = later.map_or(missing.segno, |l| l.segno.saturating_sub(1).max(missing.segno));
+            let last = later.map_or(missing.segno, |l| {
+                l.segno.saturating_sub(1).max(missing.segno)
+            });
             let count = last - missing.segno + 1;
             for s in missing.segno..=last.min(missing.segno + 19) {
-                a.missing.push(self.wal.size.name(lineage.tli_for_segno(self.segment_size, s), s));
+                a.missing.push(
+                    self.wal
+                        .size
+                        .name(lineage.tli_for_segno(self.segment_size, s), s),
+                );
             }
             if count > 20 {
-                a.reasons.push(format!("{count} segments missing in a row; the first 20 are listed"));
+                a.reasons.push(format!(
+                    "{count} segments missing in a row; the first 20 are listed"
+                ));
             }
             if later.is_none() && !a.missing.is_empty() {
                 // Missing at the head: nothing after it was archived.
@@ -457,11 +517,21 @@ impl Catalog {
         lineage.spans.iter().rev().find_map(|s| {
             let tl = self.wal.timeline(s.tli)?;
             let max = s.end.map_or(u64::MAX, |e| self.segment_size.segno(e));
-            tl.range(self.segment_size.segno(s.begin), max).last().map(|e| SegmentId { tli: s.tli, segno: e.segno })
+            tl.range(self.segment_size.segno(s.begin), max)
+                .last()
+                .map(|e| SegmentId {
+                    tli: s.tli,
+                    segno: e.segno,
+                })
         })
     }
 
-    fn lost_after(&self, lineage: &Lineage, missing: SegmentId, later: Option<SegmentId>) -> String {
+    fn lost_after(
+        &self,
+        lineage: &Lineage,
+        missing: SegmentId,
+        later: Option<SegmentId>,
+    ) -> String {
         let head = self.lineage_head(lineage);
         match (later, head) {
             (Some(l), Some(h)) => {
@@ -481,7 +551,12 @@ impl Catalog {
         if tl != TimelineChoice::Latest {
             return;
         }
-        let newer: Vec<u32> = self.timelines.iter().map(|t| t.timeline).filter(|&t| t > target_tli && !self.history_present(t)).collect();
+        let newer: Vec<u32> = self
+            .timelines
+            .iter()
+            .map(|t| t.timeline)
+            .filter(|&t| t > target_tli && !self.history_present(t))
+            .collect();
         if let Some(&n) = newer.first() {
             a.ok = false;
             a.reasons.insert(
@@ -501,7 +576,10 @@ impl Catalog {
             .iter()
             .filter(|tw| match tl {
                 TimelineChoice::Id(t) => tw.timeline == t,
-                TimelineChoice::Latest => Some(tw.timeline) == self.newest_timeline() || tw.timeline == self.windows.last().map_or(0, |w| w.timeline),
+                TimelineChoice::Latest => {
+                    Some(tw.timeline) == self.newest_timeline()
+                        || tw.timeline == self.windows.last().map_or(0, |w| w.timeline)
+                }
             })
             .collect();
         for tw in relevant {
@@ -511,7 +589,9 @@ impl Catalog {
                 _ => None,
             };
             // Latest point at or before the target, and earliest after it.
-            let before = windows.iter().filter(|w| t.is_none_or(|t| w.start_time <= t)).next_back();
+            let before = windows
+                .iter()
+                .rfind(|w| t.is_none_or(|t| w.start_time <= t));
             let after = windows.iter().find(|w| t.is_some_and(|t| w.start_time > t));
             if let Some(w) = before {
                 let end = w.end_time.map_or_else(|| w.end_lsn.to_string(), format_utc);
@@ -531,7 +611,10 @@ impl Catalog {
                 out.push(Suggestion {
                     target: format_utc(w.start_time),
                     timeline: tw.timeline,
-                    description: format!("earliest reachable after the target: the end of backup {}", w.backups[0]),
+                    description: format!(
+                        "earliest reachable after the target: the end of backup {}",
+                        w.backups[0]
+                    ),
                 });
             }
             if before.is_none()
@@ -541,11 +624,13 @@ impl Catalog {
                 out.push(Suggestion {
                     target: format_utc(w.start_time),
                     timeline: tw.timeline,
-                    description: format!("first recoverable point: the end of backup {}", w.backups[0]),
+                    description: format!(
+                        "first recoverable point: the end of backup {}",
+                        w.backups[0]
+                    ),
                 });
             }
         }
         out
     }
 }
-

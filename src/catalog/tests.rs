@@ -24,7 +24,13 @@ struct Synth {
 
 impl Synth {
     fn new() -> Synth {
-        Synth { input: CatalogInput { server: "pg".into(), ..CatalogInput::default() }, size: SegmentSize::default() }
+        Synth {
+            input: CatalogInput {
+                server: "pg".into(),
+                ..CatalogInput::default()
+            },
+            size: SegmentSize::default(),
+        }
     }
 
     fn obj(&mut self, key: &str, size: u64, lm: DateTime<Utc>) -> &mut Self {
@@ -51,13 +57,24 @@ impl Synth {
     fn history(&mut self, tli: u32, text: &str) -> &mut Self {
         let key = format!("wals/{tli:08X}.history");
         self.obj(&key, text.len() as u64, at(0));
-        self.input.histories.insert(tli, Ok(History::parse(tli, text.as_bytes()).unwrap()));
+        self.input
+            .histories
+            .insert(tli, Ok(History::parse(tli, text.as_bytes()).unwrap()));
         self
     }
 
     /// A backup on `tli` starting in segment `begin` and ending in `end`, ending at `end_min`.
     #[allow(clippy::too_many_arguments)]
-    fn backup(&mut self, id: &str, status: &str, tli: u32, begin: u64, end: u64, end_min: i64, data: bool) -> &mut Self {
+    fn backup(
+        &mut self,
+        id: &str,
+        status: &str,
+        tli: u32,
+        begin: u64,
+        end: u64,
+        end_min: i64,
+        data: bool,
+    ) -> &mut Self {
         let b = self.size.start_lsn(begin).0 + 0x28;
         let e = self.size.start_lsn(end).0 + 0x100;
         let fmt_t = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
@@ -71,19 +88,33 @@ impl Synth {
             ew = self.size.name(tli, end),
             bt = fmt_t(at(end_min - 2)),
             et = fmt_t(at(end_min)),
-            err = if status == "FAILED" { "failure uploading data (boom)" } else { "None" },
+            err = if status == "FAILED" {
+                "failure uploading data (boom)"
+            } else {
+                "None"
+            },
         );
-        self.obj(&format!("base/{id}/backup.info"), text.len() as u64, at(end_min));
+        self.obj(
+            &format!("base/{id}/backup.info"),
+            text.len() as u64,
+            at(end_min),
+        );
         if data {
             self.obj(&format!("base/{id}/data.tar.gz"), 5000, at(end_min));
         }
-        self.input.backup_infos.insert(id.to_owned(), Ok(BackupInfo::parse(text.as_bytes()).unwrap()));
+        self.input.backup_infos.insert(
+            id.to_owned(),
+            Ok(BackupInfo::parse(text.as_bytes()).unwrap()),
+        );
         self
     }
 
     fn remove_wal(&mut self, tli: u32, segno: u64) -> &mut Self {
         let name = self.size.name(tli, segno);
-        self.input.listing.wal.retain(|o| o.name.raw.to_string() != name);
+        self.input
+            .listing
+            .wal
+            .retain(|o| o.name.raw.to_string() != name);
         self
     }
 
@@ -95,7 +126,9 @@ impl Synth {
 /// B1 ends at minute 25 (in segment 2), B2 at 55 (segment 5); WAL 1..=9 on timeline 1.
 fn simple() -> Synth {
     let mut s = Synth::new();
-    s.wal(1, 1, 9).backup("20260301T000020", "DONE", 1, 2, 2, 25, true).backup("20260301T000050", "DONE", 1, 5, 5, 55, true);
+    s.wal(1, 1, 9)
+        .backup("20260301T000020", "DONE", 1, 2, 2, 25, true)
+        .backup("20260301T000050", "DONE", 1, 5, 5, 55, true);
     s
 }
 
@@ -120,10 +153,19 @@ fn target_before_the_first_backup_end_is_not() {
     let c = simple().analyse();
     let r = c.check(Target::Time(at(24)), TimelineChoice::Latest);
     assert!(!r.recoverable);
-    assert!(r.reasons.iter().any(|x| x.contains("no backup ended at or before")), "{:?}", r.reasons);
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.contains("no backup ended at or before")),
+        "{:?}",
+        r.reasons
+    );
     assert_eq!(r.nearest[0].target, "2026-03-01T00:25:00+00:00");
     // Exactly the end time is recoverable, as CloudNativePG selects with end <= target.
-    assert!(c.check(Target::Time(at(25)), TimelineChoice::Latest).recoverable);
+    assert!(
+        c.check(Target::Time(at(25)), TimelineChoice::Latest)
+            .recoverable
+    );
 }
 
 #[test]
@@ -132,8 +174,15 @@ fn target_past_the_archive_head_is_not() {
     // Segment 9 was uploaded at minute 90: nothing archived after minute 95.
     let r = c.check(Target::Time(at(95)), TimelineChoice::Latest);
     assert!(!r.recoverable);
-    assert!(r.reasons[0].contains("past the last archived WAL"), "{:?}", r.reasons);
-    assert!(c.check(Target::Time(at(89)), TimelineChoice::Latest).recoverable);
+    assert!(
+        r.reasons[0].contains("past the last archived WAL"),
+        "{:?}",
+        r.reasons
+    );
+    assert!(
+        c.check(Target::Time(at(89)), TimelineChoice::Latest)
+            .recoverable
+    );
 }
 
 #[test]
@@ -151,21 +200,38 @@ fn a_gap_stops_time_targets_after_it_and_latest() {
     let mut s = simple();
     s.remove_wal(1, 7);
     let c = s.analyse();
-    assert!(c.check(Target::Time(at(59)), TimelineChoice::Latest).recoverable);
+    assert!(
+        c.check(Target::Time(at(59)), TimelineChoice::Latest)
+            .recoverable
+    );
     // Commits after minute 61 live in segment 7 or later: behind the gap.
     let r = c.check(Target::Time(at(61)), TimelineChoice::Latest);
     assert!(!r.recoverable, "{r:#?}");
     assert_eq!(r.missing_wal, vec!["000000010000000000000007"]);
     assert_eq!(r.stops_at.as_deref(), Some("000000010000000000000007"));
-    assert!(r.reasons[0].contains("segment 000000010000000000000007 is missing"), "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].contains("segment 000000010000000000000007 is missing"),
+        "{:?}",
+        r.reasons
+    );
     let r = c.check(Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(r.reasons[0].contains("would stop early"), "{:?}", r.reasons);
-    assert!(r.reasons[0].contains("000000010000000000000008 to 000000010000000000000009"), "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].contains("000000010000000000000008 to 000000010000000000000009"),
+        "{:?}",
+        r.reasons
+    );
     assert_eq!(c.gaps.len(), 1);
     assert!(c.gaps[0].breaks_recovery);
     // Suggestions: the last reachable point before the gap.
-    assert!(r.nearest.iter().any(|n| n.description.contains("000000010000000000000006")), "{:?}", r.nearest);
+    assert!(
+        r.nearest
+            .iter()
+            .any(|n| n.description.contains("000000010000000000000006")),
+        "{:?}",
+        r.nearest
+    );
 }
 
 #[test]
@@ -178,7 +244,13 @@ fn failed_backups_are_never_anchors() {
     assert_eq!(r.backup_id.as_deref(), Some("20260301T000050"));
     assert_eq!(r.cnpg_default_backup_id.as_deref(), Some("20260301T000070"));
     assert!(r.requires_backup_id);
-    assert!(r.reasons.iter().any(|x| x.contains("pin recoveryTarget.backupID: 20260301T000050")), "{:?}", r.reasons);
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.contains("pin recoveryTarget.backupID: 20260301T000050")),
+        "{:?}",
+        r.reasons
+    );
     assert!(c.findings.iter().any(|f| f.id == "backup-failed"));
     // CloudNativePG's FRP counts it too, but the oldest is still the first.
     assert_eq!(c.cnpg_first_recoverability_point(), Some(at(25)));
@@ -187,7 +259,10 @@ fn failed_backups_are_never_anchors() {
 #[test]
 fn done_backup_without_data_or_wal_is_unusable() {
     let mut s = Synth::new();
-    s.wal(1, 1, 9).remove_wal(1, 3).backup("20260301T000020", "DONE", 1, 2, 3, 35, true).backup("20260301T000050", "DONE", 1, 5, 5, 55, false);
+    s.wal(1, 1, 9)
+        .remove_wal(1, 3)
+        .backup("20260301T000020", "DONE", 1, 2, 3, 35, true)
+        .backup("20260301T000050", "DONE", 1, 5, 5, 55, false);
     let c = s.analyse();
     let b1 = c.backup("20260301T000020").unwrap();
     assert!(!b1.usable && !b1.own_wal_present);
@@ -195,7 +270,12 @@ fn done_backup_without_data_or_wal_is_unusable() {
     let b2 = c.backup("20260301T000050").unwrap();
     assert!(!b2.usable && !b2.data_present);
     let ids: Vec<&str> = c.findings.iter().map(|f| f.id).collect();
-    assert!(ids.contains(&"backup-wal-missing") && ids.contains(&"backup-data-missing") && ids.contains(&"no-usable-backup"), "{ids:?}");
+    assert!(
+        ids.contains(&"backup-wal-missing")
+            && ids.contains(&"backup-data-missing")
+            && ids.contains(&"no-usable-backup"),
+        "{ids:?}"
+    );
     let r = c.check(Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(c.windows.is_empty());
@@ -250,7 +330,11 @@ fn a_timeline_without_history_makes_latest_unsafe() {
     assert!(c.findings.iter().any(|f| f.id == "history-missing"));
     let r = c.check(Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
-    assert!(r.reasons[0].contains("00000003.history is missing"), "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].contains("00000003.history is missing"),
+        "{:?}",
+        r.reasons
+    );
     let r = c.check(Target::Latest, TimelineChoice::Id(2));
     assert!(r.recoverable, "{r:#?}");
     // CloudNativePG selects only timeline-2 backups for targetTLI 2: the anchor must be pinned.
@@ -262,7 +346,9 @@ fn a_timeline_without_history_makes_latest_unsafe() {
 fn backup_on_a_branch_that_latest_does_not_descend_from() {
     // Timeline 3 forks from 1 before timeline 2's backup: latest from a timeline-2 backup is 3.
     let mut s = failover();
-    s.backup("20260301T000070", "DONE", 2, 7, 7, 75, true).history(3, "1\t0/3000000\tpitr\n").wal(3, 3, 12);
+    s.backup("20260301T000070", "DONE", 2, 7, 7, 75, true)
+        .history(3, "1\t0/3000000\tpitr\n")
+        .wal(3, 3, 12);
     let c = s.analyse();
     let r = c.check(Target::Time(at(110)), TimelineChoice::Latest);
     // Newest candidate (timeline 2) cannot be used with latest=3; the timeline-1 backup can, as 1 is in 3's history.
@@ -287,11 +373,21 @@ fn lsn_targets_are_exact() {
 #[test]
 fn unreadable_history_is_never_guessed() {
     let mut s = failover();
-    s.input.histories.insert(2, Err(ReadFailure { key: "wals/00000002.history".into(), message: "access denied (403)".into() }));
+    s.input.histories.insert(
+        2,
+        Err(ReadFailure {
+            key: "wals/00000002.history".into(),
+            message: "access denied (403)".into(),
+        }),
+    );
     let c = s.analyse();
     let r = c.check(Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
-    assert!(r.reasons.iter().any(|x| x.contains("could not be read")), "{:?}", r.reasons);
+    assert!(
+        r.reasons.iter().any(|x| x.contains("could not be read")),
+        "{:?}",
+        r.reasons
+    );
 }
 
 #[test]
@@ -300,7 +396,10 @@ fn multiple_system_ids_and_crashed_backups() {
     s.obj("base/20260301T000090/data.tar.gz", 100, at(90));
     let text = "status=DONE\nsystemid=42\n";
     s.obj("base/20260301T000099/backup.info", 20, at(99));
-    s.input.backup_infos.insert("20260301T000099".into(), Ok(BackupInfo::parse(text.as_bytes()).unwrap()));
+    s.input.backup_infos.insert(
+        "20260301T000099".into(),
+        Ok(BackupInfo::parse(text.as_bytes()).unwrap()),
+    );
     let c = s.analyse();
     let ids: Vec<&str> = c.findings.iter().map(|f| f.id).collect();
     assert!(ids.contains(&"systemid-multiple"), "{ids:?}");
@@ -316,9 +415,26 @@ fn retention_window_keeps_the_anchor_and_drops_older_wal() {
     s.backup("20260301T000080", "DONE", 1, 8, 8, 85, true);
     let c = s.analyse();
     let now = at(60) + Duration::days(1);
-    let r = simulate(&s.input, &c, Policy::RecoveryWindow { n: 1, unit: 'd' }, now, 0);
-    let verdicts: Vec<(&str, &str)> = r.backups.iter().map(|b| (b.id.as_str(), b.retention.as_str())).collect();
-    assert_eq!(verdicts, vec![("20260301T000080", "VALID"), ("20260301T000050", "VALID"), ("20260301T000020", "OBSOLETE")]);
+    let r = simulate(
+        &s.input,
+        &c,
+        Policy::RecoveryWindow { n: 1, unit: 'd' },
+        now,
+        0,
+    );
+    let verdicts: Vec<(&str, &str)> = r
+        .backups
+        .iter()
+        .map(|b| (b.id.as_str(), b.retention.as_str()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            ("20260301T000080", "VALID"),
+            ("20260301T000050", "VALID"),
+            ("20260301T000020", "OBSOLETE")
+        ]
+    );
     assert!(r.backups[1].anchor);
     assert_eq!(r.deleted_backups, vec!["20260301T000020"]);
     // WAL before the next backup's begin_wal (segment 5) goes: segments 1..=4.
@@ -333,15 +449,26 @@ fn retention_window_keeps_the_anchor_and_drops_older_wal() {
 fn retention_never_deletes_failed_and_respects_keep() {
     let mut s = simple();
     s.backup("20260301T000010", "FAILED", 1, 1, 1, 12, true);
-    s.input.keeps.insert("20260301T000020".into(), Ok("standalone\n".into()));
+    s.input
+        .keeps
+        .insert("20260301T000020".into(), Ok("standalone\n".into()));
     s.obj("base/20260301T000020/annotations/keep", 11, at(30));
     s.backup("20260301T000080", "DONE", 1, 8, 8, 85, true);
     let c = s.analyse();
     let r = simulate(&s.input, &c, Policy::Redundancy(1), at(200), 0);
-    let verdicts: Vec<(&str, &str)> = r.backups.iter().map(|b| (b.id.as_str(), b.retention.as_str())).collect();
+    let verdicts: Vec<(&str, &str)> = r
+        .backups
+        .iter()
+        .map(|b| (b.id.as_str(), b.retention.as_str()))
+        .collect();
     assert_eq!(
         verdicts,
-        vec![("20260301T000080", "VALID"), ("20260301T000050", "OBSOLETE"), ("20260301T000020", "KEEP:STANDALONE"), ("20260301T000010", "-")]
+        vec![
+            ("20260301T000080", "VALID"),
+            ("20260301T000050", "OBSOLETE"),
+            ("20260301T000020", "KEEP:STANDALONE"),
+            ("20260301T000010", "-")
+        ]
     );
     // Deleting 050: the previous backup is keep:standalone, so WAL goes but its own range is protected;
     // timeline 1 is protected by the remaining backups... on the same timeline as `until`, so not.
@@ -355,7 +482,13 @@ fn retention_never_deletes_failed_and_respects_keep() {
 fn unreadable_backup_info_blocks_retention() {
     let mut s = simple();
     s.obj("base/20260301T000099/backup.info", 20, at(99));
-    s.input.backup_infos.insert("20260301T000099".into(), Err(ReadFailure { key: "base/20260301T000099/backup.info".into(), message: "access denied (403)".into() }));
+    s.input.backup_infos.insert(
+        "20260301T000099".into(),
+        Err(ReadFailure {
+            key: "base/20260301T000099/backup.info".into(),
+            message: "access denied (403)".into(),
+        }),
+    );
     let c = s.analyse();
     assert!(c.findings.iter().any(|f| f.id == "backup-info-unreadable"));
     let r = simulate(&s.input, &c, Policy::Redundancy(1), at(200), 0);
@@ -371,9 +504,14 @@ fn wal_index_handles_other_segment_sizes() {
     s.wal(1, 2, 9);
     let text = format!("status=DONE\nxlog_segment_size={}\n", 1u64 << 30);
     s.obj("base/x/backup.info", 10, at(0));
-    s.input.backup_infos.insert("x".into(), Ok(BackupInfo::parse(text.as_bytes()).unwrap()));
+    s.input
+        .backup_infos
+        .insert("x".into(), Ok(BackupInfo::parse(text.as_bytes()).unwrap()));
     let c = s.analyse();
     assert_eq!(c.segment_size.bytes(), 1 << 30);
     assert!(c.gaps.is_empty(), "{:?}", c.gaps);
-    assert_eq!(c.timelines[0].last_segment.as_deref(), Some("000000010000000200000001"));
+    assert_eq!(
+        c.timelines[0].last_segment.as_deref(),
+        Some("000000010000000200000001")
+    );
 }

@@ -5,7 +5,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+};
 
 /// The zone used for times written without an offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,10 +54,14 @@ impl fmt::Display for Zone {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeError {
     /// Not in any accepted format.
-    #[error("`{0}` is not a time; expected RFC 3339 (2024-05-01T10:00:00Z) or YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]] with an optional offset")]
+    #[error(
+        "`{0}` is not a time; expected RFC 3339 (2024-05-01T10:00:00Z) or YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]] with an optional offset"
+    )]
     Format(String),
     /// Falls in a gap of the zone (a daylight-saving jump).
-    #[error("`{text}` does not exist in {zone} (the clocks skip it); hint: give an explicit offset")]
+    #[error(
+        "`{text}` does not exist in {zone} (the clocks skip it); hint: give an explicit offset"
+    )]
     Nonexistent {
         /// The input.
         text: String,
@@ -63,7 +69,9 @@ pub enum TimeError {
         zone: String,
     },
     /// Occurs twice in the zone (clocks set back).
-    #[error("`{text}` is ambiguous in {zone}: it is both {first} and {second}; hint: give an explicit offset")]
+    #[error(
+        "`{text}` is ambiguous in {zone}: it is both {first} and {second}; hint: give an explicit offset"
+    )]
     Ambiguous {
         /// The input.
         text: String,
@@ -135,8 +143,7 @@ fn split(text: &str) -> Option<(NaiveDateTime, Option<FixedOffset>)> {
     let zone_text = zone_text.trim_start();
     let offset = match zone_text {
         "" => None,
-        "Z" | "z" => Some(FixedOffset::east_opt(0)?),
-        "UTC" | "utc" | "GMT" => Some(FixedOffset::east_opt(0)?),
+        "Z" | "z" | "UTC" | "utc" | "GMT" => Some(FixedOffset::east_opt(0)?),
         z => Some(parse_offset(z)?),
     };
     Some((date.and_time(time), offset))
@@ -148,7 +155,11 @@ fn parse_clock(s: &str) -> Option<NaiveTime> {
         None => (s, None),
     };
     let parts: Vec<&str> = hms.split(':').collect();
-    let num = |p: &str| (p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<u32>().ok()).flatten();
+    let num = |p: &str| {
+        (p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    };
     let (h, m, sec) = match parts.as_slice() {
         [h, m] if frac.is_none() => (num(h)?, num(m)?, 0),
         [h, m, s] => (num(h)?, num(m)?, num(s)?),
@@ -173,7 +184,10 @@ pub fn parse_target(text: &str, zone: Zone) -> Result<ResolvedTime, TimeError> {
             .from_local_datetime(&naive)
             .single()
             .ok_or_else(|| TimeError::Format(text.to_owned()))?;
-        return Ok(ResolvedTime { at, explicit_offset: true });
+        return Ok(ResolvedTime {
+            at,
+            explicit_offset: true,
+        });
     }
     let resolved = match zone {
         Zone::Utc => Utc.from_local_datetime(&naive).map(|d| d.fixed_offset()),
@@ -181,8 +195,14 @@ pub fn parse_target(text: &str, zone: Zone) -> Result<ResolvedTime, TimeError> {
         Zone::Named(tz) => tz.from_local_datetime(&naive).map(|d| d.fixed_offset()),
     };
     match resolved {
-        LocalResult::Single(at) => Ok(ResolvedTime { at, explicit_offset: false }),
-        LocalResult::None => Err(TimeError::Nonexistent { text: text.to_owned(), zone: zone.to_string() }),
+        LocalResult::Single(at) => Ok(ResolvedTime {
+            at,
+            explicit_offset: false,
+        }),
+        LocalResult::None => Err(TimeError::Nonexistent {
+            text: text.to_owned(),
+            zone: zone.to_string(),
+        }),
         LocalResult::Ambiguous(a, b) => Err(TimeError::Ambiguous {
             text: text.to_owned(),
             zone: zone.to_string(),
@@ -198,13 +218,17 @@ pub fn parse_target(text: &str, zone: Zone) -> Result<ResolvedTime, TimeError> {
 pub fn parse_backup_time(text: &str) -> Option<(DateTime<Utc>, bool)> {
     let (naive, offset) = split(text)?;
     match offset {
-        Some(o) => Some((o.from_local_datetime(&naive).single()?.with_timezone(&Utc), false)),
+        Some(o) => Some((
+            o.from_local_datetime(&naive).single()?.with_timezone(&Utc),
+            false,
+        )),
         None => Some((Utc.from_utc_datetime(&naive), true)),
     }
 }
 
 /// Renders an instant with microseconds and its offset, e.g. `2026-03-10T02:09:51.402817+00:00`.
 #[must_use]
+#[allow(clippy::needless_pass_by_value)] // DateTime is Copy for every zone used here
 pub fn format_instant<Tz: TimeZone>(t: DateTime<Tz>) -> String
 where
     Tz::Offset: fmt::Display,
@@ -241,7 +265,15 @@ mod tests {
         ] {
             assert_eq!(parse_target(text, z).unwrap().utc(), utc(want), "{text}");
         }
-        for bad in ["2024-05-01", "2024-05-01T10", "2024-05-01T25:00", "2024-13-01T10:00", "yesterday", "2024-05-01T10:00+25:00", "2024-05-01T10:00.5"] {
+        for bad in [
+            "2024-05-01",
+            "2024-05-01T10",
+            "2024-05-01T25:00",
+            "2024-13-01T10:00",
+            "yesterday",
+            "2024-05-01T10:00+25:00",
+            "2024-05-01T10:00.5",
+        ] {
             assert!(parse_target(bad, z).is_err(), "{bad}");
         }
     }
@@ -253,10 +285,19 @@ mod tests {
         assert!(!r.explicit_offset);
         assert_eq!(format_instant(r.at), "2024-05-01T10:00:00+02:00");
         // Spring forward: 02:30 does not exist; autumn back: 02:30 happens twice.
-        assert!(matches!(parse_target("2024-03-31T02:30", berlin), Err(TimeError::Nonexistent { .. })));
-        assert!(matches!(parse_target("2024-10-27T02:30", berlin), Err(TimeError::Ambiguous { .. })));
+        assert!(matches!(
+            parse_target("2024-03-31T02:30", berlin),
+            Err(TimeError::Nonexistent { .. })
+        ));
+        assert!(matches!(
+            parse_target("2024-10-27T02:30", berlin),
+            Err(TimeError::Ambiguous { .. })
+        ));
         let fixed: Zone = "-05:00".parse().unwrap();
-        assert_eq!(parse_target("2024-05-01T10:00", fixed).unwrap().utc(), utc("2024-05-01T15:00:00Z"));
+        assert_eq!(
+            parse_target("2024-05-01T10:00", fixed).unwrap().utc(),
+            utc("2024-05-01T15:00:00Z")
+        );
         assert!("Mars/Base".parse::<Zone>().is_err());
     }
 
@@ -275,7 +316,13 @@ mod tests {
 
     #[test]
     fn formatting_keeps_offset() {
-        assert_eq!(format_utc(utc("2026-03-10T02:09:51.402817Z")), "2026-03-10T02:09:51.402817+00:00");
-        assert_eq!(format_utc(utc("2026-03-10T02:09:51Z")), "2026-03-10T02:09:51+00:00");
+        assert_eq!(
+            format_utc(utc("2026-03-10T02:09:51.402817Z")),
+            "2026-03-10T02:09:51.402817+00:00"
+        );
+        assert_eq!(
+            format_utc(utc("2026-03-10T02:09:51Z")),
+            "2026-03-10T02:09:51+00:00"
+        );
     }
 }

@@ -12,13 +12,15 @@ use serde::{Serialize, Serializer};
 /// Default `wal_segment_size` (16 MiB), assumed by barman when a catalog says nothing.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 16 * 1024 * 1024;
 
-/// A PostgreSQL write-ahead-log position.
+/// A `PostgreSQL` write-ahead-log position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Lsn(pub u64);
 
 /// Why a text could not be read as an LSN.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{text}` is not an LSN; expected two hexadecimal halves such as `0/3000028` or `16/B374D848`")]
+#[error(
+    "`{text}` is not an LSN; expected two hexadecimal halves such as `0/3000028` or `16/B374D848`"
+)]
 pub struct LsnParseError {
     /// The rejected text.
     pub text: String,
@@ -59,13 +61,15 @@ pub struct SegmentSize(u64);
 
 /// Why a number is not a valid segment size.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0} bytes is not a WAL segment size; expected a power of two from 1 MiB (1048576) to 1 GiB (1073741824)")]
+#[error(
+    "{0} bytes is not a WAL segment size; expected a power of two from 1 MiB (1048576) to 1 GiB (1073741824)"
+)]
 pub struct SegmentSizeError(pub u64);
 
 impl SegmentSize {
-    /// The smallest size PostgreSQL accepts (1 MiB).
+    /// The smallest size `PostgreSQL` accepts (1 MiB).
     pub const MIN: u64 = 1 << 20;
-    /// The largest size PostgreSQL accepts (1 GiB).
+    /// The largest size `PostgreSQL` accepts (1 GiB).
     pub const MAX: u64 = 1 << 30;
 
     /// Validates `bytes`.
@@ -183,13 +187,20 @@ impl RawSegmentName {
             return None;
         }
         let field = |r: std::ops::Range<usize>| u32::from_str_radix(&name[r], 16).ok();
-        Some(RawSegmentName { tli: field(0..8)?, log: field(8..16)?, seg: field(16..24)? })
+        Some(RawSegmentName {
+            tli: field(0..8)?,
+            log: field(8..16)?,
+            seg: field(16..24)?,
+        })
     }
 
     /// The segment this name denotes under `size`, or `None` when `seg` is out of range for it.
     #[must_use]
     pub fn resolve(self, size: SegmentSize) -> Option<SegmentId> {
-        size.segno_of(self.log, self.seg).map(|segno| SegmentId { tli: self.tli, segno })
+        size.segno_of(self.log, self.seg).map(|segno| SegmentId {
+            tli: self.tli,
+            segno,
+        })
     }
 
     /// The "hash directory" barman files the segment under: timeline and log, 16 characters.

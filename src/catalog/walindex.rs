@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::history::Lineage;
-use super::names::{Compression, WalKind};
 use super::listing::WalObject;
+use super::names::{Compression, WalKind};
 use super::wal::{SegmentId, SegmentSize};
 
 /// One archived segment.
@@ -56,7 +56,9 @@ impl TimelineWal {
     #[must_use]
     pub fn run_end(&self, from: u64, to: u64) -> Option<u64> {
         let i = self.position(from).ok()?;
-        let max_k = usize::try_from(to - from).unwrap_or(usize::MAX).min(self.segments.len() - 1 - i);
+        let max_k = usize::try_from(to - from)
+            .unwrap_or(usize::MAX)
+            .min(self.segments.len() - 1 - i);
         // segments[i + k].segno == from + k holds for a prefix of k: segment numbers are
         // strictly increasing, so once one is skipped every later one is ahead.
         let (mut lo, mut hi) = (0usize, max_k);
@@ -195,13 +197,18 @@ impl WalIndex {
             }
         }
         for (tli, tl) in &mut timelines {
-            tl.segments.sort_unstable_by_key(|e| (e.segno, e.compression));
+            tl.segments
+                .sort_unstable_by_key(|e| (e.segno, e.compression));
             let mut deduped: Vec<SegmentEntry> = Vec::with_capacity(tl.segments.len());
             for e in tl.segments.drain(..) {
                 match deduped.last() {
                     // barman keys its WAL map by the name without suffix: one copy survives.
                     Some(prev) if prev.segno == e.segno => {
-                        rejects.duplicates.push((size.name(*tli, e.segno), prev.compression, e.compression));
+                        rejects.duplicates.push((
+                            size.name(*tli, e.segno),
+                            prev.compression,
+                            e.compression,
+                        ));
                     }
                     _ => deduped.push(e),
                 }
@@ -228,7 +235,9 @@ impl WalIndex {
     /// Upload time of segment `id`.
     #[must_use]
     pub fn last_modified(&self, id: SegmentId) -> Option<i64> {
-        self.timeline(id.tli).and_then(|t| t.get(id.segno)).map(|e| e.last_modified)
+        self.timeline(id.tli)
+            .and_then(|t| t.get(id.segno))
+            .map(|e| e.last_modified)
     }
 
     /// The segment name of `id`.
@@ -238,7 +247,7 @@ impl WalIndex {
     }
 
     /// Walks the lineage from segment `start` up to `stop` (inclusive), or to the newest
-    /// archived segment when `stop` is `None`, following the timeline PostgreSQL would read
+    /// archived segment when `stop` is `None`, following the timeline `PostgreSQL` would read
     /// each segment from.
     #[must_use]
     pub fn walk(&self, lineage: &Lineage, start: u64, stop: Option<u64>) -> Walk {
@@ -261,30 +270,59 @@ impl WalIndex {
             };
             let later = self.first_present_from(&plan[idx..], missing);
             if final_open && later.is_none() && last.is_some() {
-                return Walk { last, end: WalkEnd::Head };
+                return Walk {
+                    last,
+                    end: WalkEnd::Head,
+                };
             }
-            return Walk { last, end: WalkEnd::Missing { missing: SegmentId { tli, segno: missing }, later } };
+            return Walk {
+                last,
+                end: WalkEnd::Missing {
+                    missing: SegmentId {
+                        tli,
+                        segno: missing,
+                    },
+                    later,
+                },
+            };
         }
-        Walk { last, end: WalkEnd::Complete }
+        Walk {
+            last,
+            end: WalkEnd::Complete,
+        }
     }
 
     /// The first archived segment at or after `segno` on the rest of a plan.
     fn first_present_from(&self, plan: &[(u32, u64, u64)], segno: u64) -> Option<SegmentId> {
-        plan.iter().filter(|&&(_, _, to)| to >= segno).find_map(|&(tli, from, to)| {
-            let tl = self.timeline(tli)?;
-            tl.range(from.max(segno), to).first().map(|e| SegmentId { tli, segno: e.segno })
-        })
+        plan.iter()
+            .filter(|&&(_, _, to)| to >= segno)
+            .find_map(|&(tli, from, to)| {
+                let tl = self.timeline(tli)?;
+                tl.range(from.max(segno), to).first().map(|e| SegmentId {
+                    tli,
+                    segno: e.segno,
+                })
+            })
     }
 
     /// The first segment between `start` and `last` (inclusive) along the lineage whose
     /// upload time is later than `t` (Unix milliseconds).
     #[must_use]
-    pub fn first_uploaded_after(&self, lineage: &Lineage, start: u64, last: u64, t: i64) -> Option<SegmentId> {
+    pub fn first_uploaded_after(
+        &self,
+        lineage: &Lineage,
+        start: u64,
+        last: u64,
+        t: i64,
+    ) -> Option<SegmentId> {
         for (tli, from, to) in lineage.segment_plan(self.size, start, last) {
             if let Some(tl) = self.timeline(tli)
                 && let Some(e) = tl.range(from, to).iter().find(|e| e.last_modified > t)
             {
-                return Some(SegmentId { tli, segno: e.segno });
+                return Some(SegmentId {
+                    tli,
+                    segno: e.segno,
+                });
             }
         }
         None
@@ -298,18 +336,35 @@ mod tests {
     use crate::catalog::names::WalFileName;
 
     fn obj(name: &str, lm: i64) -> WalObject {
-        WalObject { name: WalFileName::parse(name).unwrap(), size: 16 << 20, last_modified: lm, misplaced: false }
+        WalObject {
+            name: WalFileName::parse(name).unwrap(),
+            size: 16 << 20,
+            last_modified: lm,
+            misplaced: false,
+        }
     }
 
     fn index(names: &[&str]) -> WalIndex {
-        let objects: Vec<WalObject> = names.iter().enumerate().map(|(i, n)| obj(n, i as i64)).collect();
+        let objects: Vec<WalObject> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| obj(n, i64::try_from(i).unwrap()))
+            .collect();
         WalIndex::build(&objects, SegmentSize::default()).0
     }
 
     #[test]
     fn run_end_and_runs() {
         let tl = TimelineWal {
-            segments: [1u64, 2, 3, 5, 6, 9].iter().map(|&s| SegmentEntry { segno: s, last_modified: 0, size: 0, compression: Compression::None }).collect(),
+            segments: [1u64, 2, 3, 5, 6, 9]
+                .iter()
+                .map(|&s| SegmentEntry {
+                    segno: s,
+                    last_modified: 0,
+                    size: 0,
+                    compression: Compression::None,
+                })
+                .collect(),
             ..TimelineWal::default()
         };
         assert_eq!(tl.run_end(1, u64::MAX), Some(3));
@@ -333,11 +388,23 @@ mod tests {
         let l = Lineage::root();
         let w = idx.walk(&l, 1, None);
         assert_eq!(w.last, Some(SegmentId { tli: 1, segno: 2 }));
-        assert_eq!(w.end, WalkEnd::Missing { missing: SegmentId { tli: 1, segno: 3 }, later: Some(SegmentId { tli: 1, segno: 4 }) });
+        assert_eq!(
+            w.end,
+            WalkEnd::Missing {
+                missing: SegmentId { tli: 1, segno: 3 },
+                later: Some(SegmentId { tli: 1, segno: 4 })
+            }
+        );
         assert_eq!(idx.walk(&l, 1, Some(2)).end, WalkEnd::Complete);
         assert_eq!(idx.walk(&l, 4, None).end, WalkEnd::Head);
         let w = idx.walk(&l, 4, Some(6));
-        assert_eq!(w.end, WalkEnd::Missing { missing: SegmentId { tli: 1, segno: 5 }, later: None });
+        assert_eq!(
+            w.end,
+            WalkEnd::Missing {
+                missing: SegmentId { tli: 1, segno: 5 },
+                later: None
+            }
+        );
     }
 
     #[test]
@@ -357,9 +424,20 @@ mod tests {
         assert_eq!(w.last, Some(SegmentId { tli: 2, segno: 4 }));
         // Without timeline 2's first segment the walk stops there, even though
         // timeline 1 has a segment 3 partial and an off-history segment 4.
-        let idx = index(&["000000010000000000000001", "000000010000000000000002", "000000010000000000000004", "000000020000000000000004"]);
+        let idx = index(&[
+            "000000010000000000000001",
+            "000000010000000000000002",
+            "000000010000000000000004",
+            "000000020000000000000004",
+        ]);
         let w = idx.walk(&h.lineage(), 1, None);
-        assert_eq!(w.end, WalkEnd::Missing { missing: SegmentId { tli: 2, segno: 3 }, later: Some(SegmentId { tli: 2, segno: 4 }) });
+        assert_eq!(
+            w.end,
+            WalkEnd::Missing {
+                missing: SegmentId { tli: 2, segno: 3 },
+                later: Some(SegmentId { tli: 2, segno: 4 })
+            }
+        );
     }
 
     #[test]
@@ -367,11 +445,24 @@ mod tests {
         let objects = vec![
             obj("000000010000000000000001", 0),
             obj("000000010000000000000001.gz", 0),
-            WalObject { size: 5, ..obj("000000010000000000000002", 0) },
+            WalObject {
+                size: 5,
+                ..obj("000000010000000000000002", 0)
+            },
         ];
         let (idx, rejects) = WalIndex::build(&objects, SegmentSize::default());
         assert_eq!(idx.timeline(1).unwrap().segments.len(), 2);
-        assert_eq!(rejects.duplicates, vec![("000000010000000000000001".to_owned(), Compression::None, Compression::Gzip)]);
-        assert_eq!(rejects.wrong_size, vec![("000000010000000000000002".to_owned(), 5)]);
+        assert_eq!(
+            rejects.duplicates,
+            vec![(
+                "000000010000000000000001".to_owned(),
+                Compression::None,
+                Compression::Gzip
+            )]
+        );
+        assert_eq!(
+            rejects.wrong_size,
+            vec![("000000010000000000000002".to_owned(), 5)]
+        );
     }
 }

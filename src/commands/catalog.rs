@@ -21,7 +21,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Runs a catalog subcommand.
 pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
-    let zone: Zone = g.tz.parse().map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))?;
+    let zone: Zone =
+        g.tz.parse()
+            .map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))?;
     match cmd {
         CatalogCommand::Show(a) => {
             let loaded = load(&a.catalog, zone, p).await?;
@@ -31,8 +33,17 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
             } else {
                 p.out(&text::show(p, &loaded.display, c, &loaded.layout_findings));
             }
-            let worst = c.findings.iter().chain(&loaded.layout_findings).map(|f| f.severity).max();
-            Ok(if worst == Some(Severity::Error) { FINDINGS } else { OK })
+            let worst = c
+                .findings
+                .iter()
+                .chain(&loaded.layout_findings)
+                .map(|f| f.severity)
+                .max();
+            Ok(if worst == Some(Severity::Error) {
+                FINDINGS
+            } else {
+                OK
+            })
         }
         CatalogCommand::Check(a) => {
             let target = parse_check_target(&a.to, zone)?;
@@ -46,24 +57,47 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
                 && !resolved.explicit_offset
                 && p.format == OutputFormat::Text
             {
-                p.warn(&format!("`{}` has no offset; read in {zone} as {}", a.to, format_utc(t)));
+                p.warn(&format!(
+                    "`{}` has no offset; read in {zone} as {}",
+                    a.to,
+                    format_utc(t)
+                ));
             }
             let loaded = load(&a.catalog, zone, p).await?;
             let report = loaded.catalog.check(target.0, timeline);
             if p.format == OutputFormat::Json {
-                p.json(&CheckJson { schema_version: SCHEMA_VERSION, destination: &loaded.display, server: &loaded.catalog.server, report: &report });
+                p.json(&CheckJson {
+                    schema_version: SCHEMA_VERSION,
+                    destination: &loaded.display,
+                    server: &loaded.catalog.server,
+                    report: &report,
+                });
             } else {
                 p.out(&text::check(p, &report));
             }
             Ok(if report.recoverable { OK } else { FINDINGS })
         }
         CatalogCommand::Retention(a) => {
-            let policy: Policy = a.policy.parse().map_err(|e: String| Failure::usage(e, None))?;
+            let policy: Policy = a
+                .policy
+                .parse()
+                .map_err(|e: String| Failure::usage(e, None))?;
             let loaded = load(&a.catalog, zone, p).await?;
             let now = loaded.now;
-            let report = retention::simulate(&loaded.input, &loaded.catalog, policy, now, a.minimum_redundancy);
+            let report = retention::simulate(
+                &loaded.input,
+                &loaded.catalog,
+                policy,
+                now,
+                a.minimum_redundancy,
+            );
             if p.format == OutputFormat::Json {
-                p.json(&RetentionJson { schema_version: SCHEMA_VERSION, destination: &loaded.display, server: &loaded.catalog.server, report: &report });
+                p.json(&RetentionJson {
+                    schema_version: SCHEMA_VERSION,
+                    destination: &loaded.display,
+                    server: &loaded.catalog.server,
+                    report: &report,
+                });
             } else {
                 p.out(&text::retention(p, &report));
             }
@@ -73,12 +107,18 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
 }
 
 /// Parses `--to`: `latest`, an LSN, or a time.
-fn parse_check_target(s: &str, zone: Zone) -> Result<(Target, Option<crate::catalog::time::ResolvedTime>), Failure> {
+fn parse_check_target(
+    s: &str,
+    zone: Zone,
+) -> Result<(Target, Option<crate::catalog::time::ResolvedTime>), Failure> {
     if s.eq_ignore_ascii_case("latest") {
         return Ok((Target::Latest, None));
     }
     if s.contains('/') && !s.contains('-') {
-        return s.parse::<Lsn>().map(|l| (Target::Lsn(l), None)).map_err(|e| Failure::usage(format!("--to: {e}"), None));
+        return s
+            .parse::<Lsn>()
+            .map(|l| (Target::Lsn(l), None))
+            .map_err(|e| Failure::usage(format!("--to: {e}"), None));
     }
     parse_target(s, zone)
         .map(|r| (Target::Time(r.utc()), Some(r)))
@@ -102,33 +142,54 @@ pub struct Loaded {
 /// Opens the store, finds the server, reads and analyses the catalog.
 pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Failure> {
     let hint = match a.cloud_provider.as_deref() {
-        Some(s) => Some(Provider::parse(s).ok_or_else(|| Failure::usage(format!("unknown --cloud-provider `{s}`"), None))?),
+        Some(s) => Some(
+            Provider::parse(s)
+                .ok_or_else(|| Failure::usage(format!("unknown --cloud-provider `{s}`"), None))?,
+        ),
         None => None,
     };
-    let location = Location::parse(&a.dest, hint).map_err(|e| Failure::usage(e.to_string(), None))?;
+    let location =
+        Location::parse(&a.dest, hint).map_err(|e| Failure::usage(e.to_string(), None))?;
     let segment_size = match a.wal_segment_size {
-        Some(s) => Some(SegmentSize::new(s).map_err(|e| Failure::usage(format!("--wal-segment-size: {e}"), None))?),
+        Some(s) => Some(
+            SegmentSize::new(s)
+                .map_err(|e| Failure::usage(format!("--wal-segment-size: {e}"), None))?,
+        ),
         None => None,
     };
     let now = match &a.now {
-        Some(s) => parse_target(s, zone).map_err(|e| Failure::usage(format!("--now: {e}"), None))?.utc(),
+        Some(s) => parse_target(s, zone)
+            .map_err(|e| Failure::usage(format!("--now: {e}"), None))?
+            .utc(),
         None => Utc::now(),
     };
     let options = StoreOptions {
         endpoint_url: a.endpoint_url.clone(),
         provider_hint: hint,
         concurrency: usize::from(a.concurrency),
-        strategy: a.list_strategy.parse().map_err(|e: String| Failure::usage(e, None))?,
+        strategy: a
+            .list_strategy
+            .parse()
+            .map_err(|e: String| Failure::usage(e, None))?,
         ..StoreOptions::default()
     };
     let store = Store::open(location, options)?;
-    let discovered = store.discover(a.server_name.as_deref()).await.map_err(|e| match e {
-        DiscoverError::Store(s) => Failure::from(s),
-        DiscoverError::NotFound { message, hint } => Failure::usage(message, Some(hint)),
-        DiscoverError::Ambiguous { .. } => Failure::usage(e.to_string(), Some("pass --server-name".to_owned())),
-    })?;
+    let discovered = store
+        .discover(a.server_name.as_deref())
+        .await
+        .map_err(|e| match e {
+            DiscoverError::Store(s) => Failure::from(s),
+            DiscoverError::NotFound { message, hint } => Failure::usage(message, Some(hint)),
+            DiscoverError::Ambiguous { .. } => {
+                Failure::usage(e.to_string(), Some("pass --server-name".to_owned()))
+            }
+        })?;
     let display = store.location.display_server(&discovered.server);
-    let spinner = if p.format == OutputFormat::Text { p.spinner(&format!("listing {display}")) } else { None };
+    let spinner = if p.format == OutputFormat::Text {
+        p.spinner(&format!("listing {display}"))
+    } else {
+        None
+    };
     let progress = |n: usize| {
         if let Some(s) = &spinner {
             s.set_position(n as u64);
@@ -140,11 +201,21 @@ pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Fa
         s.finish_and_clear();
     }
     let input = input?;
-    p.info(&format!("read {} objects of {display} in {:.2?}", input.listing.len(), started.elapsed()));
+    p.info(&format!(
+        "read {} objects of {display} in {:.2?}",
+        input.listing.len(),
+        started.elapsed()
+    ));
     let mut opts = AnalysisOptions::at(now);
     opts.segment_size = segment_size;
     let catalog = Catalog::analyse(input.clone(), opts);
-    Ok(Loaded { display, input, catalog, layout_findings: discovered.findings, now })
+    Ok(Loaded {
+        display,
+        input,
+        catalog,
+        layout_findings: discovered.findings,
+        now,
+    })
 }
 
 /// `catalog show -o json`.
@@ -172,7 +243,7 @@ pub struct ShowJson<'a> {
     pub first_recoverable_point: Option<DateTime<Utc>>,
     /// Backup that anchors it.
     pub first_recoverable_backup: Option<String>,
-    /// What CloudNativePG reports as first recoverability point.
+    /// What `CloudNativePG` reports as first recoverability point.
     pub cnpg_first_recoverability_point: Option<DateTime<Utc>>,
     /// End of the newest usable backup.
     pub last_successful_backup: Option<DateTime<Utc>>,
@@ -199,7 +270,12 @@ impl<'a> ShowJson<'a> {
             first_recoverable_point: frp.as_ref().map(|f| f.0),
             first_recoverable_backup: frp.map(|f| f.1),
             cnpg_first_recoverability_point: c.cnpg_first_recoverability_point(),
-            last_successful_backup: c.backups.iter().filter(|b| b.usable).filter_map(|b| b.end_time).max(),
+            last_successful_backup: c
+                .backups
+                .iter()
+                .filter(|b| b.usable)
+                .filter_map(|b| b.end_time)
+                .max(),
             findings,
         }
     }

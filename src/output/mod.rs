@@ -63,17 +63,31 @@ impl Printer {
         };
         let stdout_tty = std::io::stdout().is_terminal();
         let stderr_tty = std::io::stderr().is_terminal();
-        Printer { format, color_out: want(stdout_tty), color_err: want(stderr_tty), stderr_tty, verbose }
+        Printer {
+            format,
+            color_out: want(stdout_tty),
+            color_err: want(stderr_tty),
+            stderr_tty,
+            verbose,
+        }
     }
 
     /// Wraps `s` in a style when colours are on for stdout.
     #[must_use]
     pub fn paint(&self, style: Style, s: &str) -> String {
-        if self.color_out { format!("\x1b[{}m{s}\x1b[0m", style.code()) } else { s.to_owned() }
+        if self.color_out {
+            format!("\x1b[{}m{s}\x1b[0m", style.code())
+        } else {
+            s.to_owned()
+        }
     }
 
     fn paint_err(&self, style: Style, s: &str) -> String {
-        if self.color_err { format!("\x1b[{}m{s}\x1b[0m", style.code()) } else { s.to_owned() }
+        if self.color_err {
+            format!("\x1b[{}m{s}\x1b[0m", style.code())
+        } else {
+            s.to_owned()
+        }
     }
 
     /// Writes a block of text to stdout.
@@ -95,15 +109,30 @@ impl Printer {
     /// An error on stderr, with an optional hint.
     pub fn error(&self, message: &str, hint: Option<&str>) {
         let mut e = std::io::stderr().lock();
-        let _ = writeln!(e, "{} {}", self.paint_err(Style::Bad, "error:"), sanitize(message));
+        let _ = writeln!(
+            e,
+            "{} {}",
+            self.paint_err(Style::Bad, "error:"),
+            sanitize(message)
+        );
         if let Some(h) = hint {
-            let _ = writeln!(e, "  {} {}", self.paint_err(Style::Dim, "hint:"), sanitize(h));
+            let _ = writeln!(
+                e,
+                "  {} {}",
+                self.paint_err(Style::Dim, "hint:"),
+                sanitize(h)
+            );
         }
     }
 
     /// A warning on stderr.
     pub fn warn(&self, message: &str) {
-        let _ = writeln!(std::io::stderr().lock(), "{} {}", self.paint_err(Style::Warn, "warning:"), sanitize(message));
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{} {}",
+            self.paint_err(Style::Warn, "warning:"),
+            sanitize(message)
+        );
     }
 
     /// A line on stderr when verbose.
@@ -120,7 +149,10 @@ impl Printer {
             return None;
         }
         let pb = ProgressBar::new_spinner();
-        pb.set_style(ProgressStyle::with_template("{spinner} {msg} {pos} objects ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {pos} objects ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         pb.set_message(message.to_owned());
         pb.enable_steady_tick(std::time::Duration::from_millis(120));
         Some(pb)
@@ -135,7 +167,13 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
     }
     Cow::Owned(
         s.chars()
-            .map(|c| if c.is_control() && c != '\n' { c.escape_default().to_string() } else { c.to_string() })
+            .map(|c| {
+                if c.is_control() && c != '\n' {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
             .collect(),
     )
 }

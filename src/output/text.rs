@@ -24,7 +24,11 @@ fn bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// Renders findings.
@@ -32,22 +36,37 @@ pub fn findings(p: &Printer, out: &mut String, list: &[Finding]) {
     if list.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\n{}", p.paint(Style::Heading, &format!("Findings ({})", list.len())));
+    let _ = writeln!(
+        out,
+        "\n{}",
+        p.paint(Style::Heading, &format!("Findings ({})", list.len()))
+    );
     for f in list {
         let sev = match f.severity {
             Severity::Error => p.paint(Style::Bad, "error  "),
             Severity::Warning => p.paint(Style::Warn, "warning"),
             Severity::Info => p.paint(Style::Dim, "info   "),
         };
-        let _ = writeln!(out, "  {sev} {} {}", p.paint(Style::Dim, f.id), sanitize(&f.message));
+        let _ = writeln!(
+            out,
+            "  {sev} {} {}",
+            p.paint(Style::Dim, f.id),
+            sanitize(&f.message)
+        );
         if let Some(h) = &f.hint {
-            let _ = writeln!(out, "          {} {}", p.paint(Style::Dim, "hint:"), sanitize(h));
+            let _ = writeln!(
+                out,
+                "          {} {}",
+                p.paint(Style::Dim, "hint:"),
+                sanitize(h)
+            );
         }
     }
 }
 
 /// `catalog show`.
 #[must_use]
+#[allow(clippy::many_single_char_names)] // p(rinter), c(atalog), o(ut), t(ime) are used on every line
 pub fn show(p: &Printer, dest: &str, c: &Catalog, extra: &[Finding]) -> String {
     let mut o = String::new();
     let _ = writeln!(
@@ -59,11 +78,19 @@ pub fn show(p: &Printer, dest: &str, c: &Catalog, extra: &[Finding]) -> String {
         c.segment_size_source,
         c.objects
     );
-    let _ = writeln!(o, "\n{}", p.paint(Style::Heading, &format!("Backups ({})", c.backups.len())));
+    let _ = writeln!(
+        o,
+        "\n{}",
+        p.paint(Style::Heading, &format!("Backups ({})", c.backups.len()))
+    );
     if c.backups.is_empty() {
         let _ = writeln!(o, "  none");
     } else {
-        let _ = writeln!(o, "  {:<17} {:<15} {:>3}  {:<32} {:<24} {:>9}  notes", "ID", "STATUS", "TL", "END", "BEGIN WAL", "SIZE");
+        let _ = writeln!(
+            o,
+            "  {:<17} {:<15} {:>3}  {:<32} {:<24} {:>9}  notes",
+            "ID", "STATUS", "TL", "END", "BEGIN WAL", "SIZE"
+        );
         for b in c.backups.iter().rev() {
             let status = match b.status.as_str() {
                 "DONE" if b.usable => p.paint(Style::Good, &format!("{:<15}", "DONE")),
@@ -72,7 +99,13 @@ pub fn show(p: &Printer, dest: &str, c: &Catalog, extra: &[Finding]) -> String {
             };
             let mut notes = Vec::new();
             if let Some(k) = &b.keep {
-                notes.push(format!("keep:{}", serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()));
+                notes.push(format!(
+                    "keep:{}",
+                    serde_json::to_value(k)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ));
             }
             if let Some(from) = &b.backup_from {
                 notes.push(format!("from {from}"));
@@ -93,7 +126,14 @@ pub fn show(p: &Printer, dest: &str, c: &Catalog, extra: &[Finding]) -> String {
             );
         }
     }
-    let _ = writeln!(o, "\n{}", p.paint(Style::Heading, &format!("Timelines ({})", c.timelines.len())));
+    let _ = writeln!(
+        o,
+        "\n{}",
+        p.paint(
+            Style::Heading,
+            &format!("Timelines ({})", c.timelines.len())
+        )
+    );
     for tl in &c.timelines {
         let origin = match (tl.parent, tl.switchpoint) {
             (Some(pa), Some(sp)) => format!("forked from {pa} at {sp}"),
@@ -104,16 +144,30 @@ pub fn show(p: &Printer, dest: &str, c: &Catalog, extra: &[Finding]) -> String {
             (Some(a), Some(b)) => format!("{} segments {a} .. {b}", tl.segments),
             _ => "no segments".to_owned(),
         };
-        let age = tl.last_archived_at.map_or_else(String::new, |at| format!(", newest archived {} ({} ago)", format_utc(at), human_duration(c.now - at)));
+        let age = tl.last_archived_at.map_or_else(String::new, |at| {
+            format!(
+                ", newest archived {} ({} ago)",
+                format_utc(at),
+                human_duration(c.now - at)
+            )
+        });
         let gaps = c.gaps.iter().filter(|g| g.timeline == tl.timeline).count();
-        let gap_text = if gaps > 0 { p.paint(Style::Bad, &format!(", {gaps} gap(s)")) } else { String::new() };
+        let gap_text = if gaps > 0 {
+            p.paint(Style::Bad, &format!(", {gaps} gap(s)"))
+        } else {
+            String::new()
+        };
         let _ = writeln!(o, "  {:>3}  {origin}; {range}{age}{gap_text}", tl.timeline);
         if !tl.partials.is_empty() {
             let _ = writeln!(o, "       partial: {}", tl.partials.join(", "));
         }
     }
     if !c.gaps.is_empty() {
-        let _ = writeln!(o, "\n{}", p.paint(Style::Heading, &format!("Gaps ({})", c.gaps.len())));
+        let _ = writeln!(
+            o,
+            "\n{}",
+            p.paint(Style::Heading, &format!("Gaps ({})", c.gaps.len()))
+        );
         for g in &c.gaps {
             let _ = writeln!(
                 o,
@@ -124,16 +178,28 @@ pub fn show(p: &Printer, dest: &str, c: &Catalog, extra: &[Finding]) -> String {
                 g.missing_count,
                 g.after,
                 g.before,
-                if g.breaks_recovery { p.paint(Style::Bad, "  breaks recovery") } else { String::new() }
+                if g.breaks_recovery {
+                    p.paint(Style::Bad, "  breaks recovery")
+                } else {
+                    String::new()
+                }
             );
         }
     }
     let _ = writeln!(o, "\n{}", p.paint(Style::Heading, "Recovery windows"));
     if c.windows.is_empty() {
-        let _ = writeln!(o, "  {}", p.paint(Style::Bad, "none: no backup can anchor a restore"));
+        let _ = writeln!(
+            o,
+            "  {}",
+            p.paint(Style::Bad, "none: no backup can anchor a restore")
+        );
     }
     for tw in &c.windows {
-        let _ = writeln!(o, "  restoring to timeline {} ({}):", tw.timeline, tw.lineage);
+        let _ = writeln!(
+            o,
+            "  restoring to timeline {} ({}):",
+            tw.timeline, tw.lineage
+        );
         for w in &tw.windows {
             let end = match w.end_reason {
                 WindowEnd::Head => "newest archived WAL".to_owned(),
@@ -152,16 +218,28 @@ pub fn show(p: &Printer, dest: &str, c: &Catalog, extra: &[Finding]) -> String {
     let _ = writeln!(o);
     match c.first_recoverable_point() {
         Some((at, id)) => {
-            let _ = writeln!(o, "First recoverable point: {} (end of backup {id})", format_utc(at));
+            let _ = writeln!(
+                o,
+                "First recoverable point: {} (end of backup {id})",
+                format_utc(at)
+            );
         }
         None => {
-            let _ = writeln!(o, "First recoverable point: {}", p.paint(Style::Bad, "none"));
+            let _ = writeln!(
+                o,
+                "First recoverable point: {}",
+                p.paint(Style::Bad, "none")
+            );
         }
     }
     if let Some(cnpg) = c.cnpg_first_recoverability_point()
         && c.first_recoverable_point().is_none_or(|(at, _)| at != cnpg)
     {
-        let _ = writeln!(o, "  CloudNativePG reports {} (it counts every backup with an end time, FAILED ones too, and checks no WAL)", format_utc(cnpg));
+        let _ = writeln!(
+            o,
+            "  CloudNativePG reports {} (it counts every backup with an end time, FAILED ones too, and checks no WAL)",
+            format_utc(cnpg)
+        );
     }
     let mut all: Vec<Finding> = extra.to_vec();
     all.extend(c.findings.iter().cloned());
@@ -175,12 +253,29 @@ pub fn check(p: &Printer, r: &CheckReport) -> String {
     let mut o = String::new();
     let tl = r.timeline.map_or_else(|| "?".to_owned(), |x| x.to_string());
     if r.recoverable {
-        let _ = writeln!(o, "{} {} on timeline {tl}{}", p.paint(Style::Good, "recoverable:"), r.target, if r.exact { "" } else { " (approximate)" });
+        let _ = writeln!(
+            o,
+            "{} {} on timeline {tl}{}",
+            p.paint(Style::Good, "recoverable:"),
+            r.target,
+            if r.exact { "" } else { " (approximate)" }
+        );
     } else {
-        let _ = writeln!(o, "{} {} (timeline {})", p.paint(Style::Bad, "NOT recoverable:"), r.target, r.timeline_requested);
+        let _ = writeln!(
+            o,
+            "{} {} (timeline {})",
+            p.paint(Style::Bad, "NOT recoverable:"),
+            r.target,
+            r.timeline_requested
+        );
     }
     if let Some(id) = &r.backup_id {
-        let _ = writeln!(o, "  anchor backup: {} (ended {})", sanitize(id), t(r.backup_end_time));
+        let _ = writeln!(
+            o,
+            "  anchor backup: {} (ended {})",
+            sanitize(id),
+            t(r.backup_end_time)
+        );
     }
     if let (Some(a), Some(b)) = (&r.wal_from, &r.wal_to) {
         let _ = writeln!(o, "  WAL needed:    {a} .. {b}");
@@ -200,7 +295,13 @@ pub fn check(p: &Printer, r: &CheckReport) -> String {
     if !r.nearest.is_empty() {
         let _ = writeln!(o, "  nearest recoverable targets:");
         for s in &r.nearest {
-            let _ = writeln!(o, "    --to {} --timeline {}   {}", s.target, s.timeline, sanitize(&s.description));
+            let _ = writeln!(
+                o,
+                "    --to {} --timeline {}   {}",
+                s.target,
+                s.timeline,
+                sanitize(&s.description)
+            );
         }
     }
     o
@@ -210,11 +311,21 @@ pub fn check(p: &Printer, r: &CheckReport) -> String {
 #[must_use]
 pub fn retention(p: &Printer, r: &RetentionReport) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "{} {} at {}", p.paint(Style::Heading, "Retention"), r.policy, format_utc(r.now));
+    let _ = writeln!(
+        o,
+        "{} {} at {}",
+        p.paint(Style::Heading, "Retention"),
+        r.policy,
+        format_utc(r.now)
+    );
     if let Some(por) = r.point_of_recoverability {
         let _ = writeln!(o, "  window starts {}", format_utc(por));
     }
-    let _ = writeln!(o, "\n  {:<17} {:<8} {:<32} {:<16} action", "ID", "STATUS", "END", "RETENTION");
+    let _ = writeln!(
+        o,
+        "\n  {:<17} {:<8} {:<32} {:<16} action",
+        "ID", "STATUS", "END", "RETENTION"
+    );
     for b in &r.backups {
         let action = if b.deleted {
             p.paint(Style::Bad, "delete")
@@ -223,18 +334,40 @@ pub fn retention(p: &Printer, r: &RetentionReport) -> String {
         } else {
             "keep".to_owned()
         };
-        let _ = writeln!(o, "  {:<17} {:<8} {:<32} {:<16} {action}", sanitize(&b.id), b.status, t(b.end_time), b.retention);
+        let _ = writeln!(
+            o,
+            "  {:<17} {:<8} {:<32} {:<16} {action}",
+            sanitize(&b.id),
+            b.status,
+            t(b.end_time),
+            b.retention
+        );
     }
     let _ = writeln!(o);
     if r.deleted_backups.is_empty() {
         let _ = writeln!(o, "Nothing is deleted.");
     } else {
-        let _ = writeln!(o, "Deletes {} backup(s), {} object(s), {}:", r.deleted_backups.len(), r.deleted_objects, bytes(r.deleted_bytes));
+        let _ = writeln!(
+            o,
+            "Deletes {} backup(s), {} object(s), {}:",
+            r.deleted_backups.len(),
+            r.deleted_objects,
+            bytes(r.deleted_bytes)
+        );
         for w in &r.deleted_wal {
-            let _ = writeln!(o, "  with {}: timeline {} WAL {} .. {} ({} objects)", w.with_backup, w.timeline, w.first, w.last, w.objects);
+            let _ = writeln!(
+                o,
+                "  with {}: timeline {} WAL {} .. {} ({} objects)",
+                w.with_backup, w.timeline, w.first, w.last, w.objects
+            );
         }
     }
-    let _ = writeln!(o, "First recoverable point: {} → {}", t(r.first_recoverable_point_before), t(r.first_recoverable_point_after));
+    let _ = writeln!(
+        o,
+        "First recoverable point: {} → {}",
+        t(r.first_recoverable_point_before),
+        t(r.first_recoverable_point_after)
+    );
     let _ = writeln!(
         o,
         "  as CloudNativePG reports it: {} → {}",

@@ -81,13 +81,27 @@ impl StoreError {
     #[must_use]
     pub fn hint(&self) -> Option<&'static str> {
         Some(match self.kind()? {
-            AccessKind::NoSuchBucket => "check the bucket name in destinationPath and the endpoint/region",
-            AccessKind::AccessDenied => "the credentials lack s3:ListBucket/s3:GetObject (or the GCS/Azure equivalent) on this prefix",
-            AccessKind::Unauthenticated => "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), GOOGLE_APPLICATION_CREDENTIALS, or AZURE_STORAGE_* credentials",
-            AccessKind::Dns => "check --endpoint-url and the network; the host name does not resolve",
-            AccessKind::ConnectionRefused => "nothing answers at the endpoint; check --endpoint-url and that the server runs",
-            AccessKind::Tls => "the server's certificate is not trusted or TLS is misconfigured; for a plain-HTTP endpoint use http:// in --endpoint-url",
-            AccessKind::Timeout => "the store is slow or unreachable; retry later or check the network",
+            AccessKind::NoSuchBucket => {
+                "check the bucket name in destinationPath and the endpoint/region"
+            }
+            AccessKind::AccessDenied => {
+                "the credentials lack s3:ListBucket/s3:GetObject (or the GCS/Azure equivalent) on this prefix"
+            }
+            AccessKind::Unauthenticated => {
+                "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), GOOGLE_APPLICATION_CREDENTIALS, or AZURE_STORAGE_* credentials"
+            }
+            AccessKind::Dns => {
+                "check --endpoint-url and the network; the host name does not resolve"
+            }
+            AccessKind::ConnectionRefused => {
+                "nothing answers at the endpoint; check --endpoint-url and that the server runs"
+            }
+            AccessKind::Tls => {
+                "the server's certificate is not trusted or TLS is misconfigured; for a plain-HTTP endpoint use http:// in --endpoint-url"
+            }
+            AccessKind::Timeout => {
+                "the store is slow or unreachable; retry later or check the network"
+            }
             AccessKind::NotFound | AccessKind::Other => return None,
         })
     }
@@ -96,7 +110,11 @@ impl StoreError {
     #[must_use]
     pub fn from_object_store(what: impl Into<String>, err: &object_store::Error) -> StoreError {
         let (kind, detail) = classify(err);
-        StoreError::Access { kind, what: what.into(), detail }
+        StoreError::Access {
+            kind,
+            what: what.into(),
+            detail,
+        }
     }
 }
 
@@ -119,19 +137,45 @@ fn chain(err: &(dyn StdError + 'static)) -> String {
 pub fn classify(err: &object_store::Error) -> (AccessKind, String) {
     let detail = chain(err);
     let lower = detail.to_ascii_lowercase();
-    let kind = if lower.contains("nosuchbucket") || lower.contains("no such bucket") || lower.contains("containernotfound") || lower.contains("bucket does not exist") || lower.contains("the specified bucket does not exist") {
+    let kind = if lower.contains("nosuchbucket")
+        || lower.contains("no such bucket")
+        || lower.contains("containernotfound")
+        || lower.contains("bucket does not exist")
+        || lower.contains("the specified bucket does not exist")
+    {
         AccessKind::NoSuchBucket
     } else {
         match err {
             object_store::Error::PermissionDenied { .. } => AccessKind::AccessDenied,
             object_store::Error::Unauthenticated { .. } => AccessKind::Unauthenticated,
             object_store::Error::NotFound { .. } => AccessKind::NotFound,
-            _ if lower.contains("dns error") || lower.contains("failed to lookup address") || lower.contains("name or service not known") => AccessKind::Dns,
+            _ if lower.contains("dns error")
+                || lower.contains("failed to lookup address")
+                || lower.contains("name or service not known") =>
+            {
+                AccessKind::Dns
+            }
             _ if lower.contains("connection refused") => AccessKind::ConnectionRefused,
-            _ if lower.contains("certificate") || lower.contains("tls") || lower.contains("ssl") => AccessKind::Tls,
+            _ if lower.contains("certificate")
+                || lower.contains("tls")
+                || lower.contains("ssl") =>
+            {
+                AccessKind::Tls
+            }
             _ if lower.contains("timed out") || lower.contains("timeout") => AccessKind::Timeout,
-            _ if lower.contains("403") || lower.contains("accessdenied") || lower.contains("forbidden") => AccessKind::AccessDenied,
-            _ if lower.contains("401") || lower.contains("invalidaccesskeyid") || lower.contains("signaturedoesnotmatch") || lower.contains("credential") => AccessKind::Unauthenticated,
+            _ if lower.contains("403")
+                || lower.contains("accessdenied")
+                || lower.contains("forbidden") =>
+            {
+                AccessKind::AccessDenied
+            }
+            _ if lower.contains("401")
+                || lower.contains("invalidaccesskeyid")
+                || lower.contains("signaturedoesnotmatch")
+                || lower.contains("credential") =>
+            {
+                AccessKind::Unauthenticated
+            }
             _ => AccessKind::Other,
         }
     };

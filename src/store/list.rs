@@ -27,22 +27,39 @@ pub type Progress<'a> = &'a (dyn Fn(usize) + Send + Sync);
 impl Store {
     /// Lists everything under `root` (a prefix ending in `/`), strips `strip` from the keys,
     /// and classifies each object.
-    pub async fn list_tree(&self, root: &str, strip: &str, strategy: ListStrategy, progress: Progress<'_>) -> Result<Listing, StoreError> {
+    pub async fn list_tree(
+        &self,
+        root: &str,
+        strip: &str,
+        strategy: ListStrategy,
+        progress: Progress<'_>,
+    ) -> Result<Listing, StoreError> {
         let paged = self.paged.clone();
         match (strategy, paged) {
-            (ListStrategy::Sequential, _) | (ListStrategy::Auto | ListStrategy::Ranges, None) => self.list_sequential(root, strip, progress).await,
+            (ListStrategy::Sequential, _) | (ListStrategy::Auto | ListStrategy::Ranges, None) => {
+                self.list_sequential(root, strip, progress).await
+            }
             (ListStrategy::Dirs, _) => self.list_dirs(root, strip, progress).await,
-            (ListStrategy::Auto | ListStrategy::Ranges, Some(p)) => self.list_ranges(p.as_ref(), root, strip, progress).await,
+            (ListStrategy::Auto | ListStrategy::Ranges, Some(p)) => {
+                self.list_ranges(p.as_ref(), root, strip, progress).await
+            }
         }
     }
 
-    async fn list_sequential(&self, root: &str, strip: &str, progress: Progress<'_>) -> Result<Listing, StoreError> {
+    async fn list_sequential(
+        &self,
+        root: &str,
+        strip: &str,
+        progress: Progress<'_>,
+    ) -> Result<Listing, StoreError> {
         let path = self.path(root)?;
         let mut listing = Listing::default();
         let mut s = self.object.list(Some(&path));
         let mut n = 0usize;
         while let Some(item) = s.next().await {
-            let meta = item.map_err(|e| StoreError::from_object_store(format!("listing {}", self.describe(root)), &e))?;
+            let meta = item.map_err(|e| {
+                StoreError::from_object_store(format!("listing {}", self.describe(root)), &e)
+            })?;
             let key = meta.location.as_ref();
             if let Some(rel) = key.strip_prefix(strip) {
                 listing.add(rel, meta.size, meta.last_modified);
@@ -56,13 +73,20 @@ impl Store {
         Ok(listing)
     }
 
-    async fn list_dirs(&self, root: &str, strip: &str, progress: Progress<'_>) -> Result<Listing, StoreError> {
+    async fn list_dirs(
+        &self,
+        root: &str,
+        strip: &str,
+        progress: Progress<'_>,
+    ) -> Result<Listing, StoreError> {
         let path = self.path(root)?;
         let top = self
             .object
             .list_with_delimiter(Some(&path))
             .await
-            .map_err(|e| StoreError::from_object_store(format!("listing {}", self.describe(root)), &e))?;
+            .map_err(|e| {
+                StoreError::from_object_store(format!("listing {}", self.describe(root)), &e)
+            })?;
         let mut listing = Listing::default();
         for meta in &top.objects {
             if let Some(rel) = meta.location.as_ref().strip_prefix(strip) {
@@ -77,12 +101,18 @@ impl Store {
                     let mut part = Listing::default();
                     let mut s = self.object.list(Some(&dir));
                     while let Some(item) = s.next().await {
-                        let meta = item.map_err(|e| StoreError::from_object_store(format!("listing {}/", self.describe(dir.as_ref())), &e))?;
+                        let meta = item.map_err(|e| {
+                            StoreError::from_object_store(
+                                format!("listing {}/", self.describe(dir.as_ref())),
+                                &e,
+                            )
+                        })?;
                         if let Some(rel) = meta.location.as_ref().strip_prefix(strip) {
                             part.add(rel, meta.size, meta.last_modified);
                         }
                     }
-                    let n = total.fetch_add(part.len(), std::sync::atomic::Ordering::Relaxed) + part.len();
+                    let n = total.fetch_add(part.len(), std::sync::atomic::Ordering::Relaxed)
+                        + part.len();
                     progress(n);
                     Ok::<_, StoreError>(part)
                 }
@@ -97,25 +127,56 @@ impl Store {
     }
 
     /// First key strictly after `after` under `root`, or `None`.
-    async fn probe(&self, paged: &dyn PaginatedListStore, root: &str, after: &str) -> Result<Option<String>, StoreError> {
-        let opts = PaginatedListOptions { offset: Some(after.to_owned()), max_keys: Some(1), ..PaginatedListOptions::default() };
-        let page = paged
-            .list_paginated(Some(root), opts)
-            .await
-            .map_err(|e| StoreError::from_object_store(format!("listing {}", self.describe(root)), &e))?;
-        Ok(page.result.objects.into_iter().map(|o| o.location.as_ref().to_owned()).find(|k| k.as_str() > after))
+    async fn probe(
+        &self,
+        paged: &dyn PaginatedListStore,
+        root: &str,
+        after: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let opts = PaginatedListOptions {
+            offset: Some(after.to_owned()),
+            max_keys: Some(1),
+            ..PaginatedListOptions::default()
+        };
+        let page = paged.list_paginated(Some(root), opts).await.map_err(|e| {
+            StoreError::from_object_store(format!("listing {}", self.describe(root)), &e)
+        })?;
+        Ok(page
+            .result
+            .objects
+            .into_iter()
+            .map(|o| o.location.as_ref().to_owned())
+            .find(|k| k.as_str() > after))
     }
 
     /// Lists keys in `(start_after, end]` under `root`.
-    async fn list_range(&self, paged: &dyn PaginatedListStore, root: &str, strip: &str, start_after: Option<String>, end: Option<String>) -> Result<Listing, StoreError> {
+    async fn list_range(
+        &self,
+        paged: &dyn PaginatedListStore,
+        root: &str,
+        strip: &str,
+        start_after: Option<String>,
+        end: Option<String>,
+    ) -> Result<Listing, StoreError> {
         let mut listing = Listing::default();
         let mut token: Option<String> = None;
         loop {
-            let opts = PaginatedListOptions { offset: start_after.clone(), max_keys: Some(PAGE), page_token: token.clone(), ..PaginatedListOptions::default() };
-            let page = paged
-                .list_paginated(Some(root), opts)
-                .await
-                .map_err(|e| StoreError::from_object_store(format!("listing {} after {}", self.describe(root), start_after.as_deref().unwrap_or("the start")), &e))?;
+            let opts = PaginatedListOptions {
+                offset: start_after.clone(),
+                max_keys: Some(PAGE),
+                page_token: token.clone(),
+                ..PaginatedListOptions::default()
+            };
+            let page = paged.list_paginated(Some(root), opts).await.map_err(|e| {
+                StoreError::from_object_store(
+                    format!(
+                        "listing {} after {}",
+                        self.describe(root),
+                        start_after.as_deref().unwrap_or("the start")
+                    ),
+                    &e,
+                )
+            })?;
             let mut past_end = false;
             for meta in page.result.objects {
                 let key = meta.location.as_ref();
@@ -137,12 +198,26 @@ impl Store {
         }
     }
 
-    async fn list_ranges(&self, paged: &dyn PaginatedListStore, root: &str, strip: &str, progress: Progress<'_>) -> Result<Listing, StoreError> {
+    async fn list_ranges(
+        &self,
+        paged: &dyn PaginatedListStore,
+        root: &str,
+        strip: &str,
+        progress: Progress<'_>,
+    ) -> Result<Listing, StoreError> {
         // One page first: small catalogs end here.
         let first = paged
-            .list_paginated(Some(root), PaginatedListOptions { max_keys: Some(PAGE), ..PaginatedListOptions::default() })
+            .list_paginated(
+                Some(root),
+                PaginatedListOptions {
+                    max_keys: Some(PAGE),
+                    ..PaginatedListOptions::default()
+                },
+            )
             .await
-            .map_err(|e| StoreError::from_object_store(format!("listing {}", self.describe(root)), &e))?;
+            .map_err(|e| {
+                StoreError::from_object_store(format!("listing {}", self.describe(root)), &e)
+            })?;
         let mut listing = Listing::default();
         let mut last_key = None;
         for meta in &first.result.objects {
@@ -157,7 +232,8 @@ impl Store {
         };
         let splits = self.plan_splits(paged, root, &last_key).await?;
         // Ranges: (last_key, s1], (s1, s2], ..., (sk, ∞).
-        let mut bounds: Vec<(Option<String>, Option<String>)> = Vec::with_capacity(splits.len() + 1);
+        let mut bounds: Vec<(Option<String>, Option<String>)> =
+            Vec::with_capacity(splits.len() + 1);
         let mut prev = last_key;
         for s in splits {
             bounds.push((Some(prev), Some(s.clone())));
@@ -170,7 +246,8 @@ impl Store {
                 let total = &total;
                 async move {
                     let part = self.list_range(paged, root, strip, a, b).await?;
-                    let n = total.fetch_add(part.len(), std::sync::atomic::Ordering::Relaxed) + part.len();
+                    let n = total.fetch_add(part.len(), std::sync::atomic::Ordering::Relaxed)
+                        + part.len();
                     progress(n);
                     Ok::<_, StoreError>(part)
                 }
@@ -187,7 +264,12 @@ impl Store {
     /// Split keys after `after`: each timeline's hash directories are found with one-key
     /// probes (first directory, then galloping and bisection to the last), and cut into
     /// ranges proportional to their span.
-    async fn plan_splits(&self, paged: &dyn PaginatedListStore, root: &str, after: &str) -> Result<Vec<String>, StoreError> {
+    async fn plan_splits(
+        &self,
+        paged: &dyn PaginatedListStore,
+        root: &str,
+        after: &str,
+    ) -> Result<Vec<String>, StoreError> {
         // (timeline, first log, last log) for each timeline with hash directories past `after`.
         let mut spans: Vec<(u32, u32, u32)> = Vec::new();
         let mut cursor = after.to_owned();
@@ -197,7 +279,10 @@ impl Store {
             if b.len() < 17 || b[16] != b'/' || !b[..16].iter().all(u8::is_ascii_hexdigit) {
                 return None;
             }
-            Some((u32::from_str_radix(&rel[..8], 16).ok()?, u32::from_str_radix(&rel[8..16], 16).ok()?))
+            Some((
+                u32::from_str_radix(&rel[..8], 16).ok()?,
+                u32::from_str_radix(&rel[8..16], 16).ok()?,
+            ))
         };
         let mut probes = 0usize;
         while let Some(key) = self.probe(paged, root, &cursor).await? {
@@ -212,7 +297,11 @@ impl Store {
                 let probe_after = format!("{root}{tli:08X}{log:08X}");
                 async move {
                     let k = self.probe(paged, root, &probe_after).await?;
-                    Ok::<_, StoreError>(k.and_then(|k| hash_dir(&k)).filter(|(t, _)| *t == tli).map(|(_, l)| l))
+                    Ok::<_, StoreError>(
+                        k.and_then(|k| hash_dir(&k))
+                            .filter(|(t, _)| *t == tli)
+                            .map(|(_, l)| l),
+                    )
                 }
             };
             let mut lo = u64::from(first_log);
@@ -225,15 +314,12 @@ impl Store {
                     break;
                 }
                 probes += 1;
-                match has_dir_from(cand).await? {
-                    Some(l) => {
-                        lo = u64::from(l);
-                        step *= 2;
-                    }
-                    None => {
-                        hi = cand;
-                        break;
-                    }
+                if let Some(l) = has_dir_from(cand).await? {
+                    lo = u64::from(l);
+                    step *= 2;
+                } else {
+                    hi = cand;
+                    break;
                 }
             }
             let mut hi = hi;

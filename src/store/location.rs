@@ -1,4 +1,4 @@
-//! Destination URLs as barman-cloud and CloudNativePG write them, parsed into
+//! Destination URLs as barman-cloud and `CloudNativePG` write them, parsed into
 //! provider, bucket and key prefix. No IO.
 
 use std::fmt;
@@ -18,6 +18,7 @@ pub enum Provider {
 
 impl Provider {
     /// barman-cloud's `--cloud-provider` names, plus `file`.
+    #[must_use]
     pub fn parse(s: &str) -> Option<Provider> {
         match s {
             "aws-s3" | "s3" => Some(Provider::S3),
@@ -68,13 +69,19 @@ pub struct LocationError {
 }
 
 fn clean_prefix(path: &str) -> String {
-    path.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl Location {
     /// Parses `dest`; `hint` is `--cloud-provider` when given.
     pub fn parse(dest: &str, hint: Option<Provider>) -> Result<Location, LocationError> {
-        let err = |why: &str| LocationError { url: dest.to_owned(), why: why.to_owned() };
+        let err = |why: &str| LocationError {
+            url: dest.to_owned(),
+            why: why.to_owned(),
+        };
         let (scheme, rest) = dest.split_once("://").ok_or_else(|| {
             err("expected s3://BUCKET/PATH, gs://BUCKET/PATH, https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH, az://CONTAINER/PATH or file:///DIR")
         })?;
@@ -94,7 +101,11 @@ impl Location {
                 None => (s.to_owned(), String::new()),
             }
         };
-        if matches!(scheme.as_str(), "s3" | "s3a" | "gs" | "gcs" | "az" | "azure") && rest.starts_with('/') {
+        if matches!(
+            scheme.as_str(),
+            "s3" | "s3a" | "gs" | "gcs" | "az" | "azure"
+        ) && rest.starts_with('/')
+        {
             return Err(err("the bucket name is missing"));
         }
         match scheme.as_str() {
@@ -129,7 +140,9 @@ impl Location {
             "file" => {
                 let path = rest;
                 if !path.starts_with('/') {
-                    return Err(err("file:// needs an absolute path, e.g. file:///var/backups/catalog"));
+                    return Err(err(
+                        "file:// needs an absolute path, e.g. file:///var/backups/catalog",
+                    ));
                 }
                 Ok(Location {
                     provider: Provider::File,
@@ -147,7 +160,9 @@ impl Location {
                 };
                 let hostname = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
                 if hostname == "console.cloud.google.com" {
-                    let path = path.strip_prefix("storage/browser/").ok_or_else(|| err("expected https://console.cloud.google.com/storage/browser/BUCKET/PATH"))?;
+                    let path = path.strip_prefix("storage/browser/").ok_or_else(|| {
+                        err("expected https://console.cloud.google.com/storage/browser/BUCKET/PATH")
+                    })?;
                     let (bucket, p) = split_first(path);
                     return Ok(mk(Provider::Gcs, &bucket, &p));
                 }
@@ -166,24 +181,34 @@ impl Location {
                         let (account, after) = split_first(path);
                         let (container, p) = split_first(&after);
                         if account.is_empty() || container.is_empty() {
-                            return Err(err("the Azure emulator form is http://HOST:PORT/ACCOUNT/CONTAINER/PATH"));
+                            return Err(err(
+                                "the Azure emulator form is http://HOST:PORT/ACCOUNT/CONTAINER/PATH",
+                            ));
                         }
                         let mut l = mk(Provider::Azure, &container, &p);
                         l.endpoint = Some(format!("{scheme}://{host}/{account}"));
                         l.account = Some(account);
                         Ok(l)
                     }
-                    _ => Err(err("an http(s) URL is only understood for Azure (ACCOUNT.blob.core.windows.net, or the emulator form with --cloud-provider azure-blob-storage) and the Google console; for S3-compatible stores use s3://BUCKET/PATH with --endpoint-url")),
+                    _ => Err(err(
+                        "an http(s) URL is only understood for Azure (ACCOUNT.blob.core.windows.net, or the emulator form with --cloud-provider azure-blob-storage) and the Google console; for S3-compatible stores use s3://BUCKET/PATH with --endpoint-url",
+                    )),
                 }
             }
-            other => Err(err(&format!("unknown scheme `{other}`; expected s3, gs, az, https or file"))),
+            other => Err(err(&format!(
+                "unknown scheme `{other}`; expected s3, gs, az, https or file"
+            ))),
         }
     }
 
     /// The key prefix of server folder `server` (no trailing `/`).
     #[must_use]
     pub fn server_prefix(&self, server: &str) -> String {
-        if self.prefix.is_empty() { server.to_owned() } else { format!("{}/{server}", self.prefix) }
+        if self.prefix.is_empty() {
+            server.to_owned()
+        } else {
+            format!("{}/{server}", self.prefix)
+        }
     }
 
     /// Display form of the destination with the server appended.
@@ -200,23 +225,45 @@ mod tests {
     #[test]
     fn s3_and_gcs() {
         let l = Location::parse("s3://acme-pg-backups/prod/", None).unwrap();
-        assert_eq!((l.provider, l.bucket.as_str(), l.prefix.as_str()), (Provider::S3, "acme-pg-backups", "prod"));
+        assert_eq!(
+            (l.provider, l.bucket.as_str(), l.prefix.as_str()),
+            (Provider::S3, "acme-pg-backups", "prod")
+        );
         assert_eq!(l.server_prefix("pg-main"), "prod/pg-main");
         let l = Location::parse("s3://bucket", None).unwrap();
         assert_eq!(l.prefix, "");
         assert_eq!(l.server_prefix("pg"), "pg");
         let l = Location::parse("gs://b//a/b/", None).unwrap();
         assert_eq!((l.provider, l.prefix.as_str()), (Provider::Gcs, "a/b"));
-        let l = Location::parse("https://console.cloud.google.com/storage/browser/b/p", None).unwrap();
-        assert_eq!((l.provider, l.bucket.as_str(), l.prefix.as_str()), (Provider::Gcs, "b", "p"));
+        let l =
+            Location::parse("https://console.cloud.google.com/storage/browser/b/p", None).unwrap();
+        assert_eq!(
+            (l.provider, l.bucket.as_str(), l.prefix.as_str()),
+            (Provider::Gcs, "b", "p")
+        );
     }
 
     #[test]
     fn azure_forms() {
         let l = Location::parse("https://acct.blob.core.windows.net/cont/prod", None).unwrap();
-        assert_eq!((l.provider, l.bucket.as_str(), l.prefix.as_str(), l.account.as_deref()), (Provider::Azure, "cont", "prod", Some("acct")));
-        let l = Location::parse("http://127.0.0.1:10000/devstoreaccount1/cont/p", Some(Provider::Azure)).unwrap();
-        assert_eq!(l.endpoint.as_deref(), Some("http://127.0.0.1:10000/devstoreaccount1"));
+        assert_eq!(
+            (
+                l.provider,
+                l.bucket.as_str(),
+                l.prefix.as_str(),
+                l.account.as_deref()
+            ),
+            (Provider::Azure, "cont", "prod", Some("acct"))
+        );
+        let l = Location::parse(
+            "http://127.0.0.1:10000/devstoreaccount1/cont/p",
+            Some(Provider::Azure),
+        )
+        .unwrap();
+        assert_eq!(
+            l.endpoint.as_deref(),
+            Some("http://127.0.0.1:10000/devstoreaccount1")
+        );
         assert_eq!((l.bucket.as_str(), l.prefix.as_str()), ("cont", "p"));
         let l = Location::parse("az://cont/p", None).unwrap();
         assert_eq!((l.provider, l.account), (Provider::Azure, None));
@@ -226,8 +273,17 @@ mod tests {
     #[test]
     fn files_and_errors() {
         let l = Location::parse("file:///tmp/catalog/", None).unwrap();
-        assert_eq!((l.provider, l.bucket.as_str()), (Provider::File, "/tmp/catalog"));
-        for bad in ["bucket/path", "s3://", "file://relative", "ftp://x/y", "gs:///x"] {
+        assert_eq!(
+            (l.provider, l.bucket.as_str()),
+            (Provider::File, "/tmp/catalog")
+        );
+        for bad in [
+            "bucket/path",
+            "s3://",
+            "file://relative",
+            "ftp://x/y",
+            "gs:///x",
+        ] {
             assert!(Location::parse(bad, None).is_err(), "{bad}");
         }
     }

@@ -45,7 +45,9 @@ impl std::str::FromStr for ListStrategy {
             "ranges" => Ok(ListStrategy::Ranges),
             "dirs" => Ok(ListStrategy::Dirs),
             "sequential" => Ok(ListStrategy::Sequential),
-            _ => Err(format!("`{s}` is not a listing strategy; expected auto, ranges, dirs or sequential")),
+            _ => Err(format!(
+                "`{s}` is not a listing strategy; expected auto, ranges, dirs or sequential"
+            )),
         }
     }
 }
@@ -53,7 +55,7 @@ impl std::str::FromStr for ListStrategy {
 /// Settings for opening a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Custom endpoint (MinIO, Ceph, R2, B2, an emulator).
+    /// Custom endpoint (`MinIO`, Ceph, R2, B2, an emulator).
     pub endpoint_url: Option<String>,
     /// `--cloud-provider`, for URLs that do not say.
     pub provider_hint: Option<Provider>,
@@ -92,7 +94,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,104 +106,154 @@ fn env(name: &str) -> Option<String> {
 
 /// Reads `AccountName`, `AccountKey`, `BlobEndpoint`, `SharedAccessSignature` from an Azure connection string.
 fn connection_string_field(cs: &str, field: &str) -> Option<String> {
-    cs.split(';').filter_map(|kv| kv.split_once('=')).find(|(k, _)| k.trim().eq_ignore_ascii_case(field)).map(|(_, v)| v.trim().to_owned())
+    cs.split(';')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(field))
+        .map(|(_, v)| v.trim().to_owned())
 }
 
 impl Store {
     /// Opens the store for `location`.
     pub fn open(location: Location, options: StoreOptions) -> Result<Store, StoreError> {
-        let config_err = |e: object_store::Error| StoreError::Config { what: location.original.clone(), detail: e.to_string() };
-        let endpoint = options.endpoint_url.clone().or_else(|| location.endpoint.clone());
+        let config_err = |e: object_store::Error| StoreError::Config {
+            what: location.original.clone(),
+            detail: e.to_string(),
+        };
+        let endpoint = options
+            .endpoint_url
+            .clone()
+            .or_else(|| location.endpoint.clone());
         let client = ClientOptions::new()
             .with_timeout(options.timeout)
             .with_connect_timeout(Duration::from_secs(10))
-            .with_allow_http(endpoint.as_deref().is_some_and(|e| e.starts_with("http://")));
+            .with_allow_http(
+                endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("http://")),
+            );
         let retry = RetryConfig {
-            backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(10), base: 2.0 },
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(10),
+                base: 2.0,
+            },
             max_retries: options.max_retries,
             retry_timeout: Duration::from_secs(120),
         };
-        let (object, paged): (Arc<dyn ObjectStore>, Option<Arc<dyn PaginatedListStore>>) = match location.provider {
-            Provider::File => {
-                let fs = object_store::local::LocalFileSystem::new_with_prefix(&location.bucket).map_err(|e| StoreError::Access {
-                    kind: AccessKind::NoSuchBucket,
-                    what: location.original.clone(),
-                    detail: e.to_string(),
-                })?;
-                (Arc::new(fs), None)
-            }
-            Provider::S3 => {
-                let mut b = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(&location.bucket)
-                    .with_client_options(client)
-                    .with_retry(retry);
-                if env("AWS_DEFAULT_REGION").is_none()
-                    && let Some(r) = env("AWS_REGION")
-                {
-                    b = b.with_region(r);
+        let (object, paged): (Arc<dyn ObjectStore>, Option<Arc<dyn PaginatedListStore>>) =
+            match location.provider {
+                Provider::File => {
+                    let fs =
+                        object_store::local::LocalFileSystem::new_with_prefix(&location.bucket)
+                            .map_err(|e| StoreError::Access {
+                                kind: AccessKind::NoSuchBucket,
+                                what: location.original.clone(),
+                                detail: e.to_string(),
+                            })?;
+                    (Arc::new(fs), None)
                 }
-                if let Some(e) = &endpoint {
-                    b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
-                }
-                let s = Arc::new(b.build().map_err(config_err)?);
-                (s.clone(), Some(s))
-            }
-            Provider::Gcs => {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_bucket_name(&location.bucket)
-                    .with_client_options(client)
-                    .with_retry(retry);
-                let emulator = endpoint.clone().or_else(|| {
-                    env("STORAGE_EMULATOR_HOST").map(|h| if h.contains("://") { h } else { format!("http://{h}") })
-                });
-                if let Some(e) = emulator {
-                    b = b.with_base_url(e.trim_end_matches('/'));
-                    if env("GOOGLE_APPLICATION_CREDENTIALS").is_none() && env("GOOGLE_SERVICE_ACCOUNT").is_none() {
-                        b = b.with_skip_signature(true);
+                Provider::S3 => {
+                    let mut b = object_store::aws::AmazonS3Builder::from_env()
+                        .with_bucket_name(&location.bucket)
+                        .with_client_options(client)
+                        .with_retry(retry);
+                    if env("AWS_DEFAULT_REGION").is_none()
+                        && let Some(r) = env("AWS_REGION")
+                    {
+                        b = b.with_region(r);
                     }
+                    if let Some(e) = &endpoint {
+                        b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
+                    }
+                    let s = Arc::new(b.build().map_err(config_err)?);
+                    (s.clone(), Some(s))
                 }
-                let s = Arc::new(b.build().map_err(config_err)?);
-                (s.clone(), Some(s))
-            }
-            Provider::Azure => {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_container_name(&location.bucket)
-                    .with_client_options(client)
-                    .with_retry(retry);
-                let cs = env("AZURE_STORAGE_CONNECTION_STRING");
-                let account = location
-                    .account
-                    .clone()
-                    .or_else(|| cs.as_deref().and_then(|c| connection_string_field(c, "AccountName")))
-                    .or_else(|| env("AZURE_STORAGE_ACCOUNT_NAME").or_else(|| env("AZURE_STORAGE_ACCOUNT")));
-                if let Some(a) = &account {
-                    b = b.with_account(a);
+                Provider::Gcs => {
+                    let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                        .with_bucket_name(&location.bucket)
+                        .with_client_options(client)
+                        .with_retry(retry);
+                    let emulator = endpoint.clone().or_else(|| {
+                        env("STORAGE_EMULATOR_HOST").map(|h| {
+                            if h.contains("://") {
+                                h
+                            } else {
+                                format!("http://{h}")
+                            }
+                        })
+                    });
+                    if let Some(e) = emulator {
+                        b = b.with_base_url(e.trim_end_matches('/'));
+                        if env("GOOGLE_APPLICATION_CREDENTIALS").is_none()
+                            && env("GOOGLE_SERVICE_ACCOUNT").is_none()
+                        {
+                            b = b.with_skip_signature(true);
+                        }
+                    }
+                    let s = Arc::new(b.build().map_err(config_err)?);
+                    (s.clone(), Some(s))
                 }
-                if let Some(c) = &cs {
-                    if let Some(k) = connection_string_field(c, "AccountKey") {
+                Provider::Azure => {
+                    let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                        .with_container_name(&location.bucket)
+                        .with_client_options(client)
+                        .with_retry(retry);
+                    let cs = env("AZURE_STORAGE_CONNECTION_STRING");
+                    let account = location
+                        .account
+                        .clone()
+                        .or_else(|| {
+                            cs.as_deref()
+                                .and_then(|c| connection_string_field(c, "AccountName"))
+                        })
+                        .or_else(|| {
+                            env("AZURE_STORAGE_ACCOUNT_NAME")
+                                .or_else(|| env("AZURE_STORAGE_ACCOUNT"))
+                        });
+                    if let Some(a) = &account {
+                        b = b.with_account(a);
+                    }
+                    if let Some(c) = &cs {
+                        if let Some(k) = connection_string_field(c, "AccountKey") {
+                            b = b.with_access_key(k);
+                        }
+                        if let Some(sas) = connection_string_field(c, "SharedAccessSignature") {
+                            let pairs = sas
+                                .split('&')
+                                .filter_map(|kv| kv.split_once('='))
+                                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                                .collect::<Vec<_>>();
+                            b = b.with_sas_authorization(pairs);
+                        }
+                    } else if account.as_deref() == Some("devstoreaccount1")
+                        && env("AZURE_STORAGE_KEY").is_none()
+                    {
+                        // The emulator's well-known development key.
+                        b = b.with_access_key("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==");
+                    }
+                    if let Some(k) = env("AZURE_STORAGE_KEY") {
                         b = b.with_access_key(k);
                     }
-                    if let Some(sas) = connection_string_field(c, "SharedAccessSignature") {
-                        let pairs = sas.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<Vec<_>>();
-                        b = b.with_sas_authorization(pairs);
+                    let blob_endpoint = endpoint.or_else(|| {
+                        cs.as_deref()
+                            .and_then(|c| connection_string_field(c, "BlobEndpoint"))
+                    });
+                    if let Some(e) = blob_endpoint {
+                        let http = e.starts_with("http://");
+                        b = b
+                            .with_endpoint(e.trim_end_matches('/').to_owned())
+                            .with_allow_http(http);
                     }
-                } else if account.as_deref() == Some("devstoreaccount1") && env("AZURE_STORAGE_KEY").is_none() {
-                    // The emulator's well-known development key.
-                    b = b.with_access_key("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==");
+                    let s = Arc::new(b.build().map_err(config_err)?);
+                    (s.clone(), Some(s))
                 }
-                if let Some(k) = env("AZURE_STORAGE_KEY") {
-                    b = b.with_access_key(k);
-                }
-                let blob_endpoint = endpoint.or_else(|| cs.as_deref().and_then(|c| connection_string_field(c, "BlobEndpoint")));
-                if let Some(e) = blob_endpoint {
-                    let http = e.starts_with("http://");
-                    b = b.with_endpoint(e.trim_end_matches('/').to_owned()).with_allow_http(http);
-                }
-                let s = Arc::new(b.build().map_err(config_err)?);
-                (s.clone(), Some(s))
-            }
-        };
-        Ok(Store { location, object, paged, options })
+            };
+        Ok(Store {
+            location,
+            object,
+            paged,
+            options,
+        })
     }
 
     /// A URL-like name of `key` for messages.
@@ -214,24 +268,40 @@ impl Store {
     }
 
     fn path(&self, key: &str) -> Result<Path, StoreError> {
-        Path::parse(key.trim_end_matches('/')).map_err(|e| StoreError::Config { what: self.describe(key), detail: e.to_string() })
+        Path::parse(key.trim_end_matches('/')).map_err(|e| StoreError::Config {
+            what: self.describe(key),
+            detail: e.to_string(),
+        })
     }
 
     /// Names of the folders directly under `prefix` (a key prefix without trailing `/`).
     pub async fn folders(&self, prefix: &str) -> Result<BTreeSet<String>, StoreError> {
-        let path = if prefix.is_empty() { None } else { Some(self.path(prefix)?) };
+        let path = if prefix.is_empty() {
+            None
+        } else {
+            Some(self.path(prefix)?)
+        };
         let res = self
             .object
             .list_with_delimiter(path.as_ref())
             .await
-            .map_err(|e| StoreError::from_object_store(format!("listing {}/", self.describe(prefix)), &e))?;
-        Ok(res.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_owned)).collect())
+            .map_err(|e| {
+                StoreError::from_object_store(format!("listing {}/", self.describe(prefix)), &e)
+            })?;
+        Ok(res
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_owned))
+            .collect())
     }
 
     /// Reads `key`, refusing objects larger than `limit` bytes.
     pub async fn get_bounded(&self, key: &str, limit: u64) -> Result<Bytes, ReadError> {
         let path = self.path(key).map_err(ReadError::Store)?;
-        let opts = GetOptions { range: Some(GetRange::Bounded(0..limit + 1)), ..GetOptions::default() };
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(0..limit + 1)),
+            ..GetOptions::default()
+        };
         let res = self.object.get_opts(&path, opts).await;
         let res = match res {
             Ok(r) => r,
@@ -241,18 +311,29 @@ impl Store {
                 if kind == AccessKind::Other && e.to_string().contains("416") {
                     return Ok(Bytes::new());
                 }
-                return Err(ReadError::Store(StoreError::from_object_store(format!("reading {}", self.describe(key)), &e)));
+                return Err(ReadError::Store(StoreError::from_object_store(
+                    format!("reading {}", self.describe(key)),
+                    &e,
+                )));
             }
         };
         if res.meta.size > limit {
-            return Err(ReadError::TooLarge { size: res.meta.size, limit });
+            return Err(ReadError::TooLarge {
+                size: res.meta.size,
+                limit,
+            });
         }
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| ReadError::Store(StoreError::from_object_store(format!("reading {}", self.describe(key)), &e)))?;
+        let bytes = res.bytes().await.map_err(|e| {
+            ReadError::Store(StoreError::from_object_store(
+                format!("reading {}", self.describe(key)),
+                &e,
+            ))
+        })?;
         if bytes.len() as u64 > limit {
-            return Err(ReadError::TooLarge { size: bytes.len() as u64, limit });
+            return Err(ReadError::TooLarge {
+                size: bytes.len() as u64,
+                limit,
+            });
         }
         Ok(bytes)
     }

@@ -56,9 +56,23 @@ impl Store {
     pub async fn discover(&self, server_name: Option<&str>) -> Result<Discovered, DiscoverError> {
         let dest = self.location.original.clone();
         let prefix = self.location.prefix.clone();
-        let join = |a: &str, b: &str| if a.is_empty() { b.to_owned() } else { format!("{a}/{b}") };
-        let mut layout = DestLayout { top: self.folders(&prefix).await?, ..DestLayout::default() };
-        let tops: Vec<String> = layout.top.iter().filter(|t| *t != "base" && *t != "wals").cloned().collect();
+        let join = |a: &str, b: &str| {
+            if a.is_empty() {
+                b.to_owned()
+            } else {
+                format!("{a}/{b}")
+            }
+        };
+        let mut layout = DestLayout {
+            top: self.folders(&prefix).await?,
+            ..DestLayout::default()
+        };
+        let tops: Vec<String> = layout
+            .top
+            .iter()
+            .filter(|t| *t != "base" && *t != "wals")
+            .cloned()
+            .collect();
         let children: Vec<(String, _)> = stream::iter(tops)
             .map(|t| {
                 let p = join(&prefix, &t);
@@ -79,15 +93,30 @@ impl Store {
         let server = match server_name {
             Some(s) => {
                 if !d.servers.iter().any(|x| x == s) {
-                    let mut hint = String::from("check --server-name (CloudNativePG: the serverName parameter, else the cluster name)");
+                    let mut hint = String::from(
+                        "check --server-name (CloudNativePG: the serverName parameter, else the cluster name)",
+                    );
                     if d.dest_is_server {
                         hint = format!("{dest} is itself a server folder; pass its parent as DEST");
-                    } else if layout.nested.get(s).is_some_and(|n| n.contains("base") || n.contains("wals")) {
-                        hint = format!("the catalog is double-nested at {s}/{s}/; read it with DEST {}/{s}", dest.trim_end_matches('/'));
+                    } else if layout
+                        .nested
+                        .get(s)
+                        .is_some_and(|n| n.contains("base") || n.contains("wals"))
+                    {
+                        hint = format!(
+                            "the catalog is double-nested at {s}/{s}/; read it with DEST {}/{s}",
+                            dest.trim_end_matches('/')
+                        );
                     }
-                    let found = if d.servers.is_empty() { "none".to_owned() } else { d.servers.join(", ") };
+                    let found = if d.servers.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        d.servers.join(", ")
+                    };
                     return Err(DiscoverError::NotFound {
-                        message: format!("no catalog for server `{s}` under {dest} (server folders found: {found})"),
+                        message: format!(
+                            "no catalog for server `{s}` under {dest} (server folders found: {found})"
+                        ),
                         hint,
                     });
                 }
@@ -97,21 +126,43 @@ impl Store {
                 [one] => one.clone(),
                 [] => {
                     let hint = if d.dest_is_server {
-                        let last = dest.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned();
-                        format!("{dest} is a server folder itself: use its parent as DEST and --server-name {last}")
+                        let last = dest
+                            .trim_end_matches('/')
+                            .rsplit('/')
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned();
+                        format!(
+                            "{dest} is a server folder itself: use its parent as DEST and --server-name {last}"
+                        )
                     } else {
                         "check the destination path; barman-cloud writes <destinationPath>/<serverName>/base and /wals".to_owned()
                     };
-                    return Err(DiscoverError::NotFound { message: format!("no barman-cloud catalog under {dest}"), hint });
+                    return Err(DiscoverError::NotFound {
+                        message: format!("no barman-cloud catalog under {dest}"),
+                        hint,
+                    });
                 }
-                many => return Err(DiscoverError::Ambiguous { dest, servers: many.to_vec() }),
+                many => {
+                    return Err(DiscoverError::Ambiguous {
+                        dest,
+                        servers: many.to_vec(),
+                    });
+                }
             },
         };
-        Ok(Discovered { server, findings: d.findings })
+        Ok(Discovered {
+            server,
+            findings: d.findings,
+        })
     }
 
     /// Lists and reads the catalog of `server`.
-    pub async fn read_catalog(&self, server: &str, progress: Progress<'_>) -> Result<CatalogInput, StoreError> {
+    pub async fn read_catalog(
+        &self,
+        server: &str,
+        progress: Progress<'_>,
+    ) -> Result<CatalogInput, StoreError> {
         let root = format!("{}/", self.location.server_prefix(server));
         let base_root = format!("{root}base/");
         let wal_root = format!("{root}wals/");
@@ -121,7 +172,11 @@ impl Store {
         )?;
         let mut listing = base;
         listing.merge(wal);
-        let mut input = CatalogInput { server: server.to_owned(), listing, ..CatalogInput::default() };
+        let mut input = CatalogInput {
+            server: server.to_owned(),
+            listing,
+            ..CatalogInput::default()
+        };
         self.read_contents(&root, &mut input).await?;
         Ok(input)
     }
@@ -135,14 +190,26 @@ impl Store {
         let mut jobs = Vec::new();
         for (id, files) in &input.listing.base {
             if files.iter().any(|f| f.file == BaseFile::BackupInfo) {
-                jobs.push((format!("base/{id}/backup.info"), Job::Info(id.clone()), MAX_BACKUP_INFO_BYTES));
+                jobs.push((
+                    format!("base/{id}/backup.info"),
+                    Job::Info(id.clone()),
+                    MAX_BACKUP_INFO_BYTES,
+                ));
             }
             if files.iter().any(|f| f.file == BaseFile::KeepAnnotation) {
-                jobs.push((format!("base/{id}/annotations/keep"), Job::Keep(id.clone()), 4096));
+                jobs.push((
+                    format!("base/{id}/annotations/keep"),
+                    Job::Keep(id.clone()),
+                    4096,
+                ));
             }
         }
         for h in &input.listing.history {
-            jobs.push((h.key.clone(), Job::History(h.tli, h.compression), MAX_HISTORY_BYTES));
+            jobs.push((
+                h.key.clone(),
+                Job::History(h.tli, h.compression),
+                MAX_HISTORY_BYTES,
+            ));
         }
         let results: Vec<(String, Job, Result<bytes::Bytes, ReadError>)> = stream::iter(jobs)
             .map(|(key, job, limit)| async move {
@@ -156,28 +223,44 @@ impl Store {
         for (key, job, r) in results {
             let bytes = match r {
                 Ok(b) => Ok(b),
-                Err(ReadError::TooLarge { size, limit }) => Err(format!("{size} bytes, over the {limit}-byte limit; not read")),
+                Err(ReadError::TooLarge { size, limit }) => Err(format!(
+                    "{size} bytes, over the {limit}-byte limit; not read"
+                )),
                 Err(ReadError::Store(e)) => match e.kind() {
                     // Per-object problems: report by name, keep going.
-                    Some(AccessKind::AccessDenied | AccessKind::NotFound | AccessKind::Unauthenticated) => Err(e.to_string()),
+                    Some(
+                        AccessKind::AccessDenied
+                        | AccessKind::NotFound
+                        | AccessKind::Unauthenticated,
+                    ) => Err(e.to_string()),
                     // The store itself failed: no verdict on a partial read.
                     _ => return Err(e),
                 },
             };
-            let fail = |message: String| ReadFailure { key: key.clone(), message };
+            let fail = |message: String| ReadFailure {
+                key: key.clone(),
+                message,
+            };
             match job {
                 Job::Info(id) => {
-                    let parsed = bytes.map_err(&fail).and_then(|b| BackupInfo::parse(&b).map_err(|e| fail(e.to_string())));
+                    let parsed = bytes
+                        .map_err(&fail)
+                        .and_then(|b| BackupInfo::parse(&b).map_err(|e| fail(e.to_string())));
                     input.backup_infos.insert(id, parsed);
                 }
                 Job::Keep(id) => {
-                    let body = bytes.map_err(&fail).and_then(|b| String::from_utf8(b.to_vec()).map_err(|_| fail("not UTF-8".to_owned())));
+                    let body = bytes.map_err(&fail).and_then(|b| {
+                        String::from_utf8(b.to_vec()).map_err(|_| fail("not UTF-8".to_owned()))
+                    });
                     input.keeps.insert(id, body);
                 }
                 Job::History(tli, compression) => {
                     let parsed = bytes
                         .map_err(&fail)
-                        .and_then(|b| codec::decompress(&b, compression, MAX_HISTORY_BYTES).map_err(|e| fail(e.to_string())))
+                        .and_then(|b| {
+                            codec::decompress(&b, compression, MAX_HISTORY_BYTES)
+                                .map_err(|e| fail(e.to_string()))
+                        })
                         .and_then(|b| History::parse(tli, &b).map_err(|e| fail(e.to_string())));
                     // Two copies with different compressions: keep a readable one.
                     match input.histories.get(&tli) {

@@ -37,8 +37,10 @@ pub struct Entry {
 }
 
 fn parse_time(s: &str) -> io::Result<SystemTime> {
-    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{s}: {e}")))?;
-    let micros = u64::try_from(t.timestamp_micros()).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "time before 1970"))?;
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{s}: {e}")))?;
+    let micros = u64::try_from(t.timestamp_micros())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "time before 1970"))?;
     Ok(SystemTime::UNIX_EPOCH + Duration::from_micros(micros))
 }
 
@@ -67,7 +69,10 @@ pub fn materialize(dir: &Path, out: &Path, skip: &dyn Fn(&str) -> bool) -> io::R
             None => File::create(&path)?.set_len(e.size)?,
         }
         let at = parse_time(&e.last_modified)?;
-        File::options().write(true).open(&path)?.set_times(FileTimes::new().set_modified(at).set_accessed(at))?;
+        File::options()
+            .write(true)
+            .open(&path)?
+            .set_times(FileTimes::new().set_modified(at).set_accessed(at))?;
     }
     Ok(m)
 }

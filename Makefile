@@ -1,0 +1,30 @@
+# Entry points for people and CI. `make test` is what CI runs (.ci/run).
+
+CARGO ?= cargo
+SAMPLE := target/sample
+
+.PHONY: demo test lint unit integration fmt bench clean-sample
+
+## Run the main job on the bundled sample catalog (a real barman-cloud catalog, laid out as a local mirror).
+demo:
+	$(CARGO) run --quiet --example materialize -- tests/fixtures/pg-main $(SAMPLE)
+	$(CARGO) run --quiet -- catalog show file://$(CURDIR)/$(SAMPLE)/cluster --now 2026-11-24T16:20:00Z
+	$(CARGO) run --quiet -- catalog check file://$(CURDIR)/$(SAMPLE)/cluster --to latest --now 2026-11-24T16:20:00Z || true
+
+## Everything CI checks: formatting, lints, hermetic tests, then the real-service integration tests.
+test: lint unit integration
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+unit:
+	$(CARGO) test --locked
+
+## Real PostgreSQL, barman-cloud and an S3 server on 127.0.0.1; installs what is missing.
+integration:
+	$(CARGO) build --locked
+	bash integration/run.sh
+
+fmt:
+	$(CARGO) fmt --all
