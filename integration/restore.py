@@ -65,6 +65,11 @@ class RestoreResult:
     fatal: str | None = None
     stop_message: str | None = None  # "recovery stopping before commit of transaction ..."
     last_transaction: str | None = None
+    # The history file of the new timeline names the timeline recovery followed and where
+    # it left it: PostgreSQL's own record of the timeline the restore ended on.
+    history_parent: int | None = None
+    history_switchpoint: str | None = None
+    history_reason: str | None = None
     restored_files: list[str] = dataclasses.field(default_factory=list)
     restore_output: str | None = None
     log_path: str | None = None
@@ -86,7 +91,9 @@ class RestoreResult:
         parts = [f"backup {self.backup_id}", f"outcome {self.outcome}"]
         if self.outcome == "promoted":
             present = set(self.rows or [])
-            parts.append(f"rows {len(present)} (max id {max(present) if present else '-'}) on new timeline {self.timeline}")
+            parts.append(f"rows {len(present)} (max id {max(present) if present else '-'}), "
+                         f"left timeline {self.history_parent} at {self.history_switchpoint} "
+                         f"for new timeline {self.timeline}")
             if expected_rows is not None:
                 missing = sorted(expected_rows - present)
                 extra = sorted(present - expected_rows)
@@ -214,6 +221,13 @@ def restore(
         if result.outcome == "promoted":
             result.rows = [row[0] for row in pg.query("SELECT id FROM events ORDER BY id")]
             result.timeline = int(pg.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())")[:8], 16)
+            history = pg.datadir / "pg_wal" / f"{result.timeline:08X}.history"
+            if history.is_file():
+                lines = [ln for ln in history.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+                parent, switchpoint, reason = lines[-1].split("\t", 2)
+                result.history_parent = int(parent)
+                result.history_switchpoint = switchpoint
+                result.history_reason = reason
     finally:
         pg.stop("immediate")
     text = pg.log_text()

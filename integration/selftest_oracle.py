@@ -52,8 +52,7 @@ def check(facts: dict, target_text: str) -> dict:
         out["reasons"].append("target is after the last archived commit")
     if not out["reasons"]:
         out["recoverable"] = True
-        switch = parse_time(facts["timeline_switch"]["promote_requested_at"])
-        out["timeline"] = 2 if target >= switch else 1
+        out["timeline"] = facts["timeline_switch"]["new_timeline"]  # latest, as PostgreSQL follows it
     return out
 
 

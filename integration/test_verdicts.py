@@ -8,7 +8,9 @@ For every boundary of the catalog built by make_catalog.py (see facts.json):
        recoverable  bool            exit code 0 when true, 1 when false
        target       string          the instant checked (RFC 3339), or "latest"
        backup_id    string | null   the anchor base backup
-       timeline     number | null   the timeline the target lives on
+       timeline     number | null   the timeline recovery follows (recovery_target_timeline,
+                                    default latest), i.e. the parent PostgreSQL writes into
+                                    the new timeline's history file after the restore
        missing_wal  [segment name]  WAL segments needed but absent from the archive
        reasons      [string]        why not recoverable (non-empty when recoverable=false)
   2. perform the real restore -- with the backup cnpg-ops names when it says recoverable,
@@ -81,7 +83,7 @@ class Case:
     target: object                    # datetime, or LATEST
     recoverable: bool
     backup_id: str | None = None      # anchor cnpg-ops must name (when recoverable)
-    timeline: int | None = None       # timeline the target lives on (when recoverable)
+    timeline: int | None = None       # timeline recovery follows (when recoverable), see build_cases
     missing_wal: list[str] = dataclasses.field(default_factory=list)   # must be reported
     no_backup: bool = False           # no DONE backup ends before the target: backup_id null
     fallback_backup: str | None = None   # backup restored when not recoverable
@@ -109,7 +111,12 @@ def build_cases(facts: dict) -> list[Case]:
     assert B["F3"]["status"] == "FAILED" and all(B[k]["status"] == "DONE" for k in ("B1", "B2", "B4"))
 
     def tli(target):
-        return 2 if target >= switch else 1
+        """The timeline a restore to `target` follows, as PostgreSQL records it: with the
+        default recovery_target_timeline = latest that is the newest timeline whose history
+        contains the target -- timeline 2 for every target here, including those before the
+        failover, whose WAL is read from timeline 1 files. (After the restore, the new
+        timeline's history file names it as the parent; the ground truth checks that.)"""
+        return 2
 
     def strictly_between(name, target, lo, hi):
         if not lo < target < hi:
@@ -385,6 +392,11 @@ def main(argv=None) -> int:
         results.check(f"ground truth {case.name}: PostgreSQL from {truth.backup_id} -> {want}", ok,
                       truth.describe(exp))
         got = res.classify(exp)
+        if case.recoverable and truth_got == "reached":
+            results.check(f"ground truth {case.name}: PostgreSQL recovered along timeline {case.timeline}",
+                          truth.history_parent == case.timeline,
+                          f"new timeline {truth.timeline} branched from timeline {truth.history_parent} "
+                          f"at {truth.history_switchpoint} ({truth.history_reason})")
         if case.name == "timeline2_after_switch" and truth_got == "reached":
             tlis = {f[:8] for f in truth.restored_files if len(f) == 24}
             results.check("ground truth timeline2_after_switch: replayed timeline 1 then timeline 2 WAL",
