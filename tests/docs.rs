@@ -1,6 +1,7 @@
 //! Generated documentation stays in step with the code: `UPDATE_DOCS=1 cargo test --test docs`
 //! rewrites it.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 fn check(path: &str, expected: &str) {
@@ -23,7 +24,7 @@ fn findings_catalogue() {
         "# Findings\n\nGenerated from `src/catalog/findings.rs` by `UPDATE_DOCS=1 cargo test --test docs`.\n\n| id | meaning |\n|---|---|\n",
     );
     for (id, meaning) in cnpg_ops::catalog::findings::CATALOG {
-        s.push_str(&format!("| `{id}` | {meaning} |\n"));
+        writeln!(s, "| `{id}` | {meaning} |").unwrap();
     }
     check("docs/findings.md", &s);
 }

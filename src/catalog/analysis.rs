@@ -589,7 +589,7 @@ impl Catalog {
                 let mut s = a;
                 while s <= z {
                     if let Some(e) = tl.and_then(|tl| tl.run_end(s, z)) {
-                        s = e + 1
+                        s = e + 1;
                     } else {
                         let next = tl
                             .and_then(|tl| tl.next_after(s))

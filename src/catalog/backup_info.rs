@@ -398,7 +398,11 @@ impl BackupInfo {
                             "expected a quoted Python string".to_owned(),
                         ),
                         Err(e) => {
-                            self.issue(line, Some(key), format!("not a Python string literal: {e}"))
+                            self.issue(
+                                line,
+                                Some(key),
+                                format!("not a Python string literal: {e}"),
+                            );
                         }
                     }
                 }
@@ -427,7 +431,7 @@ impl BackupInfo {
                                         name: name.to_owned(),
                                         oid,
                                         location: location.to_owned(),
-                                    })
+                                    });
                                 }
                                 _ => self.issue(
                                     line,

@@ -1,0 +1,2 @@
+//! Helpers shared by the integration-test binaries.
+pub mod fixture;
