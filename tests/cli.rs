@@ -27,7 +27,10 @@ fn fixture_with(skip: &dyn Fn(&str) -> bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     support::fixture::materialize(&fixture_dir(), dir.path(), skip).unwrap();
     let manifest = support::fixture::manifest(&fixture_dir()).unwrap();
-    assert_eq!((manifest.dest.as_str(), manifest.server_name.as_str()), ("s3://cnpg-backups/cluster", "pg-main"));
+    assert_eq!(
+        (manifest.dest.as_str(), manifest.server_name.as_str()),
+        ("s3://cnpg-backups/cluster", "pg-main")
+    );
     let facts: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("facts.json")).unwrap())
             .unwrap();
@@ -490,4 +493,73 @@ fn json_output_matches_the_documented_schema() {
     }
     let r = run(&["catalog", "show", &f.dest, "-o", "json"]);
     let _: ShowDoc = serde_json::from_str(&r.stdout).unwrap();
+}
+
+#[test]
+fn bad_backup_info_files_are_named_and_the_rest_is_judged() {
+    let f = fixture();
+    let root = f.dest.strip_prefix("file://").unwrap().to_owned() + "/pg-main/base";
+    let id = |label: &str| backup(&f, label)["id"].as_str().unwrap().to_owned();
+    // B2: a huge object named backup.info is never read whole.
+    let big = std::fs::File::create(format!("{root}/{}/backup.info", id("B2"))).unwrap();
+    big.set_len(64 << 20).unwrap();
+    // B1: cut in the middle of end_time; B4: not UTF-8.
+    let b1 = format!("{root}/{}/backup.info", id("B1"));
+    let text = std::fs::read_to_string(&b1).unwrap();
+    std::fs::write(&b1, &text[..text.find("end_time=").unwrap() + 14]).unwrap();
+    let b4 = format!("{root}/{}/backup.info", id("B4"));
+    let mut bytes = std::fs::read(&b4).unwrap();
+    bytes.splice(5..5, [0xff, 0xfe]);
+    std::fs::write(&b4, bytes).unwrap();
+
+    let j = run(&["catalog", "show", &f.dest, "--now", NOW, "-o", "json"]).json();
+    let findings = j["findings"].as_array().unwrap();
+    let about = |fid: &str, key: &str| {
+        findings
+            .iter()
+            .find(|x| x["id"] == fid && x["subject"].as_str().unwrap().contains(key))
+            .cloned()
+    };
+    let big = about("backup-info-unreadable", &id("B2")).expect("huge backup.info reported");
+    assert!(
+        big["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the 1048576-byte limit"),
+        "{big}"
+    );
+    let utf = about("backup-info-unreadable", &id("B4")).expect("non-UTF-8 backup.info reported");
+    assert!(
+        utf["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1: not valid UTF-8"),
+        "{utf}"
+    );
+    let cut = about("backup-info-field", &id("B1")).expect("truncated field reported");
+    assert!(
+        cut["message"].as_str().unwrap().starts_with("line "),
+        "{cut}"
+    );
+    let statuses: Vec<&str> = j["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"UNREADABLE_INFO"), "{statuses:?}");
+    // Nothing usable remains on timeline 1 but nothing is guessed either: a target after F3 is
+    // not recoverable, and the reasons name the unusable backups.
+    let t = time(&group(&f, "after_f3")["last_commit"]);
+    let j = check(&f, &iso(t)).json();
+    assert_eq!(j["recoverable"], false, "{j:#}");
+    let reasons = j["reasons"].to_string();
+    assert!(
+        reasons.contains(&format!("backup {} was not considered", id("B2"))),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains(&format!("backup {} was not considered", id("B1"))),
+        "{reasons}"
+    );
 }

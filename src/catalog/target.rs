@@ -203,6 +203,22 @@ impl Catalog {
             return report;
         }
 
+        // Backups whose backup.info could not be read (or lacks an end) are never guessed at; say so.
+        let unread: Vec<String> = self
+            .backups
+            .iter()
+            .filter(|b| {
+                b.status == "UNREADABLE_INFO"
+                    || (b.info.is_some() && b.end_time.is_none() && b.status != "FAILED")
+            })
+            .map(|b| {
+                format!(
+                    "backup {} was not considered: {}",
+                    b.id,
+                    b.unusable_reasons.join("; ")
+                )
+            })
+            .collect();
         let mut skipped: Vec<String> = Vec::new();
         let mut first_failure: Option<Attempt> = None;
         let mut any_candidate = false;
@@ -252,6 +268,7 @@ impl Catalog {
                 for s in skipped.iter().rev().take(3).rev() {
                     report.reasons.push(format!("skipped: {s}"));
                 }
+                report.reasons.extend(unread);
                 return report;
             }
             if first_failure.is_none() {
@@ -271,6 +288,7 @@ impl Catalog {
             report.backup_id.clone_from(&cnpg_default);
         }
         report.reasons.extend(skipped);
+        report.reasons.extend(unread);
         if !any_candidate {
             report.reasons.push(self.no_backup_reason(target, tl));
         }
