@@ -47,7 +47,7 @@ proptest! {
         let text = Lsn(lsn).to_string();
         prop_assert_eq!(text.parse::<Lsn>().unwrap(), Lsn(lsn));
         let (hi, lo) = text.split_once('/').unwrap();
-        let padded = format!("{hi}/{:0>8}", lo);
+        let padded = format!("{hi}/{lo:0>8}");
         prop_assert_eq!(padded.parse::<Lsn>().unwrap(), Lsn(lsn));
     }
 
