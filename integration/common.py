@@ -24,6 +24,7 @@ from pathlib import Path
 
 UTC = dt.timezone.utc
 HERE = Path(__file__).resolve().parent
+RUNUSER = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin") or "/usr/sbin/runuser"
 
 
 class IntegrationError(RuntimeError):
@@ -156,8 +157,10 @@ class Postgres:
         env = s3_env()
         if env_extra:
             env.update(env_extra)
-        full = ["runuser", "-u", self.user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *map(str, cmd)]
-        r = subprocess.run(full, capture_output=capture, text=True, timeout=timeout)
+        full = [RUNUSER, "-u", self.user, "--", *map(str, cmd)]
+        # runuser keeps the environment (minus HOME/USER/LOGNAME), so the credentials travel
+        # in it rather than on a command line visible in ps.
+        r = subprocess.run(full, capture_output=capture, text=True, timeout=timeout, env=env)
         if check and r.returncode != 0:
             raise IntegrationError(
                 f"{self.name}: command failed ({r.returncode}): {shlex.join(map(str, cmd))}\n"
@@ -170,11 +173,11 @@ class Postgres:
         env = s3_env()
         if env_extra:
             env.update(env_extra)
-        full = ["runuser", "-u", self.user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *map(str, cmd)]
+        full = [RUNUSER, "-u", self.user, "--", *map(str, cmd)]
         # A session of its own, so the whole tree (runuser, the tool, its worker processes)
         # can be signalled by process group if it hangs.
         return subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
 
     def bin(self, tool: str) -> str:
         return str(self.bindir / tool)

@@ -8,8 +8,9 @@ PostgreSQL's own commit timestamps; groups are ~1 s apart so targets can fall be
 
   timeline 1, primary
     pre_b1                      WAL archived uncompressed
-    B1  gzip tars               rows of during_b1 committed while the backup runs
-    after_b1                    WAL now --gzip
+    B1  gzip tars               WAL --gzip from here; rows of during_b1 committed while
+                                the backup runs
+    after_b1
     before_b2                   WAL now --bzip2
     B2  bzip2 tars, split into data.tar.bz2 + data_0001.tar.bz2 + ... (--max-archive-size)
     after_b2

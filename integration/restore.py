@@ -192,6 +192,8 @@ def restore(
     result.restore_output = (r.stdout or "") + (r.stderr or "")
     if r.returncode != 0:
         result.outcome = "restore_failed"
+        if not keep:
+            shutil.rmtree(pg.datadir, ignore_errors=True)
         result.seconds = time.monotonic() - started
         return result
     pg.datadir.chmod(0o700)
