@@ -73,7 +73,7 @@ fn run(args: &[&str]) -> Run {
     }
 }
 
-const NOW: &str = "2026-11-24T16:20:00Z";
+const NOW: &str = "2026-11-24T16:50:00Z";
 
 fn check(f: &Fixture, to: &str) -> Run {
     run(&[
