@@ -256,6 +256,12 @@ impl Store {
         })
     }
 
+    /// The underlying `object_store` client (for tools that write catalogs).
+    #[must_use]
+    pub fn raw(&self) -> Arc<dyn ObjectStore> {
+        self.object.clone()
+    }
+
     /// A URL-like name of `key` for messages.
     #[must_use]
     pub fn describe(&self, key: &str) -> String {
