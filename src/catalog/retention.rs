@@ -185,6 +185,16 @@ pub struct RetentionReport {
     pub notes: Vec<String>,
 }
 
+/// A small code per WAL file kind, so a segment, its partial and a backup history file
+/// with the same segment number stay distinct in the deletion set.
+fn kind_code(kind: WalKind) -> u8 {
+    match kind {
+        WalKind::Segment => 0,
+        WalKind::Partial => 1,
+        WalKind::BackupHistory { .. } => 2,
+    }
+}
+
 /// One backup as barman's retention sees it.
 struct Entry<'a> {
     id: &'a str,
@@ -360,12 +370,7 @@ pub fn simulate(
             let Some(id) = raw.resolve(size) else {
                 continue;
             };
-            let kind = match o.name.kind {
-                WalKind::Segment => 0,
-                WalKind::Partial => 1,
-                WalKind::BackupHistory { .. } => 2,
-            };
-            if !deleted_wal_keys.insert((id.tli, id.segno, kind)) {
+            if !deleted_wal_keys.insert((id.tli, id.segno, kind_code(o.name.kind))) {
                 continue;
             }
             let w = per_tli.entry(raw.tli).or_insert_with(|| WalDeletion {
@@ -392,15 +397,9 @@ pub fn simulate(
     // The catalog after the run.
     let mut pruned = input.clone();
     pruned.listing.wal.retain(|o| {
-        let kind = match o.name.kind {
-            WalKind::Segment => 0,
-            WalKind::Partial => 1,
-            WalKind::BackupHistory { .. } => 2,
-        };
-        o.name
-            .raw
-            .resolve(size)
-            .is_none_or(|id| !deleted_wal_keys.contains(&(id.tli, id.segno, kind)))
+        o.name.raw.resolve(size).is_none_or(|id| {
+            !deleted_wal_keys.contains(&(id.tli, id.segno, kind_code(o.name.kind)))
+        })
     });
     for id in &deleted_ids {
         if let Some(files) = pruned.listing.base.get_mut(id) {
@@ -415,23 +414,14 @@ pub fn simulate(
     opts.segment_size = Some(size);
     let after = Catalog::analyse(pruned, opts);
 
-    let deleted_backup_bytes: u64 = input
+    let (deleted_backup_objects, deleted_backup_bytes) = input
         .listing
         .base
         .iter()
         .filter(|(id, _)| deleted_ids.contains(*id))
         .flat_map(|(_, f)| f.iter())
         .filter(|f| matches!(f.file, BaseFile::Tar { .. } | BaseFile::BackupInfo))
-        .map(|f| f.size)
-        .sum();
-    let deleted_backup_objects: u64 = input
-        .listing
-        .base
-        .iter()
-        .filter(|(id, _)| deleted_ids.contains(*id))
-        .flat_map(|(_, f)| f.iter())
-        .filter(|f| matches!(f.file, BaseFile::Tar { .. } | BaseFile::BackupInfo))
-        .count() as u64;
+        .fold((0u64, 0u64), |(n, bytes), f| (n + 1, bytes + f.size));
 
     let frp_after = after.first_recoverable_point().map(|f| f.0);
     if let (Some(p), Some(f)) = (por, frp_after)

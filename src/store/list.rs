@@ -10,7 +10,10 @@
 //!   each then listed in parallel. Some servers make delimiter listings slow.
 //! - **sequential**: one stream of pages.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use futures::{StreamExt, TryStreamExt, stream};
+use object_store::ObjectMeta;
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 
 use super::{ListStrategy, Store, StoreError};
@@ -20,6 +23,13 @@ use crate::catalog::listing::Listing;
 const PAGE: usize = 1000;
 /// Ranges per worker, so that uneven ranges even out.
 const RANGES_PER_WORKER: usize = 4;
+
+/// Classifies one listed object by its key relative to `strip`.
+fn add_meta(listing: &mut Listing, strip: &str, meta: &ObjectMeta) {
+    if let Some(rel) = meta.location.as_ref().strip_prefix(strip) {
+        listing.add(rel, meta.size, meta.last_modified);
+    }
+}
 
 /// Progress callback: objects listed so far.
 pub type Progress<'a> = &'a (dyn Fn(usize) + Send + Sync);
@@ -60,10 +70,7 @@ impl Store {
             let meta = item.map_err(|e| {
                 StoreError::from_object_store(format!("listing {}", self.describe(root)), &e)
             })?;
-            let key = meta.location.as_ref();
-            if let Some(rel) = key.strip_prefix(strip) {
-                listing.add(rel, meta.size, meta.last_modified);
-            }
+            add_meta(&mut listing, strip, &meta);
             n += 1;
             if n % PAGE == 0 {
                 progress(n);
@@ -89,31 +96,45 @@ impl Store {
             })?;
         let mut listing = Listing::default();
         for meta in &top.objects {
-            if let Some(rel) = meta.location.as_ref().strip_prefix(strip) {
-                listing.add(rel, meta.size, meta.last_modified);
-            }
+            add_meta(&mut listing, strip, meta);
         }
-        let total = std::sync::atomic::AtomicUsize::new(listing.len());
-        let parts: Vec<Listing> = stream::iter(top.common_prefixes)
-            .map(|dir| {
-                let total = &total;
+        self.gather(listing, top.common_prefixes, progress, |dir| async move {
+            let mut part = Listing::default();
+            let mut s = self.object.list(Some(&dir));
+            while let Some(item) = s.next().await {
+                let meta = item.map_err(|e| {
+                    StoreError::from_object_store(
+                        format!("listing {}/", self.describe(dir.as_ref())),
+                        &e,
+                    )
+                })?;
+                add_meta(&mut part, strip, &meta);
+            }
+            Ok(part)
+        })
+        .await
+    }
+
+    /// Runs one listing job per item with bounded concurrency, merging the parts into
+    /// `listing` and reporting the running total.
+    async fn gather<T, F, Fut>(
+        &self,
+        mut listing: Listing,
+        items: Vec<T>,
+        progress: Progress<'_>,
+        job: F,
+    ) -> Result<Listing, StoreError>
+    where
+        F: Fn(T) -> Fut,
+        Fut: Future<Output = Result<Listing, StoreError>>,
+    {
+        let total = AtomicUsize::new(listing.len());
+        let parts: Vec<Listing> = stream::iter(items)
+            .map(|item| {
+                let (total, part) = (&total, job(item));
                 async move {
-                    let mut part = Listing::default();
-                    let mut s = self.object.list(Some(&dir));
-                    while let Some(item) = s.next().await {
-                        let meta = item.map_err(|e| {
-                            StoreError::from_object_store(
-                                format!("listing {}/", self.describe(dir.as_ref())),
-                                &e,
-                            )
-                        })?;
-                        if let Some(rel) = meta.location.as_ref().strip_prefix(strip) {
-                            part.add(rel, meta.size, meta.last_modified);
-                        }
-                    }
-                    let n = total.fetch_add(part.len(), std::sync::atomic::Ordering::Relaxed)
-                        + part.len();
-                    progress(n);
+                    let part = part.await?;
+                    progress(total.fetch_add(part.len(), Ordering::Relaxed) + part.len());
                     Ok::<_, StoreError>(part)
                 }
             })
@@ -187,9 +208,7 @@ impl Store {
                 if start_after.as_deref().is_some_and(|s| key <= s) {
                     continue;
                 }
-                if let Some(rel) = key.strip_prefix(strip) {
-                    listing.add(rel, meta.size, meta.last_modified);
-                }
+                add_meta(&mut listing, strip, &meta);
             }
             match page.page_token {
                 Some(t) if !past_end => token = Some(t),
@@ -221,9 +240,7 @@ impl Store {
         let mut listing = Listing::default();
         let mut last_key = None;
         for meta in &first.result.objects {
-            if let Some(rel) = meta.location.as_ref().strip_prefix(strip) {
-                listing.add(rel, meta.size, meta.last_modified);
-            }
+            add_meta(&mut listing, strip, meta);
             last_key = Some(meta.location.as_ref().to_owned());
         }
         progress(listing.len());
@@ -240,25 +257,10 @@ impl Store {
             prev = s;
         }
         bounds.push((Some(prev), None));
-        let total = std::sync::atomic::AtomicUsize::new(listing.len());
-        let parts: Vec<Listing> = stream::iter(bounds)
-            .map(|(a, b)| {
-                let total = &total;
-                async move {
-                    let part = self.list_range(paged, root, strip, a, b).await?;
-                    let n = total.fetch_add(part.len(), std::sync::atomic::Ordering::Relaxed)
-                        + part.len();
-                    progress(n);
-                    Ok::<_, StoreError>(part)
-                }
-            })
-            .buffer_unordered(self.options.concurrency.max(1))
-            .try_collect()
-            .await?;
-        for p in parts {
-            listing.merge(p);
-        }
-        Ok(listing)
+        self.gather(listing, bounds, progress, |(a, b)| {
+            self.list_range(paged, root, strip, a, b)
+        })
+        .await
     }
 
     /// Split keys after `after`: each timeline's hash directories are found with one-key
