@@ -432,6 +432,9 @@ impl Catalog {
                 WalkEnd::Missing { .. } => {
                     self.fill_missing(&mut a, &lineage, &walk);
                     if let WalkEnd::Missing { missing, later } = walk.end {
+                        if let Some(note) = self.transient_gap_note(&lineage, missing) {
+                            a.reasons.push(note);
+                        }
                         let lost = self.lost_after(&lineage, missing, later);
                         a.reasons.insert(
                             0,
@@ -563,6 +566,20 @@ impl Catalog {
             }
             _ => format!("nothing was archived after {}", self.wal.name(missing)),
         }
+    }
+
+    /// A gap among the newest few segments, archived minutes ago, may close by itself:
+    /// with `wal.maxParallel` above 1 later segments can land before earlier ones.
+    fn transient_gap_note(&self, lineage: &Lineage, missing: SegmentId) -> Option<String> {
+        let head = self.lineage_head(lineage)?;
+        let newest = self.wal.last_modified(head).and_then(ts)?;
+        let recent = self.now - newest < chrono::Duration::minutes(10);
+        (recent && head.tli == missing.tli && head.segno.saturating_sub(missing.segno) < 16).then(|| {
+            format!(
+                "the gap is among the newest segments, archived {} ago: with wal.maxParallel above 1 it can be transient; check again in a few minutes",
+                super::analysis::human_duration(self.now - newest)
+            )
+        })
     }
 
     fn note_unfollowed_timelines(&self, a: &mut Attempt, target_tli: u32, tl: TimelineChoice) {
