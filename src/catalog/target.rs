@@ -228,6 +228,10 @@ impl Catalog {
             }
             any_candidate = true;
             if !b.usable {
+                // Only backups newer than the first one tried explain the choice.
+                if first_failure.is_some() {
+                    continue;
+                }
                 skipped.push(format!(
                     "backup {} is not usable: {}",
                     b.id,
@@ -286,6 +290,10 @@ impl Catalog {
             report.reasons.extend(f.reasons);
             // The anchor CNPG would use is reported even when the WAL does not carry it to the target.
             report.backup_id.clone_from(&cnpg_default);
+            report.backup_end_time = cnpg_default
+                .as_deref()
+                .and_then(|d| self.backup(d))
+                .and_then(|b| b.end_time);
         }
         report.reasons.extend(skipped);
         report.reasons.extend(unread);
@@ -629,18 +637,32 @@ impl Catalog {
                 .rfind(|w| t.is_none_or(|t| w.start_time <= t));
             let after = windows.iter().find(|w| t.is_some_and(|t| w.start_time > t));
             if let Some(w) = before {
-                let end = w.end_time.map_or_else(|| w.end_lsn.to_string(), format_utc);
+                let size = self.segment_size;
+                let last = size.segno(w.end_lsn).saturating_sub(1);
+                let lsn = Lsn(size.start_lsn(last).0.max(w.start_lsn.0 + 1));
+                let edge = match w.end_reason {
+                    super::analysis::WindowEnd::Gap => "before the gap",
+                    super::analysis::WindowEnd::Head => "in the archive",
+                };
                 out.push(Suggestion {
-                    target: w.end_time.map_or_else(|| w.end_lsn.to_string(), |e| format_utc(e - chrono::Duration::seconds(1))),
+                    target: lsn.to_string(),
                     timeline: tw.timeline,
                     description: format!(
-                        "latest reachable before {}: the WAL after backup {} is unbroken up to {} (uploaded {end}, approximate); any time from {} up to shortly before that works",
-                        if t.is_some() { "the target" } else { "the gap" },
-                        w.backups[0],
-                        w.end_segment,
-                        format_utc(w.start_time)
+                        "exact: a position inside {}, the last segment of unbroken WAL after backup {} ({edge})",
+                        w.end_segment, w.backups[0]
                     ),
                 });
+                if let Some(end) = w.end_time {
+                    out.push(Suggestion {
+                        target: format_utc(end - chrono::Duration::seconds(1)),
+                        timeline: tw.timeline,
+                        description: format!(
+                            "approximate: {} was uploaded at {}; a time shortly before that is reachable if a commit follows it in the WAL up to that segment",
+                            w.end_segment,
+                            format_utc(end)
+                        ),
+                    });
+                }
             }
             if let Some(w) = after {
                 out.push(Suggestion {

@@ -225,12 +225,20 @@ fn a_gap_stops_time_targets_after_it_and_latest() {
     assert_eq!(c.gaps.len(), 1);
     assert!(c.gaps[0].breaks_recovery);
     // Long ago: not called transient.
-    assert!(!r.reasons.iter().any(|x| x.contains("transient")), "{:?}", r.reasons);
+    assert!(
+        !r.reasons.iter().any(|x| x.contains("transient")),
+        "{:?}",
+        r.reasons
+    );
     // Minutes after the newest upload, a gap two segments from the head may still fill.
     let recent = Catalog::analyse(s.input.clone(), AnalysisOptions::at(at(93)));
     let r = recent.check(Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
-    assert!(r.reasons.iter().any(|x| x.contains("can be transient")), "{:?}", r.reasons);
+    assert!(
+        r.reasons.iter().any(|x| x.contains("can be transient")),
+        "{:?}",
+        r.reasons
+    );
     // Suggestions: the last reachable point before the gap.
     assert!(
         r.nearest
@@ -238,6 +246,18 @@ fn a_gap_stops_time_targets_after_it_and_latest() {
             .any(|n| n.description.contains("000000010000000000000006")),
         "{:?}",
         r.nearest
+    );
+    // The exact suggestion is itself recoverable.
+    let exact = r
+        .nearest
+        .iter()
+        .find(|n| n.description.starts_with("exact"))
+        .expect("an exact suggestion");
+    let lsn: Lsn = exact.target.parse().unwrap();
+    assert!(
+        c.check(Target::Lsn(lsn), TimelineChoice::Id(exact.timeline))
+            .recoverable,
+        "{exact:?}"
     );
 }
 

@@ -195,11 +195,15 @@ pub fn show(p: &Printer, dest: &str, c: &Catalog, extra: &[Finding]) -> String {
         );
     }
     for tw in &c.windows {
-        let _ = writeln!(
-            o,
-            "  restoring to timeline {} ({}):",
-            tw.timeline, tw.lineage
-        );
+        if tw.lineage.contains('→') {
+            let _ = writeln!(
+                o,
+                "  restoring to timeline {} (following {}):",
+                tw.timeline, tw.lineage
+            );
+        } else {
+            let _ = writeln!(o, "  restoring to timeline {}:", tw.timeline);
+        }
         for w in &tw.windows {
             let end = match w.end_reason {
                 WindowEnd::Head => "newest archived WAL".to_owned(),
