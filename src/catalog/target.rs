@@ -649,7 +649,8 @@ impl Catalog {
                     timeline: tw.timeline,
                     description: format!(
                         "exact: a position inside {}, the last segment of unbroken WAL after backup {} ({edge})",
-                        w.end_segment, w.backups[0]
+                        w.end_segment,
+                        w.backups.last().map_or("?", String::as_str)
                     ),
                 });
                 if let Some(end) = w.end_time {
