@@ -42,35 +42,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import HERE, load_env, log, parse_time, read_json, rfc3339, write_json
+from common import HERE, Results, load_env, log, parse_time, read_json, rfc3339, write_json
 from restore import LATEST, RestoreResult, expected_rows, restore
 
 MS = dt.timedelta(milliseconds=1)
-
-
-# ------------------------------------------------------------------------ results
-
-
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-        self.skipped: list[str] = []
-        self.failures: list[str] = []
-
-    def check(self, name: str, ok: bool, detail: str = "") -> bool:
-        if ok:
-            self.passed += 1
-            print(f"  PASS  {name}" + (f"  ({detail})" if detail else ""), flush=True)
-        else:
-            self.failed += 1
-            self.failures.append(f"{name}: {detail}")
-            print(f"  FAIL  {name}" + (f"\n        {detail}" if detail else ""), flush=True)
-        return ok
-
-    def skip(self, name: str, why: str) -> None:
-        self.skipped.append(name)
-        print(f"  SKIP  {name}  ({why})", flush=True)
 
 
 # -------------------------------------------------------------------------- cases
@@ -305,6 +280,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir")
     ap.add_argument("--facts")
     ap.add_argument("--only", action="append", help="run only these case names")
+    ap.add_argument("--label", default="integration", help="name on the summary line")
+    ap.add_argument("--counts", help="also write the counts to this JSON file (run.sh sums them)")
     args = ap.parse_args(argv)
     # SIGTERM (CI cancelling the job) unwinds like Ctrl-C, so `finally` blocks stop PostgreSQL.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -425,18 +402,12 @@ def main(argv=None) -> int:
         report["cases"][case.name] = entry
 
     write_json(settings["workdir"] / "results.json", report)
-    print()
-    if results.failures:
-        print("failures:")
-        for f in results.failures:
-            print(f"  - {f}")
     if results.skipped:
-        print(f"skipped: {len(results.skipped)} agreement checks without a usable cnpg-ops verdict")
+        print(f"\nskipped: {len(results.skipped)} agreement checks without a usable cnpg-ops verdict")
     if os.environ.get("INTEGRATION_STARTED"):
         print(f"elapsed: {time.time() - int(os.environ['INTEGRATION_STARTED']):.0f}s "
               f"(setup, catalog, {len(plan)} restores)")
-    print(f"integration: {results.passed} passed, {results.failed} failed")
-    return 1 if results.failed else 0
+    return results.summary(args.label, args.counts)
 
 
 if __name__ == "__main__":

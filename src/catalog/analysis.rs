@@ -282,16 +282,15 @@ const LIST_LIMIT: usize = 20;
 impl Catalog {
     /// Analyses a catalog.
     #[must_use]
-    #[allow(clippy::needless_pass_by_value)] // taken by value so callers hand over what they read
-    pub fn analyse(input: CatalogInput, opts: AnalysisOptions) -> Catalog {
+    pub fn analyse(input: &CatalogInput, opts: AnalysisOptions) -> Catalog {
         let mut findings = Vec::new();
         let objects = input.listing.len();
         let (segment_size, segment_size_source) =
-            choose_segment_size(&input, opts.segment_size, &mut findings);
+            choose_segment_size(input, opts.segment_size, &mut findings);
         let (wal, rejects) = WalIndex::build(&input.listing.wal, segment_size);
         report_rejects(&rejects, segment_size, &mut findings);
 
-        for u in summarize_unknown(&input) {
+        for u in summarize_unknown(input) {
             findings.push(u);
         }
 
@@ -299,7 +298,7 @@ impl Catalog {
             .listing
             .base
             .iter()
-            .map(|(id, files)| build_backup(id, files, &input, opts, &mut findings))
+            .map(|(id, files)| build_backup(id, files, input, opts, &mut findings))
             .collect();
         let mut backup_ids: BTreeSet<String> = backups.iter().map(|b| b.id.clone()).collect();
         // backup.info results for directories the listing did not show cannot exist; keep the set honest.
@@ -321,7 +320,7 @@ impl Catalog {
             objects,
             unknown_objects: input.listing.unknown.len(),
         };
-        cat.build_timelines(&input);
+        cat.build_timelines(input);
         cat.check_backup_wal();
         cat.check_system_ids();
         cat.check_id_order();

@@ -412,7 +412,7 @@ pub fn simulate(
     }
     let mut opts = AnalysisOptions::at(now);
     opts.segment_size = Some(size);
-    let after = Catalog::analyse(pruned, opts);
+    let after = Catalog::analyse(&pruned, opts);
 
     let (deleted_backup_objects, deleted_backup_bytes) = input
         .listing

@@ -119,7 +119,7 @@ impl Synth {
     }
 
     fn analyse(&self) -> Catalog {
-        Catalog::analyse(self.input.clone(), AnalysisOptions::at(at(100_000)))
+        Catalog::analyse(&self.input, AnalysisOptions::at(at(100_000)))
     }
 }
 
@@ -231,7 +231,7 @@ fn a_gap_stops_time_targets_after_it_and_latest() {
         r.reasons
     );
     // Minutes after the newest upload, a gap two segments from the head may still fill.
-    let recent = Catalog::analyse(s.input.clone(), AnalysisOptions::at(at(93)));
+    let recent = Catalog::analyse(&s.input, AnalysisOptions::at(at(93)));
     let r = recent.check(Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(

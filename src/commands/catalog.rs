@@ -208,7 +208,7 @@ pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Fa
     ));
     let mut opts = AnalysisOptions::at(now);
     opts.segment_size = segment_size;
-    let catalog = Catalog::analyse(input.clone(), opts);
+    let catalog = Catalog::analyse(&input, opts);
     Ok(Loaded {
         display,
         input,
