@@ -736,7 +736,10 @@ impl Catalog {
                     }
                     WalkEnd::Head | WalkEnd::Complete => (WindowEnd::Head, None),
                 };
-                let end_segment = self.wal.name(last);
+                let end_segment = self
+                    .wal
+                    .walk_end_name(&walk)
+                    .unwrap_or_else(|| self.wal.name(last));
                 if let Some(w) = windows.iter_mut().find(|w| w.end_segment == end_segment) {
                     w.backups.push(b.id.clone());
                     continue;

@@ -427,11 +427,10 @@ impl Catalog {
             Target::Latest => match walk.end {
                 WalkEnd::Head | WalkEnd::Complete => {
                     a.ok = true;
-                    if let Some(last) = walk.last {
-                        a.wal_to = Some(self.wal.name(last));
+                    if let (Some(last), Some(name)) = (walk.last, self.wal.walk_end_name(&walk)) {
+                        a.wal_to = Some(name.clone());
                         a.notes.push(format!(
-                            "recovery replays to the end of {} (archived {}) on timeline {target_tli}",
-                            self.wal.name(last),
+                            "recovery replays to the end of {name} (archived {}) on timeline {target_tli}",
                             fmt_time(self.wal.last_modified(last).and_then(ts))
                         ));
                     }
@@ -456,27 +455,23 @@ impl Catalog {
                 }
             },
             Target::Time(t) => {
-                let last = walk.last.map_or(start, |l| l.segno);
                 if let Some(seg) = self
                     .wal
-                    .first_uploaded_after(&lineage, start, last, unix(t))
+                    .first_uploaded_after(&lineage, start, &walk, unix(t))
                 {
                     a.ok = true;
-                    a.wal_to = Some(self.wal.name(seg));
                     a.notes.push(format!(
-                        "approximate: {} was uploaded after the target, so the first commit after it should lie in {} or earlier (upload times bound commit times); read the WAL for an exact answer",
-                        self.wal.name(seg),
-                        self.wal.name(seg)
+                        "approximate: {seg} was uploaded after the target, so the first commit after it should lie in {seg} or earlier (upload times bound commit times); read the WAL for an exact answer"
                     ));
-                    if let (Some(l), WalkEnd::Missing { missing, .. }) = (walk.last, walk.end)
-                        && l == seg
+                    if let WalkEnd::Missing { missing, .. } = walk.end
+                        && self.wal.walk_end_name(&walk).as_deref() == Some(seg.as_str())
                     {
                         a.notes.push(format!(
-                            "{} is the last segment before the gap at {}: if it holds no commit after the target, recovery stops at the gap",
-                            self.wal.name(seg),
+                            "{seg} is the last segment before the gap at {}: if it holds no commit after the target, recovery stops at the gap",
                             self.wal.name(missing)
                         ));
                     }
+                    a.wal_to = Some(seg);
                 } else {
                     let last_id = walk.last.unwrap_or(SegmentId {
                         tli: target_tli,
@@ -498,15 +493,18 @@ impl Catalog {
                             );
                         }
                         WalkEnd::Head | WalkEnd::Complete => {
-                            a.wal_to = Some(self.wal.name(last_id));
+                            let name = self
+                                .wal
+                                .walk_end_name(&walk)
+                                .unwrap_or_else(|| self.wal.name(last_id));
                             a.reasons.insert(
                                 0,
                                 format!(
-                                    "the target is past the last archived WAL: the newest segment on timeline {target_tli}, {}, was uploaded at {}; PostgreSQL fails with \"recovery ended before configured recovery target was reached\"",
-                                    self.wal.name(last_id),
+                                    "the target is past the last archived WAL: the newest segment on timeline {target_tli}, {name}, was uploaded at {}; PostgreSQL fails with \"recovery ended before configured recovery target was reached\"",
                                     fmt_time(last_time)
                                 ),
                             );
+                            a.wal_to = Some(name);
                         }
                     }
                 }

@@ -542,3 +542,43 @@ fn wal_index_handles_other_segment_sizes() {
         Some("000000010000000200000001")
     );
 }
+
+#[test]
+fn the_old_timelines_partial_ends_a_restore_on_that_timeline() {
+    // Timeline 1's last segment survives only as 5.partial (2 forked inside it); with no
+    // off-history segment, a restore pinned to timeline 1 replays the partial at the end.
+    let mut s = Synth::new();
+    s.wal(1, 1, 4)
+        .partial(1, 5)
+        .history(2, "1\t0/5000100\tno recovery target specified\n")
+        .wal(2, 5, 9)
+        .backup("20260301T000020", "DONE", 1, 2, 2, 25, true);
+    let c = s.analyse();
+    let r = c.check(Target::Latest, TimelineChoice::Id(1));
+    assert!(r.recoverable, "{r:#?}");
+    assert_eq!(
+        r.wal_to.as_deref(),
+        Some("000000010000000000000005.partial")
+    );
+    // The partial was uploaded at minute 51: a time just before it is reachable on timeline 1.
+    let r = c.check(Target::Time(at(50)), TimelineChoice::Id(1));
+    assert!(r.recoverable, "{r:#?}");
+    assert_eq!(
+        r.wal_to.as_deref(),
+        Some("000000010000000000000005.partial")
+    );
+    let lsn = Lsn(SegmentSize::default().start_lsn(5).0 + 0x80);
+    assert!(c.check(Target::Lsn(lsn), TimelineChoice::Id(1)).recoverable);
+    let w1 = c.windows.iter().find(|w| w.timeline == 1).unwrap();
+    assert_eq!(
+        w1.windows[0].end_segment,
+        "000000010000000000000005.partial"
+    );
+    // On timeline 2 the partial is never used: its own segment 5 is.
+    assert_eq!(
+        c.check(Target::Latest, TimelineChoice::Latest)
+            .wal_to
+            .as_deref(),
+        Some("000000020000000000000009")
+    );
+}

@@ -45,6 +45,15 @@ impl TimelineWal {
         self.position(segno).is_ok()
     }
 
+    /// The `.partial` file of segment `segno`.
+    #[must_use]
+    pub fn partial(&self, segno: u64) -> Option<&SegmentEntry> {
+        self.partials
+            .binary_search_by_key(&segno, |e| e.segno)
+            .ok()
+            .map(|i| &self.partials[i])
+    }
+
     /// The entry of segment `segno`.
     #[must_use]
     pub fn get(&self, segno: u64) -> Option<&SegmentEntry> {
@@ -138,6 +147,20 @@ pub struct Walk {
     pub last: Option<SegmentId>,
     /// Why the walk ended.
     pub end: WalkEnd,
+    /// `last` is a `.partial` file: the end of a timeline that a newer one replaced.
+    /// barman-cloud-wal-restore hands it out when no complete segment of that name
+    /// exists, so a restore that ends on that timeline replays it.
+    pub partial_tail: bool,
+}
+
+impl Walk {
+    fn new(last: Option<SegmentId>, end: WalkEnd) -> Walk {
+        Walk {
+            last,
+            end,
+            partial_tail: false,
+        }
+    }
 }
 
 /// All archived WAL of a server.
@@ -235,9 +258,22 @@ impl WalIndex {
     /// Upload time of segment `id`.
     #[must_use]
     pub fn last_modified(&self, id: SegmentId) -> Option<i64> {
-        self.timeline(id.tli)
-            .and_then(|t| t.get(id.segno))
+        let tl = self.timeline(id.tli)?;
+        tl.get(id.segno)
+            .or_else(|| tl.partial(id.segno))
             .map(|e| e.last_modified)
+    }
+
+    /// The name of the last file of a walk, with `.partial` when it is one.
+    #[must_use]
+    pub fn walk_end_name(&self, walk: &Walk) -> Option<String> {
+        walk.last.map(|l| {
+            if walk.partial_tail {
+                format!("{}.partial", self.name(l))
+            } else {
+                self.name(l)
+            }
+        })
     }
 
     /// The segment name of `id`.
@@ -269,27 +305,45 @@ impl WalIndex {
                 None => from,
             };
             let later = self.first_present_from(&plan[idx..], missing);
-            if final_open && later.is_none() && last.is_some() {
+            // The last file a restore ending on this timeline needs can be its `.partial`.
+            let final_span = idx + 1 == plan.len();
+            if final_span
+                && later.is_none()
+                && (stop.is_none() || stop == Some(missing))
+                && self
+                    .timeline(tli)
+                    .and_then(|t| t.partial(missing))
+                    .is_some()
+            {
+                let end = if stop.is_none() {
+                    WalkEnd::Head
+                } else {
+                    WalkEnd::Complete
+                };
                 return Walk {
-                    last,
-                    end: WalkEnd::Head,
+                    last: Some(SegmentId {
+                        tli,
+                        segno: missing,
+                    }),
+                    end,
+                    partial_tail: true,
                 };
             }
-            return Walk {
+            if final_open && later.is_none() && last.is_some() {
+                return Walk::new(last, WalkEnd::Head);
+            }
+            return Walk::new(
                 last,
-                end: WalkEnd::Missing {
+                WalkEnd::Missing {
                     missing: SegmentId {
                         tli,
                         segno: missing,
                     },
                     later,
                 },
-            };
+            );
         }
-        Walk {
-            last,
-            end: WalkEnd::Complete,
-        }
+        Walk::new(last, WalkEnd::Complete)
     }
 
     /// The first archived segment at or after `segno` on the rest of a plan.
@@ -311,21 +365,30 @@ impl WalIndex {
     pub fn first_uploaded_after(
         &self,
         lineage: &Lineage,
-        start: u64,
-        last: u64,
+        walk_start: u64,
+        walk: &Walk,
         t: i64,
-    ) -> Option<SegmentId> {
-        for (tli, from, to) in lineage.segment_plan(self.size, start, last) {
-            if let Some(tl) = self.timeline(tli)
-                && let Some(e) = tl.range(from, to).iter().find(|e| e.last_modified > t)
-            {
-                return Some(SegmentId {
-                    tli,
-                    segno: e.segno,
-                });
+    ) -> Option<String> {
+        let last = walk.last?;
+        let full_to = if walk.partial_tail {
+            last.segno.checked_sub(1)
+        } else {
+            Some(last.segno)
+        };
+        if let Some(full_to) = full_to.filter(|&f| f >= walk_start) {
+            for (tli, from, to) in lineage.segment_plan(self.size, walk_start, full_to) {
+                if let Some(tl) = self.timeline(tli)
+                    && let Some(e) = tl.range(from, to).iter().find(|e| e.last_modified > t)
+                {
+                    return Some(self.name(SegmentId {
+                        tli,
+                        segno: e.segno,
+                    }));
+                }
             }
         }
-        None
+        (walk.partial_tail && self.last_modified(last).is_some_and(|lm| lm > t))
+            .then(|| format!("{}.partial", self.name(last)))
     }
 }
 
