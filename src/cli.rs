@@ -11,7 +11,7 @@ Exit codes:
   3  object store unreachable or access denied (no such bucket, 403, 401, DNS, TLS, timeout)
   130 interrupted";
 
-/// Runbooks and catalog audits for `CloudNativePG` clusters backed up with barman-cloud.
+/// Runbooks and catalog audits for CloudNativePG clusters backed up with barman-cloud.
 #[derive(Debug, Parser)]
 #[command(name = "cnpg-ops", version, after_long_help = EXIT_CODES, propagate_version = true)]
 pub struct Cli {
@@ -29,7 +29,7 @@ pub struct GlobalArgs {
     /// Output format: text for people, json for programs (a documented, stable schema).
     #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    /// When to use colours (also honours `NO_COLOR`).
+    /// When to use colours (also honours NO_COLOR).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Zone for times written without an offset: UTC, an offset such as +02:00, or an IANA name.
@@ -52,7 +52,7 @@ pub enum OutputFormat {
 /// Colour choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when writing to a terminal and `NO_COLOR` is unset.
+    /// Colour when writing to a terminal and NO_COLOR is unset.
     Auto,
     /// Always.
     Always,
@@ -83,16 +83,16 @@ pub enum CatalogCommand {
 /// Where the catalog is and how to reach it.
 #[derive(Debug, Args)]
 pub struct CatalogArgs {
-    /// The destinationPath: <s3://BUCKET/PATH>, <gs://BUCKET/PATH>,
-    /// <https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH>, <az://CONTAINER/PATH>, or
-    /// <file:///DIR> for a local mirror of a bucket.
+    /// The destinationPath: s3://BUCKET/PATH, gs://BUCKET/PATH,
+    /// https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH, az://CONTAINER/PATH, or
+    /// file:///DIR for a local mirror of a bucket.
     #[arg(value_name = "DEST")]
     pub dest: String,
-    /// Server folder under DEST (`CloudNativePG`: the serverName, else the cluster name).
+    /// Server folder under DEST (CloudNativePG: the serverName, else the cluster name).
     /// Optional when exactly one server lives under DEST.
     #[arg(long)]
     pub server_name: Option<String>,
-    /// Endpoint of an S3-compatible store (`MinIO`, Ceph, R2, B2) or an emulator.
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, R2, B2) or an emulator.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
     /// Provider for URLs that do not name one (the Azure emulator form http://HOST:PORT/ACCOUNT/CONTAINER).
@@ -130,7 +130,7 @@ pub struct CheckArgs {
     /// LSN such as 0/3000028, or `latest`.
     #[arg(long, value_name = "TIME|LSN|latest")]
     pub to: String,
-    /// `recovery_target_timeline`: `latest` (`PostgreSQL`'s default) or a timeline number.
+    /// `recovery_target_timeline`: `latest` (PostgreSQL's default) or a timeline number.
     #[arg(long, default_value = "latest", value_name = "N|latest")]
     pub timeline: String,
 }
@@ -141,11 +141,11 @@ pub struct RetentionArgs {
     /// Where the catalog is.
     #[command(flatten)]
     pub catalog: CatalogArgs,
-    /// Retention policy: `CloudNativePG`'s form (7d, 4w, 1m; m is 31 days) or barman's
+    /// Retention policy: CloudNativePG's form (7d, 4w, 1m; m is 31 days) or barman's
     /// (RECOVERY WINDOW OF 7 DAYS, REDUNDANCY 3).
     #[arg(long)]
     pub policy: String,
-    /// barman's --minimum-redundancy (`CloudNativePG` passes none).
+    /// barman's --minimum-redundancy (CloudNativePG passes none).
     #[arg(long, default_value_t = 0)]
     pub minimum_redundancy: u32,
 }

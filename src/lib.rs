@@ -1,4 +1,4 @@
-//! cnpg-ops: runbooks and catalog audits for `CloudNativePG` clusters backed up
+//! cnpg-ops: runbooks and catalog audits for CloudNativePG clusters backed up
 //! with barman-cloud.
 //!
 //! Data flows one way: `cli` parses, `commands` decide, `store` lists and

@@ -563,3 +563,30 @@ fn bad_backup_info_files_are_named_and_the_rest_is_judged() {
         "{reasons}"
     );
 }
+
+#[test]
+fn help_documents_the_exit_codes_and_plain_urls() {
+    let r = run(&["--help"]);
+    assert_eq!(r.code, 0);
+    for line in [
+        "0  success",
+        "1  findings",
+        "2  usage or bad input",
+        "3  object store unreachable or access denied",
+    ] {
+        assert!(r.stdout.contains(line), "{line}\n{}", r.stdout);
+    }
+    let r = run(&["catalog", "check", "--help"]);
+    assert!(
+        r.stdout.contains("The destinationPath: s3://BUCKET/PATH"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains('`'),
+        "help text shows markdown backticks:\n{}",
+        r.stdout
+    );
+    // Usage errors exit 2.
+    assert_eq!(run(&["catalog", "check"]).code, 2);
+}

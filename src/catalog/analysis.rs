@@ -62,7 +62,7 @@ pub struct Backup {
     pub name: Option<String>,
     /// Timeline at the start.
     pub timeline: Option<u32>,
-    /// Start time (`PostgreSQL` clock).
+    /// Start time (PostgreSQL clock).
     pub begin_time: Option<DateTime<Utc>>,
     /// End time: the earliest point a restore from this backup can reach.
     pub end_time: Option<DateTime<Utc>>,
@@ -393,7 +393,7 @@ impl Catalog {
         self.timelines.last().map(|t| t.timeline)
     }
 
-    /// Highest timeline `PostgreSQL`'s `latest` reaches from `tli`: it probes
+    /// Highest timeline PostgreSQL's `latest` reaches from `tli`: it probes
     /// `tli+1`, `tli+2`, … and stops at the first history file that is absent.
     #[must_use]
     pub fn latest_from(&self, tli: u32) -> u32 {

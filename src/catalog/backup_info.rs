@@ -136,7 +136,7 @@ pub struct LabelFacts {
     pub label: Option<String>,
     /// `START TIMELINE`
     pub start_timeline: Option<u32>,
-    /// `INCREMENTAL FROM LSN` present (a `PostgreSQL` 17 incremental backup).
+    /// `INCREMENTAL FROM LSN` present (a PostgreSQL 17 incremental backup).
     pub incremental: bool,
 }
 

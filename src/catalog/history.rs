@@ -36,7 +36,7 @@ pub enum HistoryError {
     /// Not UTF-8.
     #[error("not valid UTF-8")]
     NotUtf8,
-    /// A line `PostgreSQL` would reject.
+    /// A line PostgreSQL would reject.
     #[error("line {line}: {message}")]
     Line {
         /// 1-based line.
@@ -44,13 +44,13 @@ pub enum HistoryError {
         /// What was wrong.
         message: String,
     },
-    /// The file has no switch line (`PostgreSQL` never writes one without).
+    /// The file has no switch line (PostgreSQL never writes one without).
     #[error("the file names no parent timeline")]
     Empty,
 }
 
 impl History {
-    /// Parses the file of timeline `tli`, with `PostgreSQL`'s rules: blank and `#` lines are
+    /// Parses the file of timeline `tli`, with PostgreSQL's rules: blank and `#` lines are
     /// skipped, parent timelines increase and stay below `tli`, switchpoints do not go back.
     pub fn parse(tli: u32, bytes: &[u8]) -> Result<History, HistoryError> {
         let text = std::str::from_utf8(bytes).map_err(|_| HistoryError::NotUtf8)?;
@@ -197,7 +197,7 @@ impl Lineage {
             .map_or_else(|| self.target(), |s| s.tli)
     }
 
-    /// The timeline whose file `PostgreSQL` reads for segment `segno`: the newest timeline
+    /// The timeline whose file PostgreSQL reads for segment `segno`: the newest timeline
     /// that has begun by that segment (a switch segment is read from the child).
     #[must_use]
     pub fn tli_for_segno(&self, size: SegmentSize, segno: u64) -> u32 {

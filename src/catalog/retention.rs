@@ -1,5 +1,5 @@
 //! Retention simulation: what the next `barman-cloud-backup-delete
-//! --retention-policy` run (which `CloudNativePG` runs after every backup, or
+//! --retention-policy` run (which CloudNativePG runs after every backup, or
 //! on the plugin's maintenance loop) would delete, and where the first
 //! recoverable point moves. The rules follow barman's: backups ordered by
 //! id, the newest DONE backup that ended before the window start is the
@@ -159,7 +159,7 @@ pub struct RetentionReport {
     pub now: DateTime<Utc>,
     /// Start of the window (now − window) for a recovery-window policy.
     pub point_of_recoverability: Option<DateTime<Utc>>,
-    /// `--minimum-redundancy` (`CloudNativePG` passes none: 0).
+    /// `--minimum-redundancy` (CloudNativePG passes none: 0).
     pub minimum_redundancy: u32,
     /// Whether barman-cloud-backup-delete would run at all.
     pub runs: bool,
@@ -177,9 +177,9 @@ pub struct RetentionReport {
     pub first_recoverable_point_before: Option<DateTime<Utc>>,
     /// First recoverable point after the run.
     pub first_recoverable_point_after: Option<DateTime<Utc>>,
-    /// `CloudNativePG`'s value (end of the oldest backup it treats as done) now.
+    /// CloudNativePG's value (end of the oldest backup it treats as done) now.
     pub cnpg_first_recoverability_point_before: Option<DateTime<Utc>>,
-    /// `CloudNativePG`'s value after the run.
+    /// CloudNativePG's value after the run.
     pub cnpg_first_recoverability_point_after: Option<DateTime<Utc>>,
     /// Things to know.
     pub notes: Vec<String>,

@@ -1,7 +1,7 @@
 //! Target resolution: given a time, an LSN or `latest` (and a timeline), pick
-//! the anchor backup the way `CloudNativePG` does, but never a FAILED or
+//! the anchor backup the way CloudNativePG does, but never a FAILED or
 //! unusable one, then require every WAL segment from the anchor's start to
-//! the target on the timelines `PostgreSQL` will read them from.
+//! the target on the timelines PostgreSQL will read them from.
 
 use std::fmt;
 
@@ -38,7 +38,7 @@ impl fmt::Display for Target {
 /// `recovery_target_timeline`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimelineChoice {
-    /// `PostgreSQL`'s default: the newest timeline reachable through history files.
+    /// PostgreSQL's default: the newest timeline reachable through history files.
     #[default]
     Latest,
     /// An explicit timeline.
@@ -68,7 +68,7 @@ pub struct Suggestion {
 /// The verdict for one target.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
-    /// Whether `PostgreSQL` can reach the target.
+    /// Whether PostgreSQL can reach the target.
     pub recoverable: bool,
     /// The target as resolved (an instant with its offset, an LSN, or `latest`).
     pub target: String,
@@ -82,7 +82,7 @@ pub struct CheckReport {
     pub backup_id: Option<String>,
     /// End time of the anchor backup.
     pub backup_end_time: Option<DateTime<Utc>>,
-    /// The backup `CloudNativePG` picks when `backupID` is not set (it ignores status).
+    /// The backup CloudNativePG picks when `backupID` is not set (it ignores status).
     pub cnpg_default_backup_id: Option<String>,
     /// Whether the manifest must pin `backupID` to get the anchor above.
     pub requires_backup_id: bool,
@@ -134,7 +134,7 @@ fn unix(t: DateTime<Utc>) -> i64 {
 
 impl Catalog {
     /// Candidates in CNPG's order for `target`: newest first. With `cnpg_tli_filter`, a numeric
-    /// timeline keeps only backups taken on it, as `CloudNativePG`'s selection does; a pinned
+    /// timeline keeps only backups taken on it, as CloudNativePG's selection does; a pinned
     /// `backupID` is not filtered that way.
     fn candidates(
         &self,

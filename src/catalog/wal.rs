@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 /// Default `wal_segment_size` (16 MiB), assumed by barman when a catalog says nothing.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 16 * 1024 * 1024;
 
-/// A `PostgreSQL` write-ahead-log position.
+/// A PostgreSQL write-ahead-log position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Lsn(pub u64);
 
@@ -67,9 +67,9 @@ pub struct SegmentSize(u64);
 pub struct SegmentSizeError(pub u64);
 
 impl SegmentSize {
-    /// The smallest size `PostgreSQL` accepts (1 MiB).
+    /// The smallest size PostgreSQL accepts (1 MiB).
     pub const MIN: u64 = 1 << 20;
-    /// The largest size `PostgreSQL` accepts (1 GiB).
+    /// The largest size PostgreSQL accepts (1 GiB).
     pub const MAX: u64 = 1 << 30;
 
     /// Validates `bytes`.

@@ -283,7 +283,7 @@ impl WalIndex {
     }
 
     /// Walks the lineage from segment `start` up to `stop` (inclusive), or to the newest
-    /// archived segment when `stop` is `None`, following the timeline `PostgreSQL` would read
+    /// archived segment when `stop` is `None`, following the timeline PostgreSQL would read
     /// each segment from.
     #[must_use]
     pub fn walk(&self, lineage: &Lineage, start: u64, stop: Option<u64>) -> Walk {

@@ -243,7 +243,7 @@ pub struct ShowJson<'a> {
     pub first_recoverable_point: Option<DateTime<Utc>>,
     /// Backup that anchors it.
     pub first_recoverable_backup: Option<String>,
-    /// What `CloudNativePG` reports as first recoverability point.
+    /// What CloudNativePG reports as first recoverability point.
     pub cnpg_first_recoverability_point: Option<DateTime<Utc>>,
     /// End of the newest usable backup.
     pub last_successful_backup: Option<DateTime<Utc>>,

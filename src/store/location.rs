@@ -1,4 +1,4 @@
-//! Destination URLs as barman-cloud and `CloudNativePG` write them, parsed into
+//! Destination URLs as barman-cloud and CloudNativePG write them, parsed into
 //! provider, bucket and key prefix. No IO.
 
 use std::fmt;
