@@ -358,9 +358,10 @@ class Results:
             print(f"  FAIL  {name}" + (f"\n        {detail}" if detail else ""), flush=True)
         return ok
 
-    def xfail(self, name: str, why: str, detail: str = "") -> None:
-        self.xfails.append(f"{name}: {why}")
-        print(f"  XFAIL {name}\n        known bug: {why}" + (f"\n        {detail}" if detail else ""), flush=True)
+    def xfail(self, name: str, bug: str, detail: str = "") -> None:
+        """`bug` names the known bug (its description is printed once by the caller)."""
+        self.xfails.append(f"{name}: known bug {bug}")
+        print(f"  XFAIL {name}  (known bug {bug})" + (f"\n        {detail}" if detail else ""), flush=True)
 
     def skip(self, name: str, why: str) -> None:
         self.skipped.append(name)

@@ -127,10 +127,10 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub catalog: CatalogArgs,
     /// The target: a time (RFC 3339, or YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]] read in --tz), an
-    /// LSN such as 0/3000028, or `latest`.
+    /// LSN such as 0/3000028, or latest.
     #[arg(long, value_name = "TIME|LSN|latest")]
     pub to: String,
-    /// `recovery_target_timeline`: `latest` (PostgreSQL's default) or a timeline number.
+    /// recovery_target_timeline: latest (PostgreSQL's default) or a timeline number.
     #[arg(long, default_value = "latest", value_name = "N|latest")]
     pub timeline: String,
 }
