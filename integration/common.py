@@ -414,7 +414,9 @@ class CliRun:
 
     def brief(self, limit: int = 600) -> str:
         err = " ".join(self.stderr.split())
-        return f"exit {self.returncode} after {self.seconds:.1f}s; stderr: {err[-limit:] or '(empty)'}"
+        if len(err) > limit:  # the start says what failed, the end why
+            err = err[: limit // 2] + " ... " + err[-limit // 2:]
+        return f"exit {self.returncode} after {self.seconds:.1f}s; stderr: {err or '(empty)'}"
 
 
 def run_cli(binary, args: list, env: dict | None = None, timeout: float = 300) -> CliRun:

@@ -1,9 +1,9 @@
-"""A small HTTP proxy in front of the S3 server, used only while make_catalog.py builds the
-catalog. barman-cloud-backup and barman-cloud-wal-archive talk to the proxy; everything
-else (restores, cnpg-ops, fixtures) talks to the S3 server directly.
+"""A small HTTP proxy in front of the S3 server. make_catalog.py puts it between barman-cloud
+and the store while it builds the catalog; test_failures.py puts it between cnpg-ops and the
+store to inject failures. Restores and fixtures talk to the S3 server directly.
 
 It forwards every request byte for byte (the Host header and all signed headers are kept,
-so SigV4 signatures stay valid) and can do two things on request:
+so SigV4 signatures stay valid) and can do three things on request:
 
 - hold: pause the PUT of a `base/<id>/backup.info` whose body says `status=STARTED`.
   barman-cloud-backup (>= 3.19) uploads that file right after pg_backup_start and before it
@@ -16,6 +16,10 @@ so SigV4 signatures stay valid) and can do two things on request:
   last part (the one holding global/pg_control and backup_label) never appears, and
   barman-cloud-backup writes a backup.info with status=FAILED whose end_time/end_wal are
   filled in: a backup that failed AFTER pg_backup_stop.
+
+- rules (test_failures.py): answer every request a rule matches with an S3 error, either
+  persistently or only the first `times` matches (a transient failure: the retry then goes
+  through). Every request is also logged (method, key, query, status) for the assertions.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import http.client
 import re
 import threading
 import urllib.parse
+from dataclasses import dataclass, field
+from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BACKUP_INFO_RE = re.compile(r"/base/(\d{8}T\d{6})/backup\.info$")
@@ -31,6 +37,38 @@ BACKUP_HISTORY_RE = re.compile(r"/wals/[0-9A-F]{16}/[0-9A-F]{24}\.[0-9A-F]{8}\.b
 
 # Headers that must not be forwarded verbatim (hop-by-hop, or handled by this proxy).
 HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "expect", "upgrade", "te"}
+
+
+@dataclass
+class Request:
+    """One request as the proxy saw it. `key` is the path without the bucket ('' for bucket
+    operations such as ListObjectsV2); `query` maps each parameter to its first value."""
+
+    method: str
+    bucket: str
+    key: str
+    query: dict
+    status: int | None = None   # what the client got
+    injected: str | None = None  # the rule that refused it
+
+    @property
+    def is_list(self) -> bool:
+        return self.method == "GET" and not self.key and self.query.get("list-type") == "2"
+
+
+@dataclass
+class Rule:
+    """Refuse matching requests with `status`/`code`: always (times=None) or only the first
+    `times` matches."""
+
+    name: str
+    match: Callable[[Request], bool]
+    status: int = 500
+    code: str = "InternalError"
+    times: int | None = None
+    matched: int = 0    # requests that matched, refused or not
+    refused: int = 0    # requests answered with the error
+    refused_requests: list = field(default_factory=list)
 
 
 class FaultProxy:
@@ -48,6 +86,9 @@ class FaultProxy:
         self.stop_seen = False
         self.failures: list[str] = []  # keys whose completion was refused
         self.requests = 0
+        # rules
+        self.rules: list[Rule] = []
+        self.log: list[Request] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="s3proxy", daemon=True)
@@ -90,12 +131,46 @@ class FaultProxy:
             self.fail_armed = False
             self.release.set()
 
+    # -- controls used by test_failures.py
+    def add_rule(self, rule: Rule) -> Rule:
+        with self.lock:
+            self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        """Drop every rule and the request log."""
+        with self.lock:
+            self.rules = []
+            self.log = []
+
+    def requests_seen(self) -> list[Request]:
+        with self.lock:
+            return list(self.log)
+
+    def _apply_rules(self, req: Request) -> tuple[int, str] | None:
+        for rule in self.rules:
+            if not rule.match(req):
+                continue
+            rule.matched += 1
+            if rule.times is None or rule.refused < rule.times:
+                rule.refused += 1
+                rule.refused_requests.append(req)
+                req.injected = rule.name
+                return rule.status, rule.code
+        return None
+
     # -- request inspection
-    def _before_forward(self, method: str, key: str, query: dict, body: bytes) -> tuple[int, str] | None:
+    def _before_forward(self, method: str, key: str, query: dict, body: bytes,
+                        req: Request | None = None) -> tuple[int, str] | None:
         """Return (status, S3 error code) to refuse the request, or None to forward it."""
         hold = False
         with self.lock:
             self.requests += 1
+            if req is not None:
+                self.log.append(req)
+                refusal = self._apply_rules(req)
+                if refusal:
+                    return refusal
             m = BACKUP_INFO_RE.search(key)
             if method == "PUT" and m and self.hold_armed and b"status=STARTED" in body:
                 self.hold_armed = False
@@ -142,9 +217,12 @@ class FaultProxy:
                 path, _, qs = self.path.partition("?")
                 key = urllib.parse.unquote(path)
                 query = urllib.parse.parse_qs(qs, keep_blank_values=True)
-                refusal = proxy._before_forward(self.command, key, query, body or b"")
+                bucket, _, obj = key.lstrip("/").partition("/")
+                req = Request(self.command, bucket, obj, {k: v[0] for k, v in query.items()})
+                refusal = proxy._before_forward(self.command, key, query, body or b"", req)
                 if refusal:
                     status, code = refusal
+                    req.status = status
                     payload = (
                         '<?xml version="1.0" encoding="UTF-8"?>\n'
                         f"<Error><Code>{code}</Code><Message>refused by the integration test proxy "
@@ -171,6 +249,7 @@ class FaultProxy:
                     conn.endheaders(body)
                     resp = conn.getresponse()
                     data = resp.read()
+                    req.status = resp.status
                     self.send_response_only(resp.status, resp.reason)
                     for name, value in resp.getheaders():
                         if name.lower() in HOP_HEADERS:
