@@ -230,10 +230,10 @@ class KnownBug:
 KNOWN_BUGS = [
     KnownBug(
         "gcs-xml-list", "gcs",
-        "cnpg-ops lists GCS through the XML API (object_store: GET {endpoint}/BUCKET?list-type=2), "
-        "which the GCS emulators behind STORAGE_EMULATOR_HOST do not serve (they speak the JSON "
-        "API, /storage/v1/b/BUCKET/o); gcp-storage-emulator answers 501 Not Implemented, and "
-        "cnpg-ops then calls that 501 'timed out'",
+        "cnpg-ops lists GCS through the XML API (object_store: GET {endpoint}/BUCKET?list-type=2); "
+        "gcp-storage-emulator, like the STORAGE_EMULATOR_HOST convention of Google's own client "
+        "libraries, serves the JSON API (/storage/v1/b/BUCKET/o) and answers 501 Not Implemented; "
+        "object_store retries the 501 five times and cnpg-ops then calls it 'timed out'",
         ("?list-type=2", "501 Not Implemented"),
     ),
     KnownBug(
