@@ -238,8 +238,9 @@ KNOWN_BUGS = [
     ),
     KnownBug(
         "gcs-emulator-host-http", "gcs",
-        "with STORAGE_EMULATOR_HOST=host:port cnpg-ops prefixes http:// but only allows plain "
-        "HTTP for --endpoint-url, so the HTTP client refuses its own request URL",
+        "with STORAGE_EMULATOR_HOST (host:port or http://host:port) cnpg-ops builds an http:// "
+        "base URL, but src/store/mod.rs allows plain HTTP only when --endpoint-url starts with "
+        "http://, so the HTTP client refuses the request before sending it",
         ("?list-type=2", "URL scheme is not allowed"),
     ),
 ]
