@@ -24,6 +24,8 @@ pub enum AccessKind {
     Tls,
     /// The request timed out.
     Timeout,
+    /// The server kept answering with an error status (5xx, 501 for an unsupported call).
+    ServerError(u16),
     /// Any other failure.
     Other,
 }
@@ -39,6 +41,7 @@ impl fmt::Display for AccessKind {
             AccessKind::ConnectionRefused => "connection refused",
             AccessKind::Tls => "TLS error",
             AccessKind::Timeout => "timed out",
+            AccessKind::ServerError(code) => return write!(f, "server error (HTTP {code})"),
             AccessKind::Other => "request failed",
         })
     }
@@ -88,7 +91,7 @@ impl StoreError {
                 "the credentials lack s3:ListBucket/s3:GetObject (or the GCS/Azure equivalent) on this prefix"
             }
             AccessKind::Unauthenticated => {
-                "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), GOOGLE_APPLICATION_CREDENTIALS, or AZURE_STORAGE_* credentials"
+                "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, or AZURE_STORAGE_* credentials"
             }
             AccessKind::Dns => {
                 "check --endpoint-url and the network; the host name does not resolve"
@@ -101,6 +104,12 @@ impl StoreError {
             }
             AccessKind::Timeout => {
                 "the store is slow or unreachable; retry later or check the network"
+            }
+            AccessKind::ServerError(501) => {
+                "the server does not implement this request; check that the endpoint is the store's own API"
+            }
+            AccessKind::ServerError(_) => {
+                "the store kept failing after the retries; check its health and retry later"
             }
             AccessKind::NotFound | AccessKind::Other => return None,
         })
@@ -132,11 +141,30 @@ fn chain(err: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
+/// The HTTP status a store error reports, from `status code: 503` or `HTTP 503`.
+fn http_status(lower: &str) -> Option<u16> {
+    for marker in ["status code: ", "http status ", "http "] {
+        for (i, _) in lower.match_indices(marker) {
+            let digits: String = lower[i + marker.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if digits.len() == 3 {
+                return digits.parse().ok();
+            }
+        }
+    }
+    None
+}
+
 /// Classifies an `object_store` error.
 #[must_use]
 pub fn classify(err: &object_store::Error) -> (AccessKind, String) {
     let detail = chain(err);
-    let lower = detail.to_ascii_lowercase();
+    // object_store appends its retry settings ("retry_timeout: 120s") to every retried error.
+    let lower = detail
+        .to_ascii_lowercase()
+        .replace("retry_timeout", "retry budget");
     let kind = if lower.contains("nosuchbucket")
         || lower.contains("no such bucket")
         || lower.contains("containernotfound")
@@ -149,6 +177,9 @@ pub fn classify(err: &object_store::Error) -> (AccessKind, String) {
             object_store::Error::PermissionDenied { .. } => AccessKind::AccessDenied,
             object_store::Error::Unauthenticated { .. } => AccessKind::Unauthenticated,
             object_store::Error::NotFound { .. } => AccessKind::NotFound,
+            _ if http_status(&lower).is_some_and(|c| c >= 500) => {
+                AccessKind::ServerError(http_status(&lower).unwrap_or(500))
+            }
             _ if lower.contains("dns error")
                 || lower.contains("failed to lookup address")
                 || lower.contains("name or service not known") =>
@@ -180,4 +211,64 @@ pub fn classify(err: &object_store::Error) -> (AccessKind, String) {
         }
     };
     (kind, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(msg: &str) -> object_store::Error {
+        #[derive(Debug, thiserror::Error)]
+        #[error("{0}")]
+        struct E(String);
+        object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(E(msg.to_owned())),
+        }
+    }
+
+    #[test]
+    fn exhausted_retries_of_a_5xx_are_server_errors_not_timeouts() {
+        let e = generic(
+            "Error performing GET http://127.0.0.1:9/b?list-type=2 in 1.2s, after 5 retries, max_retries: 5, retry_timeout: 120s - Server returned non-2xx status code: 501 Not Implemented",
+        );
+        assert_eq!(classify(&e).0, AccessKind::ServerError(501));
+        let e = generic(
+            "Error after 5 retries, max_retries: 5, retry_timeout: 120s - Server returned non-2xx status code: 500 Internal Server Error",
+        );
+        assert_eq!(classify(&e).0, AccessKind::ServerError(500));
+        assert_eq!(
+            AccessKind::ServerError(500).to_string(),
+            "server error (HTTP 500)"
+        );
+    }
+
+    #[test]
+    fn network_failures_are_named() {
+        let cases = [
+            (
+                "error sending request: client error (Connect): dns error: failed to lookup address information",
+                AccessKind::Dns,
+            ),
+            (
+                "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)",
+                AccessKind::ConnectionRefused,
+            ),
+            (
+                "error sending request: invalid peer certificate: UnknownIssuer",
+                AccessKind::Tls,
+            ),
+            (
+                "error sending request: operation timed out, retry_timeout: 120s",
+                AccessKind::Timeout,
+            ),
+            (
+                "The specified bucket does not exist (NoSuchBucket)",
+                AccessKind::NoSuchBucket,
+            ),
+        ];
+        for (msg, kind) in cases {
+            assert_eq!(classify(&generic(msg)).0, kind, "{msg}");
+        }
+    }
 }

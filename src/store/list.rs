@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use object_store::ObjectMeta;
-use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use object_store::list::PaginatedListOptions;
 
-use super::{ListStrategy, Store, StoreError};
+use super::{ListStrategy, Pager, Store, StoreError};
 use crate::catalog::listing::Listing;
 
 /// Keys per page (the S3 maximum).
@@ -44,14 +44,65 @@ impl Store {
         strategy: ListStrategy,
         progress: Progress<'_>,
     ) -> Result<Listing, StoreError> {
-        let paged = self.paged.clone();
-        match (strategy, paged) {
-            (ListStrategy::Sequential, _) | (ListStrategy::Auto | ListStrategy::Ranges, None) => {
+        match (strategy, self.paged.as_deref()) {
+            (ListStrategy::Sequential | ListStrategy::Auto | ListStrategy::Ranges, None) => {
                 self.list_sequential(root, strip, progress).await
             }
-            (ListStrategy::Dirs, _) => self.list_dirs(root, strip, progress).await,
+            (ListStrategy::Dirs, None) => self.list_dirs(root, strip, progress).await,
+            (ListStrategy::Sequential, Some(p)) => {
+                let listing = self.list_range(p, root, strip, None, None).await?;
+                progress(listing.len());
+                Ok(listing)
+            }
+            (ListStrategy::Dirs, Some(p)) => {
+                let top = self.paged_folders(p, root).await?;
+                let mut listing = Listing::default();
+                for meta in &top.objects {
+                    add_meta(&mut listing, strip, meta);
+                }
+                let dirs: Vec<String> = top
+                    .common_prefixes
+                    .iter()
+                    .map(|d| format!("{d}/"))
+                    .collect();
+                self.gather(listing, dirs, progress, |dir| async move {
+                    self.list_range(p, &dir, strip, None, None).await
+                })
+                .await
+            }
             (ListStrategy::Auto | ListStrategy::Ranges, Some(p)) => {
-                self.list_ranges(p.as_ref(), root, strip, progress).await
+                self.list_ranges(p, root, strip, progress).await
+            }
+        }
+    }
+
+    /// A complete delimiter listing of `root` (a prefix ending in `/`, or empty) through pages.
+    pub(crate) async fn paged_folders(
+        &self,
+        paged: &Pager,
+        root: &str,
+    ) -> Result<object_store::ListResult, StoreError> {
+        let mut all = object_store::ListResult {
+            common_prefixes: Vec::new(),
+            objects: Vec::new(),
+            extensions: object_store::Extensions::default(),
+        };
+        let mut token = None;
+        loop {
+            let opts = PaginatedListOptions {
+                delimiter: Some("/".into()),
+                max_keys: Some(PAGE),
+                page_token: token.take(),
+                ..PaginatedListOptions::default()
+            };
+            let page = paged.page(root, opts).await.map_err(|e| {
+                StoreError::from_object_store(format!("listing {}", self.describe(root)), &e)
+            })?;
+            all.common_prefixes.extend(page.result.common_prefixes);
+            all.objects.extend(page.result.objects);
+            match page.page_token {
+                Some(t) => token = Some(t),
+                None => return Ok(all),
             }
         }
     }
@@ -150,7 +201,7 @@ impl Store {
     /// First key strictly after `after` under `root`, or `None`.
     async fn probe(
         &self,
-        paged: &dyn PaginatedListStore,
+        paged: &Pager,
         root: &str,
         after: &str,
     ) -> Result<Option<String>, StoreError> {
@@ -159,7 +210,7 @@ impl Store {
             max_keys: Some(1),
             ..PaginatedListOptions::default()
         };
-        let page = paged.list_paginated(Some(root), opts).await.map_err(|e| {
+        let page = paged.page(root, opts).await.map_err(|e| {
             StoreError::from_object_store(format!("listing {}", self.describe(root)), &e)
         })?;
         Ok(page
@@ -173,7 +224,7 @@ impl Store {
     /// Lists keys in `(start_after, end]` under `root`.
     async fn list_range(
         &self,
-        paged: &dyn PaginatedListStore,
+        paged: &Pager,
         root: &str,
         strip: &str,
         start_after: Option<String>,
@@ -188,7 +239,7 @@ impl Store {
                 page_token: token.clone(),
                 ..PaginatedListOptions::default()
             };
-            let page = paged.list_paginated(Some(root), opts).await.map_err(|e| {
+            let page = paged.page(root, opts).await.map_err(|e| {
                 StoreError::from_object_store(
                     format!(
                         "listing {} after {}",
@@ -219,15 +270,15 @@ impl Store {
 
     async fn list_ranges(
         &self,
-        paged: &dyn PaginatedListStore,
+        paged: &Pager,
         root: &str,
         strip: &str,
         progress: Progress<'_>,
     ) -> Result<Listing, StoreError> {
         // One page first: small catalogs end here.
         let first = paged
-            .list_paginated(
-                Some(root),
+            .page(
+                root,
                 PaginatedListOptions {
                     max_keys: Some(PAGE),
                     ..PaginatedListOptions::default()
@@ -268,7 +319,7 @@ impl Store {
     /// ranges proportional to their span.
     async fn plan_splits(
         &self,
-        paged: &dyn PaginatedListStore,
+        paged: &Pager,
         root: &str,
         after: &str,
     ) -> Result<Vec<String>, StoreError> {

@@ -7,6 +7,7 @@
 //! retries fails the whole read. Does not own: what the objects mean (`catalog`).
 
 pub mod error;
+pub mod gcs_json;
 pub mod list;
 pub mod location;
 pub mod read;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use object_store::list::PaginatedListStore;
+use object_store::list::{PaginatedListOptions, PaginatedListResult, PaginatedListStore};
 use object_store::path::Path;
 use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, RetryConfig};
 
@@ -82,12 +83,34 @@ impl Default for StoreOptions {
     }
 }
 
+/// The one paging primitive every cloud listing goes through.
+pub(crate) enum Pager {
+    /// `object_store`'s own paginated listing (S3, Azure).
+    Store(Arc<dyn PaginatedListStore>),
+    /// GCS through the JSON API.
+    GcsJson(gcs_json::GcsJsonList),
+}
+
+impl Pager {
+    /// One page under `prefix` (not a path: no `/` is added).
+    pub(crate) async fn page(
+        &self,
+        prefix: &str,
+        opts: PaginatedListOptions,
+    ) -> Result<PaginatedListResult, object_store::Error> {
+        match self {
+            Pager::Store(s) => s.list_paginated(Some(prefix), opts).await,
+            Pager::GcsJson(g) => g.list_paginated(Some(prefix), opts).await,
+        }
+    }
+}
+
 /// An opened store.
 pub struct Store {
     /// Where the catalog lives.
     pub location: Location,
     object: Arc<dyn ObjectStore>,
-    paged: Option<Arc<dyn PaginatedListStore>>,
+    paged: Option<Arc<Pager>>,
     /// Options it was opened with.
     pub options: StoreOptions,
 }
@@ -140,118 +163,134 @@ impl Store {
             max_retries: options.max_retries,
             retry_timeout: Duration::from_secs(120),
         };
-        let (object, paged): (Arc<dyn ObjectStore>, Option<Arc<dyn PaginatedListStore>>) =
-            match location.provider {
-                Provider::File => {
-                    let fs =
-                        object_store::local::LocalFileSystem::new_with_prefix(&location.bucket)
-                            .map_err(|e| StoreError::Access {
-                                kind: AccessKind::NoSuchBucket,
-                                what: location.original.clone(),
-                                detail: e.to_string(),
-                            })?;
-                    (Arc::new(fs), None)
+        let (object, paged): (Arc<dyn ObjectStore>, Option<Pager>) = match location.provider {
+            Provider::File => {
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(&location.bucket)
+                    .map_err(|e| StoreError::Access {
+                        kind: AccessKind::NoSuchBucket,
+                        what: location.original.clone(),
+                        detail: e.to_string(),
+                    })?;
+                (Arc::new(fs), None)
+            }
+            Provider::S3 => {
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(&location.bucket)
+                    .with_client_options(client)
+                    .with_retry(retry);
+                if env("AWS_DEFAULT_REGION").is_none()
+                    && let Some(r) = env("AWS_REGION")
+                {
+                    b = b.with_region(r);
                 }
-                Provider::S3 => {
-                    let mut b = object_store::aws::AmazonS3Builder::from_env()
-                        .with_bucket_name(&location.bucket)
-                        .with_client_options(client)
-                        .with_retry(retry);
-                    if env("AWS_DEFAULT_REGION").is_none()
-                        && let Some(r) = env("AWS_REGION")
+                if let Some(e) = &endpoint {
+                    b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
+                }
+                let s = Arc::new(b.build().map_err(config_err)?);
+                (s.clone(), Some(Pager::Store(s)))
+            }
+            Provider::Gcs => {
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(&location.bucket)
+                    .with_retry(retry);
+                let emulator = endpoint.clone().or_else(|| {
+                    env("STORAGE_EMULATOR_HOST").map(|h| {
+                        if h.contains("://") {
+                            h
+                        } else {
+                            format!("http://{h}")
+                        }
+                    })
+                });
+                let mut signed = true;
+                if let Some(e) = &emulator {
+                    b = b.with_base_url(e.trim_end_matches('/'));
+                    if env("GOOGLE_APPLICATION_CREDENTIALS").is_none()
+                        && env("GOOGLE_SERVICE_ACCOUNT").is_none()
+                        && env("GOOGLE_SERVICE_ACCOUNT_KEY").is_none()
                     {
-                        b = b.with_region(r);
+                        b = b.with_skip_signature(true);
+                        signed = false;
                     }
-                    if let Some(e) = &endpoint {
-                        b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
-                    }
-                    let s = Arc::new(b.build().map_err(config_err)?);
-                    (s.clone(), Some(s))
                 }
-                Provider::Gcs => {
-                    let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                        .with_bucket_name(&location.bucket)
-                        .with_client_options(client)
-                        .with_retry(retry);
-                    let emulator = endpoint.clone().or_else(|| {
-                        env("STORAGE_EMULATOR_HOST").map(|h| {
-                            if h.contains("://") {
-                                h
-                            } else {
-                                format!("http://{h}")
-                            }
-                        })
+                let http = emulator
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("http://"));
+                let s = Arc::new(
+                    b.with_client_options(client.with_allow_http(http))
+                        .build()
+                        .map_err(config_err)?,
+                );
+                let base = emulator.unwrap_or_else(|| "https://storage.googleapis.com".to_owned());
+                let creds = signed.then(|| s.credentials().clone());
+                let lister = gcs_json::GcsJsonList::new(
+                    &base,
+                    &location.bucket,
+                    creds,
+                    options.timeout,
+                    options.max_retries,
+                )
+                .map_err(config_err)?;
+                (s, Some(Pager::GcsJson(lister)))
+            }
+            Provider::Azure => {
+                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_container_name(&location.bucket)
+                    .with_client_options(client)
+                    .with_retry(retry);
+                let cs = env("AZURE_STORAGE_CONNECTION_STRING");
+                let account = location
+                    .account
+                    .clone()
+                    .or_else(|| {
+                        cs.as_deref()
+                            .and_then(|c| connection_string_field(c, "AccountName"))
+                    })
+                    .or_else(|| {
+                        env("AZURE_STORAGE_ACCOUNT_NAME").or_else(|| env("AZURE_STORAGE_ACCOUNT"))
                     });
-                    if let Some(e) = emulator {
-                        b = b.with_base_url(e.trim_end_matches('/'));
-                        if env("GOOGLE_APPLICATION_CREDENTIALS").is_none()
-                            && env("GOOGLE_SERVICE_ACCOUNT").is_none()
-                        {
-                            b = b.with_skip_signature(true);
-                        }
-                    }
-                    let s = Arc::new(b.build().map_err(config_err)?);
-                    (s.clone(), Some(s))
+                if let Some(a) = &account {
+                    b = b.with_account(a);
                 }
-                Provider::Azure => {
-                    let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                        .with_container_name(&location.bucket)
-                        .with_client_options(client)
-                        .with_retry(retry);
-                    let cs = env("AZURE_STORAGE_CONNECTION_STRING");
-                    let account = location
-                        .account
-                        .clone()
-                        .or_else(|| {
-                            cs.as_deref()
-                                .and_then(|c| connection_string_field(c, "AccountName"))
-                        })
-                        .or_else(|| {
-                            env("AZURE_STORAGE_ACCOUNT_NAME")
-                                .or_else(|| env("AZURE_STORAGE_ACCOUNT"))
-                        });
-                    if let Some(a) = &account {
-                        b = b.with_account(a);
-                    }
-                    if let Some(c) = &cs {
-                        if let Some(k) = connection_string_field(c, "AccountKey") {
-                            b = b.with_access_key(k);
-                        }
-                        if let Some(sas) = connection_string_field(c, "SharedAccessSignature") {
-                            let pairs = sas
-                                .split('&')
-                                .filter_map(|kv| kv.split_once('='))
-                                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                                .collect::<Vec<_>>();
-                            b = b.with_sas_authorization(pairs);
-                        }
-                    } else if account.as_deref() == Some("devstoreaccount1")
-                        && env("AZURE_STORAGE_KEY").is_none()
-                    {
-                        // The emulator's well-known development key.
-                        b = b.with_access_key("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==");
-                    }
-                    if let Some(k) = env("AZURE_STORAGE_KEY") {
+                if let Some(c) = &cs {
+                    if let Some(k) = connection_string_field(c, "AccountKey") {
                         b = b.with_access_key(k);
                     }
-                    let blob_endpoint = endpoint.or_else(|| {
-                        cs.as_deref()
-                            .and_then(|c| connection_string_field(c, "BlobEndpoint"))
-                    });
-                    if let Some(e) = blob_endpoint {
-                        let http = e.starts_with("http://");
-                        b = b
-                            .with_endpoint(e.trim_end_matches('/').to_owned())
-                            .with_allow_http(http);
+                    if let Some(sas) = connection_string_field(c, "SharedAccessSignature") {
+                        let pairs = sas
+                            .split('&')
+                            .filter_map(|kv| kv.split_once('='))
+                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                            .collect::<Vec<_>>();
+                        b = b.with_sas_authorization(pairs);
                     }
-                    let s = Arc::new(b.build().map_err(config_err)?);
-                    (s.clone(), Some(s))
+                } else if account.as_deref() == Some("devstoreaccount1")
+                    && env("AZURE_STORAGE_KEY").is_none()
+                {
+                    // The emulator's well-known development key.
+                    b = b.with_access_key("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==");
                 }
-            };
+                if let Some(k) = env("AZURE_STORAGE_KEY") {
+                    b = b.with_access_key(k);
+                }
+                let blob_endpoint = endpoint.or_else(|| {
+                    cs.as_deref()
+                        .and_then(|c| connection_string_field(c, "BlobEndpoint"))
+                });
+                if let Some(e) = blob_endpoint {
+                    let http = e.starts_with("http://");
+                    b = b
+                        .with_endpoint(e.trim_end_matches('/').to_owned())
+                        .with_allow_http(http);
+                }
+                let s = Arc::new(b.build().map_err(config_err)?);
+                (s.clone(), Some(Pager::Store(s)))
+            }
+        };
         Ok(Store {
             location,
             object,
-            paged,
+            paged: paged.map(Arc::new),
             options,
         })
     }
@@ -282,6 +321,19 @@ impl Store {
 
     /// Names of the folders directly under `prefix` (a key prefix without trailing `/`).
     pub async fn folders(&self, prefix: &str) -> Result<BTreeSet<String>, StoreError> {
+        if let Some(p) = self.paged.as_deref() {
+            let root = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            };
+            let res = self.paged_folders(p, &root).await?;
+            return Ok(res
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_owned))
+                .collect());
+        }
         let path = if prefix.is_empty() {
             None
         } else {
