@@ -216,7 +216,8 @@ def check_pages(results: Results, binary: Path, proxy: FaultProxy, settings: dic
                 problems.append(f"the proxy refused {rule.refused} request(s): no retry seen")
             results.check(f"{name}: exit 3 naming the listing, no verdict", not problems,
                           "; ".join(problems + [r.brief()]) if problems else
-                          f"{r.seconds:.1f}s, {rule.refused} refused requests (retries included)")
+                          f"{r.seconds:.1f}s, {rule.refused} refused requests (retries included); "
+                          f"{r.stderr.strip().splitlines()[0][:200]}")
             if command[0] == "check" and r.returncode == 3:
                 if "timed out" in r.stderr:
                     results.xfail(f"{name}: the message does not call a 500 a timeout",
@@ -340,7 +341,8 @@ def check_access_errors(results: Results, binary: Path, settings: dict, facts: d
             problems.append(f"message says none of {list(wanted)}")
         problems += no_verdict(r)
         results.check(f"{name}: exit 3, message says {' or '.join(repr(w) for w in wanted)}", not problems,
-                      "; ".join(problems + [r.brief(400)]) if problems else f"{r.seconds:.1f}s")
+                      "; ".join(problems + [r.brief(400)]) if problems else
+                      f"{r.seconds:.1f}s; {r.stderr.strip().splitlines()[0][:160]}")
 
 
 # ----------------------------------------------------------------------------- main
