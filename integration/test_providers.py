@@ -227,21 +227,19 @@ class KnownBug:
                 and all(s in run.stderr for s in self.signature))
 
 
+# Fixed in 62f9a2a and dropped from this list: `gcs-xml-list` (GCS was listed through the XML
+# API, GET /BUCKET?list-type=2, which the emulator answers 501) and `gcs-emulator-host-http`
+# (STORAGE_EMULATOR_HOST gave an http:// URL the HTTP client was not allowed to use).
 KNOWN_BUGS = [
     KnownBug(
-        "gcs-xml-list", "gcs",
-        "cnpg-ops lists GCS through the XML API (object_store: GET {endpoint}/BUCKET?list-type=2); "
-        "gcp-storage-emulator, like the STORAGE_EMULATOR_HOST convention of Google's own client "
-        "libraries, serves the JSON API (/storage/v1/b/BUCKET/o) and answers 501 Not Implemented; "
-        "object_store retries the 501 five times and cnpg-ops then calls it 'timed out'",
-        ("?list-type=2", "501 Not Implemented"),
-    ),
-    KnownBug(
-        "gcs-emulator-host-http", "gcs",
-        "with STORAGE_EMULATOR_HOST (host:port or http://host:port) cnpg-ops builds an http:// "
-        "base URL, but src/store/mod.rs allows plain HTTP only when --endpoint-url starts with "
-        "http://, so the HTTP client refuses the request before sending it",
-        ("?list-type=2", "URL scheme is not allowed"),
+        "gcs-xml-get", "gcs",
+        "cnpg-ops reads GCS objects through object_store's XML API GET, which percent-encodes "
+        "the bucket name (GET {endpoint}/cnpg%2Dgcs/cluster%2Fpg%2Dprov%2F...%2Fbackup%2Einfo); "
+        "gcp-storage-emulator routes on the raw path, finds no route for the bucket `cnpg%2Dgcs` "
+        "and answers 501 Not Implemented. The same object reads fine as "
+        "GET /storage/v1/b/cnpg-gcs/o/...?alt=media (JSON API, like the listing) or with the "
+        "bucket unencoded",
+        ("reading gs://cnpg-gcs/", "Error performing GET", "/cnpg%2Dgcs/", "501 Not Implemented"),
     ),
 ]
 
