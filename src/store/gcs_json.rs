@@ -1,9 +1,11 @@
 //! Listing Google Cloud Storage through its JSON API.
 //!
-//! `object_store` lists GCS through the XML API. The JSON API is the one every Google
+//! `object_store` talks to GCS through the XML API. The JSON API is the one every Google
 //! client library and emulator speaks (gcp-storage-emulator serves nothing else), and it
-//! takes `startOffset` for ranged listing. Reads still go through `object_store`.
+//! takes `startOffset` for ranged listing; listing and the small reads the catalog needs
+//! go through it, with `object_store`'s credential provider for the bearer token.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use object_store::gcp::GcpCredentialProvider;
@@ -146,9 +148,43 @@ impl GcsJsonList {
         url: &str,
         query: &[(&str, String)],
     ) -> Result<Page, object_store::Error> {
+        let body = self
+            .send(|| self.client.get(url).query(query), &self.bucket)
+            .await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| generic(format!("the list response is not the expected JSON: {e}")))
+    }
+
+    /// Reads the first `limit + 1` bytes of `key` (enough to tell an object over `limit`).
+    pub async fn get_prefix(
+        &self,
+        key: &str,
+        limit: u64,
+    ) -> Result<bytes::Bytes, object_store::Error> {
+        let name = percent_encode(key);
+        let url = format!("{}/storage/v1/b/{}/o/{name}", self.base, self.bucket);
+        self.send(
+            || {
+                self.client
+                    .get(&url)
+                    .query(&[("alt", "media")])
+                    .header("Range", format!("bytes=0-{limit}"))
+            },
+            key,
+        )
+        .await
+    }
+
+    /// Sends a request with retries on 5xx, 429 and connection failures; maps statuses to
+    /// `object_store` errors about `what`.
+    async fn send(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<bytes::Bytes, object_store::Error> {
         let mut attempt = 0;
         loop {
-            let mut req = self.client.get(url).query(query);
+            let mut req = build();
             if let Some(c) = &self.credentials {
                 req = req.bearer_auth(&c.get_credential().await?.bearer);
             }
@@ -158,31 +194,40 @@ impl GcsJsonList {
                     let body = resp
                         .bytes()
                         .await
-                        .map_err(|e| generic(format!("reading the list response: {e}")))?;
+                        .map_err(|e| generic(format!("reading the response for {what}: {e}")))?;
                     if status.is_success() {
-                        return serde_json::from_slice(&body).map_err(|e| {
-                            generic(format!("the list response is not the expected JSON: {e}"))
-                        });
+                        return Ok(body);
                     }
                     let text = String::from_utf8_lossy(&body)
                         .chars()
                         .take(300)
                         .collect::<String>();
+                    let source = Box::new(ListError(format!("HTTP {}: {text}", status.as_u16())));
                     let err = match status.as_u16() {
-                        404 => generic(format!(
-                            "NoSuchBucket: HTTP 404 listing {}: {text}",
-                            self.bucket
-                        )),
+                        404 if what == self.bucket
+                            || text.to_ascii_lowercase().contains("bucket") =>
+                        {
+                            generic(format!(
+                                "NoSuchBucket: HTTP 404 for gs://{}: {text}",
+                                self.bucket
+                            ))
+                        }
+                        404 => object_store::Error::NotFound {
+                            path: what.to_owned(),
+                            source,
+                        },
                         401 => object_store::Error::Unauthenticated {
-                            path: self.bucket.clone(),
-                            source: Box::new(ListError(format!("HTTP 401: {text}"))),
+                            path: what.to_owned(),
+                            source,
                         },
                         403 => object_store::Error::PermissionDenied {
-                            path: self.bucket.clone(),
-                            source: Box::new(ListError(format!("HTTP 403: {text}"))),
+                            path: what.to_owned(),
+                            source,
                         },
+                        // An empty object cannot satisfy a byte range.
+                        416 => return Ok(bytes::Bytes::new()),
                         s => generic(format!(
-                            "server returned HTTP {s} listing gs://{}: {text}",
+                            "server returned HTTP {s} for gs://{}/{what}: {text}",
                             self.bucket
                         )),
                     };
@@ -205,5 +250,26 @@ impl GcsJsonList {
             attempt += 1;
             tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
         }
+    }
+}
+
+/// Percent-encodes an object name for a JSON API path (every byte but unreserved ones).
+fn percent_encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() * 3);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn object_names_are_encoded_whole() {
+        assert_eq!(super::percent_encode("a/b c+d.info"), "a%2Fb%20c%2Bd.info");
     }
 }

@@ -355,6 +355,21 @@ impl Store {
 
     /// Reads `key`, refusing objects larger than `limit` bytes.
     pub async fn get_bounded(&self, key: &str, limit: u64) -> Result<Bytes, ReadError> {
+        if let Some(Pager::GcsJson(g)) = self.paged.as_deref() {
+            let bytes = g.get_prefix(key, limit).await.map_err(|e| {
+                ReadError::Store(StoreError::from_object_store(
+                    format!("reading {}", self.describe(key)),
+                    &e,
+                ))
+            })?;
+            if bytes.len() as u64 > limit {
+                return Err(ReadError::TooLarge {
+                    size: bytes.len() as u64,
+                    limit,
+                });
+            }
+            return Ok(bytes);
+        }
         let path = self.path(key).map_err(ReadError::Store)?;
         let opts = GetOptions {
             range: Some(GetRange::Bounded(0..limit + 1)),
