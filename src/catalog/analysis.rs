@@ -300,9 +300,6 @@ impl Catalog {
             .iter()
             .map(|(id, files)| build_backup(id, files, input, opts, &mut findings))
             .collect();
-        let mut backup_ids: BTreeSet<String> = backups.iter().map(|b| b.id.clone()).collect();
-        // backup.info results for directories the listing did not show cannot exist; keep the set honest.
-        backup_ids.extend(input.backup_infos.keys().cloned());
         backups.sort_by(|a, b| a.end_time.cmp(&b.end_time).then_with(|| a.id.cmp(&b.id)));
 
         let mut cat = Catalog {
