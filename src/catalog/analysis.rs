@@ -406,6 +406,15 @@ impl Catalog {
         tlis.extend(input.histories.keys());
         tlis.extend(input.listing.history.iter().map(|h| h.tli));
         tlis.extend(self.backups.iter().filter_map(|b| b.timeline));
+        // Ancestors named in history files belong to the chain even without WAL of their own.
+        tlis.extend(
+            input
+                .histories
+                .values()
+                .filter_map(|h| h.as_ref().ok())
+                .flat_map(|h| h.entries.iter().map(|e| e.parent_tli)),
+        );
+        let newest = tlis.iter().max().copied().unwrap_or(1);
         let mut timelines = Vec::new();
         for &tli in &tlis {
             let (history, history_error, lineage, parent, switchpoint) = if tli == 1 {
@@ -423,7 +432,8 @@ impl Catalog {
                         )
                     }
                     Some(Err(e)) => ("unreadable", Some(e.message.clone()), None, None, None),
-                    None => ("missing", None, None, None, None),
+                    // PostgreSQL reads a missing history file as "no parents".
+                    None => ("missing", None, Some(Lineage::alone(tli)), None, None),
                 }
             };
             let tl = self.wal.timeline(tli);
@@ -483,7 +493,11 @@ impl Catalog {
                 p.children.push((tli, sp));
             }
             match timelines[i].history {
-                "missing" if timelines[i].segments > 0 || !timelines[i].backups.is_empty() => {
+                "missing"
+                    if timelines[i].segments > 0
+                        || !timelines[i].backups.is_empty()
+                        || tli < newest =>
+                {
                     self.findings.push(
                         Finding::new(
                             "history-missing",
@@ -938,10 +952,10 @@ fn report_rejects(r: &IndexRejects, size: SegmentSize, findings: &mut Vec<Findin
         findings.push(
             Finding::new(
                 "wal-size",
-                Severity::Warning,
+                Severity::Error,
                 &r.wrong_size[0].0,
                 format!(
-                    "{} uncompressed segment(s) are not {size} long: {}",
+                    "{} uncompressed segment(s) are not {size} long and count as missing: {}",
                     r.wrong_size.len(),
                     list(&names)
                 ),

@@ -56,6 +56,25 @@ impl FromStr for Policy {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let p = Policy::parse_any(s)?;
+        if let Policy::RecoveryWindow { n, unit } = p {
+            let per = match unit {
+                'w' => 7,
+                'm' => 31,
+                _ => 1,
+            };
+            if u64::from(n) * per > 36_500 {
+                return Err(format!(
+                    "`{s}` is a window of more than 100 years; no catalog goes back that far"
+                ));
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl Policy {
+    fn parse_any(s: &str) -> Result<Policy, String> {
         let err = || {
             format!(
                 "`{s}` is not a retention policy; expected CloudNativePG's form (7d, 4w, 1m) or barman's (RECOVERY WINDOW OF 7 DAYS, REDUNDANCY 3)"

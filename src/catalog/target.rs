@@ -104,6 +104,8 @@ pub struct CheckReport {
 
 struct Attempt {
     ok: bool,
+    /// The verdict rests on something not seen (upload times, an unread next segment).
+    approximate: bool,
     timeline: Option<u32>,
     wal_from: Option<String>,
     wal_to: Option<String>,
@@ -117,6 +119,7 @@ impl Attempt {
     fn fail(reason: String) -> Attempt {
         Attempt {
             ok: false,
+            approximate: false,
             timeline: None,
             wal_from: None,
             wal_to: None,
@@ -248,6 +251,7 @@ impl Catalog {
                 report.timeline = attempt.timeline;
                 report.wal_from = attempt.wal_from;
                 report.wal_to = attempt.wal_to;
+                report.exact = report.exact && !attempt.approximate;
                 report.reasons = attempt.notes;
                 if report.requires_backup_id {
                     let why = match (cnpg_default.as_deref().and_then(|d| self.backup(d)), tl) {
@@ -373,6 +377,7 @@ impl Catalog {
         let start = size.segno(begin);
         let mut a = Attempt {
             ok: false,
+            approximate: false,
             timeline: Some(target_tli),
             wal_from: Some(size.name(lineage.tli_for_segno(size, start), start)),
             wal_to: None,
@@ -401,14 +406,37 @@ impl Catalog {
         }
         match target {
             Target::Lsn(l) => {
-                a.wal_to =
-                    Some(size.name(lineage.tli_for_segno(size, size.segno(l)), size.segno(l)));
-                if walk.end == WalkEnd::Complete {
+                let s = size.segno(l);
+                a.wal_to = self
+                    .wal
+                    .walk_end_name(&walk)
+                    .filter(|_| walk.partial_tail)
+                    .or_else(|| Some(size.name(lineage.tli_for_segno(size, s), s)));
+                let partial_end = walk
+                    .partial_tail
+                    .then(|| self.child_switchpoint(target_tli))
+                    .flatten();
+                if walk.end == WalkEnd::Complete && partial_end.is_some_and(|end| l >= end) {
+                    a.reasons.push(format!(
+                        "{l} is past the end of timeline {target_tli}: its last segment survives only as a .partial file, which holds WAL up to the fork at {}",
+                        partial_end.unwrap_or_default()
+                    ));
+                } else if walk.end == WalkEnd::Complete {
                     a.ok = true;
-                    let head = self.lineage_head(&lineage);
-                    if head.is_some_and(|h| h.segno == size.segno(l)) {
+                    let next = SegmentId {
+                        tli: lineage.tli_for_segno(size, s + 1),
+                        segno: s + 1,
+                    };
+                    if self.lineage_head(&lineage).is_some_and(|h| h.segno == s) {
+                        a.approximate = true;
                         a.notes.push(format!(
                             "{l} lies in the newest archived segment; recovery fails if no record at or after it was archived"
+                        ));
+                    } else if !walk.partial_tail && !self.wal.has(next) {
+                        a.approximate = true;
+                        a.notes.push(format!(
+                            "{} is not archived: if the record at {l} continues into it, recovery cannot reach the target",
+                            self.wal.name(next)
                         ));
                     }
                 } else {
@@ -434,7 +462,6 @@ impl Catalog {
                             fmt_time(self.wal.last_modified(last).and_then(ts))
                         ));
                     }
-                    self.note_unfollowed_timelines(&mut a, target_tli, tl);
                 }
                 WalkEnd::Missing { .. } => {
                     self.fill_missing(&mut a, &lineage, &walk);
@@ -510,6 +537,7 @@ impl Catalog {
                 }
             }
         }
+        self.note_unfollowed_timelines(&mut a, target_tli, tl, target);
         a
     }
 
@@ -537,6 +565,14 @@ impl Catalog {
                 a.missing.truncate(1);
             }
         }
+    }
+
+    /// Where the first child of timeline `tli` forked from it.
+    fn child_switchpoint(&self, tli: u32) -> Option<Lsn> {
+        self.timelines
+            .iter()
+            .find(|t| t.timeline == tli)
+            .and_then(|t| t.children.iter().map(|c| c.1).min())
     }
 
     /// The newest archived segment on the lineage.
@@ -588,24 +624,49 @@ impl Catalog {
         })
     }
 
-    fn note_unfollowed_timelines(&self, a: &mut Attempt, target_tli: u32, tl: TimelineChoice) {
+    /// Timelines above the one `latest` reaches are cut off by a missing history file.
+    /// For `latest` that loses their data silently; for a time or LSN target it means the
+    /// target is judged on an older branch.
+    fn note_unfollowed_timelines(
+        &self,
+        a: &mut Attempt,
+        target_tli: u32,
+        tl: TimelineChoice,
+        target: Target,
+    ) {
         if tl != TimelineChoice::Latest {
             return;
         }
-        let newer: Vec<u32> = self
+        let Some(n) = self
             .timelines
             .iter()
             .map(|t| t.timeline)
-            .filter(|&t| t > target_tli && !self.history_present(t))
-            .collect();
-        if let Some(&n) = newer.first() {
+            .filter(|&t| t > target_tli)
+            .max()
+        else {
+            return;
+        };
+        let link = (target_tli + 1..=n)
+            .find(|&k| !self.history_present(k))
+            .unwrap_or(n);
+        let why = if link == n {
+            format!("timeline {n} exists but its history file {n:08X}.history is missing")
+        } else {
+            format!("timeline {n} exists but {link:08X}.history, a link in its history, is missing")
+        };
+        if target == Target::Latest {
             a.ok = false;
             a.reasons.insert(
                 0,
                 format!(
-                    "timeline {n} has WAL but its history file {n:08X}.history is missing: `latest` stops at the end of timeline {target_tli} and the newer timeline's data would be silently lost; pass --timeline {target_tli} to accept that"
+                    "{why}: `latest` stops at the end of timeline {target_tli} and the newer timeline's data would be silently lost; pass --timeline {target_tli} to accept that"
                 ),
             );
+        } else if a.ok {
+            a.approximate = true;
+            a.notes.push(format!(
+                "{why}: `latest` cannot reach it, so the target is judged on timeline {target_tli}; if it lies after timeline {n} forked, the restore follows the older branch"
+            ));
         }
     }
 

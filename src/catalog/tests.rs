@@ -582,3 +582,114 @@ fn the_old_timelines_partial_ends_a_restore_on_that_timeline() {
         Some("000000020000000000000009")
     );
 }
+
+#[test]
+fn regression_latest_cannot_reach_a_timeline_behind_a_missing_history_link() {
+    // 00000003.history names 2, whose own history file is missing: latest from timeline 1
+    // stops at 1, and timeline 3's WAL would be silently skipped.
+    let mut s = Synth::new();
+    s.wal(1, 1, 4)
+        .partial(1, 5)
+        .history(3, "1\t0/5000100\tx\n2\t0/5000200\tx\n")
+        .wal(3, 5, 19)
+        .backup("20260301T000020", "DONE", 1, 2, 2, 25, true);
+    let c = s.analyse();
+    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    assert!(!r.recoverable, "{r:#?}");
+    assert!(
+        r.reasons[0].contains("00000002.history, a link in its history, is missing"),
+        "{:?}",
+        r.reasons
+    );
+    assert!(
+        c.findings
+            .iter()
+            .any(|f| f.id == "history-missing" && f.subject == "timeline 2"),
+        "{:?}",
+        c.findings
+    );
+    // A time target is judged on the reachable branch, with the caveat and not called exact.
+    let r = c.check(Target::Time(at(35)), TimelineChoice::Latest);
+    assert!(
+        r.reasons.iter().any(|x| x.contains("judged on timeline 1")),
+        "{r:#?}"
+    );
+    // Pinning timeline 3 follows its history through the missing link.
+    assert!(c.check(Target::Latest, TimelineChoice::Id(3)).recoverable);
+}
+
+#[test]
+fn regression_lsn_past_the_fork_inside_a_partial_is_not_recoverable() {
+    let mut s = Synth::new();
+    s.wal(1, 1, 4)
+        .partial(1, 5)
+        .history(2, "1\t0/5000100\tx\n")
+        .wal(2, 5, 9)
+        .backup("20260301T000020", "DONE", 1, 2, 2, 25, true);
+    let c = s.analyse();
+    let before = c.check(Target::Lsn(Lsn(0x500_0080)), TimelineChoice::Id(1));
+    assert!(before.recoverable, "{before:#?}");
+    assert_eq!(
+        before.wal_to.as_deref(),
+        Some("000000010000000000000005.partial")
+    );
+    let after = c.check(Target::Lsn(Lsn(0x580_0000)), TimelineChoice::Id(1));
+    assert!(!after.recoverable, "{after:#?}");
+    assert!(
+        after.reasons[0].contains("holds WAL up to the fork at 0/5000100"),
+        "{:?}",
+        after.reasons
+    );
+}
+
+#[test]
+fn regression_a_truncated_segment_counts_as_missing() {
+    let mut s = simple();
+    s.remove_wal(1, 7);
+    s.obj("wals/0000000100000000/000000010000000000000007", 0, at(70));
+    let c = s.analyse();
+    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    assert!(!r.recoverable, "{r:#?}");
+    assert_eq!(r.stops_at.as_deref(), Some("000000010000000000000007"));
+    assert!(
+        c.findings
+            .iter()
+            .any(|f| f.id == "wal-size" && f.severity == super::findings::Severity::Error)
+    );
+}
+
+#[test]
+fn regression_a_backup_on_a_timeline_without_history_is_restorable_on_it() {
+    // PostgreSQL reads a missing history file of the target timeline as "no parents".
+    let mut s = Synth::new();
+    s.wal(2, 1, 9)
+        .backup("20260301T000020", "DONE", 2, 2, 2, 25, true);
+    let c = s.analyse();
+    assert!(c.check(Target::Latest, TimelineChoice::Latest).recoverable);
+    assert!(c.check(Target::Latest, TimelineChoice::Id(2)).recoverable);
+    assert!(
+        c.check(Target::Time(at(50)), TimelineChoice::Latest)
+            .recoverable
+    );
+    assert!(c.findings.iter().any(|f| f.id == "history-missing"));
+}
+
+#[test]
+fn regression_lsn_target_with_the_next_segment_missing_is_not_exact() {
+    let mut s = simple();
+    s.remove_wal(1, 7);
+    let c = s.analyse();
+    let r = c.check(
+        Target::Lsn(Lsn(SegmentSize::default().start_lsn(6).0 + 0x10)),
+        TimelineChoice::Latest,
+    );
+    assert!(r.recoverable);
+    assert!(!r.exact, "{r:#?}");
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.contains("000000010000000000000007 is not archived")),
+        "{:?}",
+        r.reasons
+    );
+}

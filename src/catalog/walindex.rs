@@ -181,7 +181,7 @@ pub struct IndexRejects {
     pub duplicates: Vec<(String, Compression, Compression)>,
     /// Files in the wrong hash directory (barman-cloud-wal-restore will not find them).
     pub misplaced: Vec<String>,
-    /// Uncompressed segments whose size is not the segment size.
+    /// Uncompressed segments whose size is not the segment size (left out: treated as missing).
     pub wrong_size: Vec<(String, u64)>,
 }
 
@@ -210,8 +210,11 @@ impl WalIndex {
             let tl = timelines.entry(id.tli).or_default();
             match o.name.kind {
                 WalKind::Segment => {
+                    // PostgreSQL refuses a segment of the wrong size ("has wrong size"):
+                    // such an object is as good as missing.
                     if o.name.compression == Compression::None && o.size != size.bytes() {
                         rejects.wrong_size.push((o.name.to_string(), o.size));
+                        continue;
                     }
                     tl.segments.push(entry);
                 }
@@ -514,7 +517,9 @@ mod tests {
             },
         ];
         let (idx, rejects) = WalIndex::build(&objects, SegmentSize::default());
-        assert_eq!(idx.timeline(1).unwrap().segments.len(), 2);
+        // The short uncompressed segment 2 counts as missing.
+        assert_eq!(idx.timeline(1).unwrap().segments.len(), 1);
+        assert!(!idx.has(SegmentId { tli: 1, segno: 2 }));
         assert_eq!(
             rejects.duplicates,
             vec![(

@@ -230,8 +230,21 @@ impl Store {
         start_after: Option<String>,
         end: Option<String>,
     ) -> Result<Listing, StoreError> {
+        self.list_range_from(paged, root, strip, start_after, end, None)
+            .await
+    }
+
+    /// Like [`Self::list_range`], continuing from a page token.
+    async fn list_range_from(
+        &self,
+        paged: &Pager,
+        root: &str,
+        strip: &str,
+        start_after: Option<String>,
+        end: Option<String>,
+        mut token: Option<String>,
+    ) -> Result<Listing, StoreError> {
         let mut listing = Listing::default();
-        let mut token: Option<String> = None;
         loop {
             let opts = PaginatedListOptions {
                 offset: start_after.clone(),
@@ -295,7 +308,16 @@ impl Store {
             last_key = Some(meta.location.as_ref().to_owned());
         }
         progress(listing.len());
-        let (Some(_), Some(last_key)) = (first.page_token, last_key) else {
+        let Some(token) = first.page_token else {
+            return Ok(listing);
+        };
+        let Some(last_key) = last_key else {
+            // A page may come back empty with more to follow: list the rest in one stream.
+            let rest = self
+                .list_range_from(paged, root, strip, None, None, Some(token))
+                .await?;
+            listing.merge(rest);
+            progress(listing.len());
             return Ok(listing);
         };
         let splits = self.plan_splits(paged, root, &last_key).await?;
