@@ -355,40 +355,39 @@ impl Store {
 
     /// Reads `key`, refusing objects larger than `limit` bytes.
     pub async fn get_bounded(&self, key: &str, limit: u64) -> Result<Bytes, ReadError> {
-        if let Some(Pager::GcsJson(g)) = self.paged.as_deref() {
-            let bytes = g.get_prefix(key, limit).await.map_err(|e| {
-                ReadError::Store(StoreError::from_object_store(
-                    format!("reading {}", self.describe(key)),
-                    &e,
-                ))
-            })?;
+        let read_err = |e: &object_store::Error| {
+            ReadError::Store(StoreError::from_object_store(
+                format!("reading {}", self.describe(key)),
+                e,
+            ))
+        };
+        let within = |bytes: Bytes| {
             if bytes.len() as u64 > limit {
-                return Err(ReadError::TooLarge {
+                Err(ReadError::TooLarge {
                     size: bytes.len() as u64,
                     limit,
-                });
+                })
+            } else {
+                Ok(bytes)
             }
-            return Ok(bytes);
+        };
+        if let Some(Pager::GcsJson(g)) = self.paged.as_deref() {
+            return within(g.get_prefix(key, limit).await.map_err(|e| read_err(&e))?);
         }
         let path = self.path(key).map_err(ReadError::Store)?;
         let opts = GetOptions {
             range: Some(GetRange::Bounded(0..limit + 1)),
             ..GetOptions::default()
         };
-        let res = self.object.get_opts(&path, opts).await;
-        let res = match res {
+        let res = match self.object.get_opts(&path, opts).await {
             Ok(r) => r,
-            Err(e) => {
-                // An empty object cannot satisfy a byte range on some servers.
-                let (kind, _) = error::classify(&e);
-                if kind == AccessKind::Other && e.to_string().contains("416") {
-                    return Ok(Bytes::new());
-                }
-                return Err(ReadError::Store(StoreError::from_object_store(
-                    format!("reading {}", self.describe(key)),
-                    &e,
-                )));
+            // An empty object cannot satisfy a byte range on some servers.
+            Err(e)
+                if error::classify(&e).0 == AccessKind::Other && e.to_string().contains("416") =>
+            {
+                return Ok(Bytes::new());
             }
+            Err(e) => return Err(read_err(&e)),
         };
         if res.meta.size > limit {
             return Err(ReadError::TooLarge {
@@ -396,19 +395,7 @@ impl Store {
                 limit,
             });
         }
-        let bytes = res.bytes().await.map_err(|e| {
-            ReadError::Store(StoreError::from_object_store(
-                format!("reading {}", self.describe(key)),
-                &e,
-            ))
-        })?;
-        if bytes.len() as u64 > limit {
-            return Err(ReadError::TooLarge {
-                size: bytes.len() as u64,
-                limit,
-            });
-        }
-        Ok(bytes)
+        within(res.bytes().await.map_err(|e| read_err(&e))?)
     }
 }
 
