@@ -759,7 +759,13 @@ impl Catalog {
                     backups: vec![b.id.clone()],
                     start_time: end_time,
                     start_lsn: end,
-                    end_lsn: size.end_lsn(last.segno),
+                    // A .partial holds WAL only up to the fork recorded by the child timeline.
+                    end_lsn: if walk.partial_tail {
+                        self.child_switchpoint(last.tli)
+                            .unwrap_or_else(|| size.end_lsn(last.segno))
+                    } else {
+                        size.end_lsn(last.segno)
+                    },
                     end_time: self.wal.last_modified(last).and_then(ts),
                     end_time_approximate: true,
                     end_segment,

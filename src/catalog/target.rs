@@ -568,7 +568,7 @@ impl Catalog {
     }
 
     /// Where the first child of timeline `tli` forked from it.
-    fn child_switchpoint(&self, tli: u32) -> Option<Lsn> {
+    pub(crate) fn child_switchpoint(&self, tli: u32) -> Option<Lsn> {
         self.timelines
             .iter()
             .find(|t| t.timeline == tli)

@@ -574,6 +574,7 @@ fn the_old_timelines_partial_ends_a_restore_on_that_timeline() {
         w1.windows[0].end_segment,
         "000000010000000000000005.partial"
     );
+    assert_eq!(w1.windows[0].end_lsn, Lsn(0x500_0100));
     // On timeline 2 the partial is never used: its own segment 5 is.
     assert_eq!(
         c.check(Target::Latest, TimelineChoice::Latest)
