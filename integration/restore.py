@@ -4,9 +4,10 @@
 restore() does what a CNPG recovery bootstrap does, by hand:
   1. `barman-cloud-restore DEST SERVER BACKUP_ID DATADIR` into a fresh data directory;
   2. recovery settings: restore_command = barman-cloud-wal-restore ... %f %p,
-     recovery_target_time (PostgreSQL 15 form 'YYYY-MM-DD HH:MM:SS.ffffff+00') unless the
-     target is `latest`, recovery_target_action = promote, optional
-     recovery_target_timeline, and recovery.signal;
+     recovery_target_time (PostgreSQL 15 form 'YYYY-MM-DD HH:MM:SS.ffffff+00') for an
+     instant, recovery_target_lsn for an LSN (Lsn), neither for `latest`,
+     recovery_target_action = promote, optional recovery_target_timeline, and
+     recovery.signal;
   3. archive_mode = off, so a restored instance never writes into the live archive;
   4. start PostgreSQL on a free 127.0.0.1 port and watch what it does.
 
@@ -24,6 +25,8 @@ Outcomes (RestoreResult.outcome):
 It can be used on its own:
   restore.py --backup 20261124T101500 --target '2026-11-24T10:16:00.5+00:00'
   restore.py --backup 20261124T101500 --target latest --keep
+  restore.py --backup 20261124T101500 --target 0/C000000 --timeline 2
+  restore.py --backup 20261124T101500 --target latest --timeline 1
 """
 
 from __future__ import annotations
@@ -51,13 +54,53 @@ from common import (
 )
 
 LATEST = "latest"
+LSN_RE = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Lsn:
+    """An LSN target (recovery_target_lsn), e.g. Lsn("0/C000000")."""
+
+    text: str
+
+    def __post_init__(self):
+        if not LSN_RE.match(self.text):
+            raise ValueError(f"not an LSN: {self.text!r}")
+
+    @property
+    def value(self) -> int:
+        return parse_lsn(self.text)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_lsn(text: str) -> int:
+    """'0/C000150' -> 0xC000150."""
+    m = LSN_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"not an LSN: {text!r}")
+    return (int(m.group(1), 16) << 32) | int(m.group(2), 16)
+
+
+def format_lsn(value: int) -> str:
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+def target_text(target) -> str:
+    """RFC 3339 for an instant, the LSN for an Lsn, or 'latest'."""
+    if target == LATEST:
+        return LATEST
+    if isinstance(target, Lsn):
+        return target.text
+    return rfc3339(target)
 
 
 @dataclasses.dataclass
 class RestoreResult:
     name: str
     backup_id: str
-    target: str                      # RFC 3339 or "latest"
+    target: str                      # RFC 3339, an LSN, or "latest"
     target_timeline: str | None
     outcome: str                     # promoted | fatal | restore_failed | timeout
     rows: list[int] | None = None    # ids present after promotion
@@ -75,19 +118,20 @@ class RestoreResult:
     log_path: str | None = None
     seconds: float = 0.0
 
-    def classify(self, expected_rows: set[int]) -> str:
-        """reached / early_stop / overshoot / early_stop+overshoot, or the raw outcome."""
+    def classify(self, expected_rows: set[int], may: set[int] = frozenset()) -> str:
+        """reached / early_stop / overshoot / early_stop+overshoot, or the raw outcome.
+        `may`: rows allowed but not required (see boundary_rows)."""
         if self.outcome != "promoted":
             return self.outcome
         present = set(self.rows or [])
-        missing, extra = expected_rows - present, present - expected_rows
+        missing, extra = expected_rows - present, present - expected_rows - set(may)
         if not missing and not extra:
             return "reached"
         if missing and extra:
             return "early_stop+overshoot"
         return "early_stop" if missing else "overshoot"
 
-    def describe(self, expected_rows: set[int] | None = None) -> str:
+    def describe(self, expected_rows: set[int] | None = None, may: set[int] = frozenset()) -> str:
         parts = [f"backup {self.backup_id}", f"outcome {self.outcome}"]
         if self.outcome == "promoted":
             present = set(self.rows or [])
@@ -96,7 +140,7 @@ class RestoreResult:
                          f"for new timeline {self.timeline}")
             if expected_rows is not None:
                 missing = sorted(expected_rows - present)
-                extra = sorted(present - expected_rows)
+                extra = sorted(present - expected_rows - set(may))
                 if missing:
                     parts.append(f"missing ids {compact(missing)}")
                 if extra:
@@ -126,12 +170,56 @@ def compact(ids: list[int]) -> str:
     return ",".join(out)
 
 
-def expected_rows(facts: dict, target) -> set[int]:
+def history_rows(facts: dict, timeline=None) -> list[dict]:
+    """The rows in the history of `timeline` (a number, or None for every row), in WAL
+    order: a child timeline's history is its parent's rows up to the switchpoint, then its
+    own. LSNs grow along a history, so WAL order is LSN order."""
+    rows = facts["rows"]
+    if timeline is not None:
+        ts = facts["timeline_switch"]
+        tli = int(timeline)
+        if tli == ts["parent_timeline"]:
+            rows = [r for r in rows if r["timeline"] == tli]
+        elif tli == ts["new_timeline"]:
+            switch = parse_lsn(ts["switchpoint"])
+            rows = [r for r in rows if r["timeline"] == tli or
+                    (r["timeline"] == ts["parent_timeline"] and parse_lsn(r["lsn_after_commit"]) <= switch)]
+        else:
+            raise ValueError(f"timeline {timeline} is not in this catalog")
+    return sorted(rows, key=lambda r: parse_lsn(r["lsn_after_commit"]))
+
+
+def expected_rows(facts: dict, target, timeline=None) -> set[int]:
     """Row ids that a correct recovery to `target` must contain: every row committed at or
-    before the target (recovery_target_inclusive defaults to on), or all rows for latest."""
+    before the target (recovery_target_inclusive defaults to on), or all rows for latest;
+    only rows in the history of `timeline` when one is given (recovery_target_timeline).
+
+    For an LSN: every row whose commit record ends at or before it (`lsn_after_commit`,
+    the insert position read right after the commit, is at or past that end). PostgreSQL
+    stops after the first record that starts at or past the LSN; when that record is the
+    next row's commit, that row is present too: see boundary_rows."""
+    rows = history_rows(facts, timeline)
     if target == LATEST:
-        return {r["id"] for r in facts["rows"]}
-    return {r["id"] for r in facts["rows"] if parse_time(r["commit_time"]) <= target}
+        return {r["id"] for r in rows}
+    if isinstance(target, Lsn):
+        return {r["id"] for r in rows if parse_lsn(r["lsn_after_commit"]) <= target.value}
+    return {r["id"] for r in rows if parse_time(r["commit_time"]) <= target}
+
+
+def boundary_rows(facts: dict, target, timeline=None) -> set[int]:
+    """Rows a correct recovery to `target` may contain without having to: for an LSN, the
+    first row past it in WAL order, unless the row before it already ends at or past the
+    LSN (then every record of that row starts past the LSN and recovery stops before its
+    commit). Empty for instants and latest, whose rows are exact."""
+    if not isinstance(target, Lsn):
+        return set()
+    rows = history_rows(facts, timeline)
+    for i, r in enumerate(rows):
+        if parse_lsn(r["lsn_after_commit"]) > target.value:
+            if i == 0 or parse_lsn(rows[i - 1]["lsn_after_commit"]) < target.value:
+                return {r["id"]}
+            return set()
+    return set()
 
 
 RESTORED_RE = re.compile(r'restored log file "([^"]+)" from archive')
@@ -159,8 +247,8 @@ def restore(
     timeout: float = 240,
     keep: bool = False,
 ) -> RestoreResult:
-    """Restore backup_id into WORKDIR/restores/<name> and recover to target (a datetime or
-    LATEST). The instance is stopped before returning; its log file is kept."""
+    """Restore backup_id into WORKDIR/restores/<name> and recover to target (a datetime, an
+    Lsn, or LATEST). The instance is stopped before returning; its log file is kept."""
     started = time.monotonic()
     root = settings["workdir"] / "restores"
     pg = Postgres(
@@ -179,7 +267,7 @@ def restore(
     result = RestoreResult(
         name=name,
         backup_id=backup_id,
-        target=target if target == LATEST else rfc3339(target),
+        target=target_text(target),
         target_timeline=target_timeline,
         outcome="timeout",
         log_path=str(pg.logfile),
@@ -207,7 +295,9 @@ def restore(
         "recovery_target_action": "promote",
         "log_min_messages": "info",
     }
-    if target != LATEST:
+    if isinstance(target, Lsn):
+        recovery["recovery_target_lsn"] = target.text
+    elif target != LATEST:
         recovery["recovery_target_time"] = pg_time(target)
     if target_timeline:
         recovery["recovery_target_timeline"] = target_timeline
@@ -281,19 +371,25 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir")
     ap.add_argument("--facts", help="facts.json (default: WORKDIR/facts.json)")
     ap.add_argument("--backup", required=True, help="backup id to restore")
-    ap.add_argument("--target", default=LATEST, help="RFC 3339 time, or 'latest' (no target)")
+    ap.add_argument("--target", default=LATEST, help="RFC 3339 time, an LSN (0/C000000), or 'latest' (no target)")
     ap.add_argument("--timeline", help="recovery_target_timeline (default: PostgreSQL's, i.e. latest)")
     ap.add_argument("--name", default="manual")
     ap.add_argument("--keep", action="store_true", help="keep the restored data directory")
     args = ap.parse_args(argv)
     settings = load_env(args.workdir)
     facts = read_json(args.facts or settings["workdir"] / "facts.json")
-    target = LATEST if args.target == LATEST else parse_time(args.target)
+    if args.target == LATEST:
+        target = LATEST
+    elif LSN_RE.match(args.target):
+        target = Lsn(args.target)
+    else:
+        target = parse_time(args.target)
     log(f"restoring {args.backup} to {args.target}")
     res = restore(settings, facts, args.backup, target, args.name, args.timeline, keep=args.keep)
-    exp = expected_rows(facts, target)
-    print(json.dumps(dataclasses.asdict(res) | {"classification": res.classify(exp)}, indent=2))
-    log(res.describe(exp))
+    tli = int(args.timeline) if args.timeline and args.timeline.isdigit() else None
+    exp, may = expected_rows(facts, target, tli), boundary_rows(facts, target, tli)
+    print(json.dumps(dataclasses.asdict(res) | {"classification": res.classify(exp, may)}, indent=2))
+    log(res.describe(exp, may))
     return 0
 
 
