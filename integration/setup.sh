@@ -233,6 +233,13 @@ EOF
     sleep 0.2
   done
   [ -n "$node_id" ] || die "garage did not come up, see $dir/server.log"
+  # `node id` reads the local key file; the RPC listener may come up a moment later.
+  local rpc_ok=""
+  for i in $(seq 1 150); do
+    if "${g[@]}" status >/dev/null 2>&1; then rpc_ok=1; break; fi
+    sleep 0.2
+  done
+  [ -n "$rpc_ok" ] || die "garage RPC not answering on 127.0.0.1:$rpc_port, see $dir/server.log"
   "${g[@]}" layout assign -z dc1 -c 1G "$node_id" >/dev/null
   "${g[@]}" layout apply --version 1 >/dev/null
   # Garage key ids are GK + 24 hex digits, secrets 64 hex digits.
