@@ -14,7 +14,7 @@ use super::history::{History, Lineage};
 use super::listing::{BaseObject, CatalogInput, ReadFailure};
 use super::names::{BaseFile, TarCompression};
 use super::time::format_utc;
-use super::wal::{Lsn, SegmentId, SegmentSize};
+use super::wal::{Lsn, SegmentSize};
 use super::walindex::{IndexRejects, WalIndex, WalkEnd};
 
 /// Settings of an analysis.
@@ -1293,10 +1293,4 @@ pub fn human_duration(d: Duration) -> String {
 #[must_use]
 pub fn fmt_time(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(|| "-".to_owned(), format_utc)
-}
-
-/// The segment id of a name, when it resolves under `size`.
-#[must_use]
-pub fn segment_of(name: &str, size: SegmentSize) -> Option<SegmentId> {
-    super::wal::RawSegmentName::parse(name).and_then(|r| r.resolve(size))
 }

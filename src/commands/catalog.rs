@@ -165,7 +165,6 @@ pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Fa
     };
     let options = StoreOptions {
         endpoint_url: a.endpoint_url.clone(),
-        provider_hint: hint,
         concurrency: usize::from(a.concurrency),
         strategy: a
             .list_strategy

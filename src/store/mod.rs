@@ -58,8 +58,6 @@ impl std::str::FromStr for ListStrategy {
 pub struct StoreOptions {
     /// Custom endpoint (`MinIO`, Ceph, R2, B2, an emulator).
     pub endpoint_url: Option<String>,
-    /// `--cloud-provider`, for URLs that do not say.
-    pub provider_hint: Option<Provider>,
     /// Parallel requests.
     pub concurrency: usize,
     /// WAL listing strategy.
@@ -74,7 +72,6 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             endpoint_url: None,
-            provider_hint: None,
             concurrency: 16,
             strategy: ListStrategy::Auto,
             timeout: Duration::from_secs(60),
