@@ -6,8 +6,8 @@ use serde::Serialize;
 use crate::catalog::analysis::{AnalysisOptions, Backup, Catalog, Gap, Timeline, TimelineWindows};
 use crate::catalog::findings::{Finding, Severity};
 use crate::catalog::listing::CatalogInput;
-use crate::catalog::retention::{self, Policy, RetentionReport};
-use crate::catalog::target::{CheckReport, Target, TimelineChoice};
+use crate::catalog::retention::{self, Policy};
+use crate::catalog::target::{Target, TimelineChoice};
 use crate::catalog::time::{Zone, format_utc, parse_target};
 use crate::catalog::wal::{Lsn, SegmentSize};
 use crate::cli::{CatalogArgs, CatalogCommand, GlobalArgs, OutputFormat};
@@ -66,7 +66,7 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
             let loaded = load(&a.catalog, zone, p).await?;
             let report = loaded.catalog.check(target.0, timeline);
             if p.format == OutputFormat::Json {
-                p.json(&CheckJson {
+                p.json(&Envelope {
                     schema_version: SCHEMA_VERSION,
                     destination: &loaded.display,
                     server: &loaded.catalog.server,
@@ -92,7 +92,7 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
                 a.minimum_redundancy,
             );
             if p.format == OutputFormat::Json {
-                p.json(&RetentionJson {
+                p.json(&Envelope {
                     schema_version: SCHEMA_VERSION,
                     destination: &loaded.display,
                     server: &loaded.catalog.server,
@@ -280,30 +280,16 @@ impl<'a> ShowJson<'a> {
     }
 }
 
-/// `catalog check -o json`.
+/// `catalog check -o json` and `catalog retention -o json`: the report with where it is about.
 #[derive(Serialize)]
-pub struct CheckJson<'a> {
+pub struct Envelope<'a, T: Serialize> {
     /// Document version.
     pub schema_version: u32,
     /// `DEST/server`.
     pub destination: &'a str,
     /// Server name.
     pub server: &'a str,
-    /// The verdict.
+    /// The verdict or the simulation.
     #[serde(flatten)]
-    pub report: &'a CheckReport,
-}
-
-/// `catalog retention -o json`.
-#[derive(Serialize)]
-pub struct RetentionJson<'a> {
-    /// Document version.
-    pub schema_version: u32,
-    /// `DEST/server`.
-    pub destination: &'a str,
-    /// Server name.
-    pub server: &'a str,
-    /// The simulation.
-    #[serde(flatten)]
-    pub report: &'a RetentionReport,
+    pub report: &'a T,
 }
