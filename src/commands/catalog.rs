@@ -66,12 +66,7 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
             let loaded = load(&a.catalog, zone, p).await?;
             let report = loaded.catalog.check(target.0, timeline);
             if p.format == OutputFormat::Json {
-                p.json(&Envelope {
-                    schema_version: SCHEMA_VERSION,
-                    destination: &loaded.display,
-                    server: &loaded.catalog.server,
-                    report: &report,
-                });
+                p.json(&loaded.envelope(&report));
             } else {
                 p.out(&text::check(p, &report));
             }
@@ -92,12 +87,7 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
                 a.minimum_redundancy,
             );
             if p.format == OutputFormat::Json {
-                p.json(&Envelope {
-                    schema_version: SCHEMA_VERSION,
-                    destination: &loaded.display,
-                    server: &loaded.catalog.server,
-                    report: &report,
-                });
+                p.json(&loaded.envelope(&report));
             } else {
                 p.out(&text::retention(p, &report));
             }
@@ -215,6 +205,18 @@ pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Fa
         layout_findings: discovered.findings,
         now,
     })
+}
+
+impl Loaded {
+    /// A report wrapped with the schema version and what it is about.
+    fn envelope<'a, T: Serialize>(&'a self, report: &'a T) -> Envelope<'a, T> {
+        Envelope {
+            schema_version: SCHEMA_VERSION,
+            destination: &self.display,
+            server: &self.catalog.server,
+            report,
+        }
+    }
 }
 
 /// `catalog show -o json`.

@@ -113,13 +113,25 @@ impl Store {
         strip: &str,
         progress: Progress<'_>,
     ) -> Result<Listing, StoreError> {
-        let path = self.path(root)?;
+        self.stream(&self.path(root)?, strip, progress).await
+    }
+
+    /// Lists everything under `path` as one stream of pages, reporting progress per page.
+    async fn stream(
+        &self,
+        path: &object_store::path::Path,
+        strip: &str,
+        progress: Progress<'_>,
+    ) -> Result<Listing, StoreError> {
         let mut listing = Listing::default();
-        let mut s = self.object.list(Some(&path));
+        let mut s = self.object.list(Some(path));
         let mut n = 0usize;
         while let Some(item) = s.next().await {
             let meta = item.map_err(|e| {
-                StoreError::from_object_store(format!("listing {}", self.describe(root)), &e)
+                StoreError::from_object_store(
+                    format!("listing {}/", self.describe(path.as_ref())),
+                    &e,
+                )
             })?;
             add_meta(&mut listing, strip, &meta);
             n += 1;
@@ -150,18 +162,7 @@ impl Store {
             add_meta(&mut listing, strip, meta);
         }
         self.gather(listing, top.common_prefixes, progress, |dir| async move {
-            let mut part = Listing::default();
-            let mut s = self.object.list(Some(&dir));
-            while let Some(item) = s.next().await {
-                let meta = item.map_err(|e| {
-                    StoreError::from_object_store(
-                        format!("listing {}/", self.describe(dir.as_ref())),
-                        &e,
-                    )
-                })?;
-                add_meta(&mut part, strip, &meta);
-            }
-            Ok(part)
+            self.stream(&dir, strip, &|_| {}).await
         })
         .await
     }
