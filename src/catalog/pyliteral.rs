@@ -140,7 +140,7 @@ impl Parser {
         self.skip_ws();
         match self.peek() {
             None => Err(self.error("expected a value, found the end")),
-            Some('\'' | '"') => self.string().map(PyValue::Str),
+            Some('\'' | '"') => self.string(false).map(PyValue::Str),
             Some(c @ ('[' | '(' | '{')) => {
                 self.depth += 1;
                 if self.depth > MAX_DEPTH {
@@ -174,10 +174,10 @@ impl Parser {
                     "False" => Ok(PyValue::Bool(false)),
                     // A string prefix such as u'..' or r'..'.
                     "u" | "U" if matches!(self.peek(), Some('\'' | '"')) => {
-                        self.string().map(PyValue::Str)
+                        self.string(false).map(PyValue::Str)
                     }
                     "r" | "R" if matches!(self.peek(), Some('\'' | '"')) => {
-                        self.raw_string().map(PyValue::Str)
+                        self.string(true).map(PyValue::Str)
                     }
                     _ => {
                         self.pos = start;
@@ -276,32 +276,21 @@ impl Parser {
         }
     }
 
-    fn raw_string(&mut self) -> Result<String, PyParseError> {
+    /// A quoted string; a raw string (`r'..'`) keeps its backslashes.
+    fn string(&mut self, raw: bool) -> Result<String, PyParseError> {
         let quote = self.bump().unwrap_or('\'');
         let mut out = String::new();
         loop {
             match self.bump() {
                 None => return Err(self.error("unterminated string")),
                 Some(c) if c == quote => return Ok(out),
-                Some('\\') => {
+                Some('\n') if !raw => return Err(self.error("line break inside a string")),
+                Some('\\') if raw => {
                     out.push('\\');
                     if let Some(c) = self.bump() {
                         out.push(c);
                     }
                 }
-                Some(c) => out.push(c),
-            }
-        }
-    }
-
-    fn string(&mut self) -> Result<String, PyParseError> {
-        let quote = self.bump().unwrap_or('\'');
-        let mut out = String::new();
-        loop {
-            match self.bump() {
-                None => return Err(self.error("unterminated string")),
-                Some(c) if c == quote => return Ok(out),
-                Some('\n') => return Err(self.error("line break inside a string")),
                 Some('\\') => self.escape(&mut out)?,
                 Some(c) => out.push(c),
             }
@@ -363,6 +352,12 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_strings_keep_backslashes() {
+        assert_eq!(parse(r"r'a\nb'").unwrap().as_str(), Some(r"a\nb"));
+        assert_eq!(parse(r"u'a\nb'").unwrap().as_str(), Some("a\nb"));
+    }
 
     #[test]
     fn backup_label_string() {
