@@ -25,10 +25,8 @@ GCS_EMULATOR_BIN="$VENV/bin/gcp-storage-emulator"
 
 log() { printf 'providers: %s\n' "$*" >&2; }
 die() { printf 'providers: error: %s\n' "$*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # --------------------------------------------------------------------------- install
 
@@ -134,27 +132,8 @@ EOF
 do_stop() {
   local workdir=$1 pidfile pid
   for pidfile in "$workdir"/providers/*.pid; do
-    [ -f "$pidfile" ] || continue
-    pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
-      log "stopping pid $pid ($(basename "$pidfile" .pid))"
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$pidfile"
+    stop_pidfile "$pidfile" "$(basename "$pidfile" .pid)"
   done
 }
 
-main() {
-  local cmd=${1:-}
-  case "$cmd" in
-    install) do_install ;;
-    start) [ $# -eq 2 ] || die "usage: $0 start WORKDIR"; do_start "$2" ;;
-    up) [ $# -eq 2 ] || die "usage: $0 up WORKDIR"; do_install; do_start "$2" ;;
-    stop) [ $# -eq 2 ] || die "usage: $0 stop WORKDIR"; do_stop "$2" ;;
-    *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
-  esac
-}
-
-main "$@"
+dispatch "$0" 15 "$@"

@@ -39,6 +39,7 @@ VENV_PINS=('barman==3.19.1' 'gcp-storage-emulator==2026.7.19' 'boto3' 'psycopg2'
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 apt_updated=0
 apt_install() {
@@ -51,15 +52,6 @@ apt_install() {
   apt-get install -y -qq "$@" >/dev/null
 }
 
-free_port() {
-  python3 - <<'EOF'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-EOF
-}
 
 # --------------------------------------------------------------------------- install
 
@@ -329,27 +321,8 @@ do_stop() {
   done < <(find "$workdir" -name postmaster.pid -type f 2>/dev/null)
   # The S3 server (and the fault-injecting proxy of make_catalog.py, if it left a pid file).
   for pidfile in "$workdir"/s3/server.pid "$workdir"/*.pid; do
-    [ -f "$pidfile" ] || continue
-    pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
-      log "stopping pid $pid ($pidfile)"
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$pidfile"
+    stop_pidfile "$pidfile" "$pidfile"
   done
 }
 
-main() {
-  local cmd=${1:-}
-  case "$cmd" in
-    install) do_install ;;
-    start) [ $# -eq 2 ] || die "usage: $0 start WORKDIR"; do_start "$2" ;;
-    up) [ $# -eq 2 ] || die "usage: $0 up WORKDIR"; do_install; do_start "$2" ;;
-    stop) [ $# -eq 2 ] || die "usage: $0 stop WORKDIR"; do_stop "$2" ;;
-    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
-  esac
-}
-
-main "$@"
+dispatch "$0" 20 "$@"
