@@ -308,15 +308,22 @@ fn done_backup_without_data_or_wal_is_unusable() {
     assert!(c.windows.is_empty());
 }
 
-/// Timeline 2 forks from 1 inside segment 5; the old primary archived 1/6 after the fork.
-fn failover() -> Synth {
+/// Timeline 2 forks from 1 inside segment 5, which timeline 1 keeps only as 5.partial;
+/// backup B1 on timeline 1 ends at minute 25.
+fn clean_failover() -> Synth {
     let mut s = Synth::new();
     s.wal(1, 1, 4)
         .partial(1, 5)
-        .wal(1, 6, 6)
         .history(2, "1\t0/5000100\tno recovery target specified\n")
         .wal(2, 5, 9)
         .backup("20260301T000020", "DONE", 1, 2, 2, 25, true);
+    s
+}
+
+/// [`clean_failover`] where the old primary also archived 1/6 after the fork.
+fn failover() -> Synth {
+    let mut s = clean_failover();
+    s.wal(1, 6, 6);
     s
 }
 
@@ -547,13 +554,7 @@ fn wal_index_handles_other_segment_sizes() {
 fn the_old_timelines_partial_ends_a_restore_on_that_timeline() {
     // Timeline 1's last segment survives only as 5.partial (2 forked inside it); with no
     // off-history segment, a restore pinned to timeline 1 replays the partial at the end.
-    let mut s = Synth::new();
-    s.wal(1, 1, 4)
-        .partial(1, 5)
-        .history(2, "1\t0/5000100\tno recovery target specified\n")
-        .wal(2, 5, 9)
-        .backup("20260301T000020", "DONE", 1, 2, 2, 25, true);
-    let c = s.analyse();
+    let c = clean_failover().analyse();
     let r = c.check(Target::Latest, TimelineChoice::Id(1));
     assert!(r.recoverable, "{r:#?}");
     assert_eq!(
@@ -621,13 +622,7 @@ fn regression_latest_cannot_reach_a_timeline_behind_a_missing_history_link() {
 
 #[test]
 fn regression_lsn_past_the_fork_inside_a_partial_is_not_recoverable() {
-    let mut s = Synth::new();
-    s.wal(1, 1, 4)
-        .partial(1, 5)
-        .history(2, "1\t0/5000100\tx\n")
-        .wal(2, 5, 9)
-        .backup("20260301T000020", "DONE", 1, 2, 2, 25, true);
-    let c = s.analyse();
+    let c = clean_failover().analyse();
     let before = c.check(Target::Lsn(Lsn(0x500_0080)), TimelineChoice::Id(1));
     assert!(before.recoverable, "{before:#?}");
     assert_eq!(
