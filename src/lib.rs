@@ -10,5 +10,6 @@ pub mod cli;
 pub mod codec;
 pub mod commands;
 pub mod exit;
+pub mod gitops;
 pub mod output;
 pub mod store;
