@@ -13,3 +13,4 @@ pub mod exit;
 pub mod gitops;
 pub mod output;
 pub mod store;
+pub mod yaml;

@@ -1,0 +1,1 @@
+//! Edits that change only the bytes they must (in progress).
