@@ -46,15 +46,7 @@ pub fn inline(value: &Value, indent: usize) -> Option<String> {
 #[must_use]
 pub fn block(value: &Value, indent: usize) -> String {
     let mut out = String::new();
-    match value {
-        Value::Object(map) => write_map(&mut out, map, indent),
-        Value::Array(items) => write_seq(&mut out, items, indent),
-        other => {
-            out.push_str(&" ".repeat(indent));
-            out.push_str(&scalar(other, indent));
-            out.push('\n');
-        }
-    }
+    write_block(&mut out, value, indent);
     out
 }
 
@@ -82,20 +74,13 @@ fn write_map(out: &mut String, map: &serde_json::Map<String, Value>, indent: usi
         out.push_str(&pad);
         out.push_str(&string(k, indent));
         out.push(':');
-        match inline(v, indent) {
-            Some(s) => {
-                out.push(' ');
-                out.push_str(&s);
-                out.push('\n');
-            }
-            None => {
-                out.push('\n');
-                match v {
-                    Value::Object(m) => write_map(out, m, indent + 2),
-                    Value::Array(a) => write_seq(out, a, indent + 2),
-                    _ => unreachable!("inline() handles scalars"),
-                }
-            }
+        if let Some(s) = inline(v, indent) {
+            out.push(' ');
+            out.push_str(&s);
+            out.push('\n');
+        } else {
+            out.push('\n');
+            write_block(out, v, indent + 2);
         }
     }
 }
@@ -103,25 +88,29 @@ fn write_map(out: &mut String, map: &serde_json::Map<String, Value>, indent: usi
 fn write_seq(out: &mut String, items: &[Value], indent: usize) {
     let pad = " ".repeat(indent);
     for item in items {
-        match inline(item, indent) {
-            Some(s) => {
-                out.push_str(&pad);
-                out.push_str("- ");
-                out.push_str(&s);
-                out.push('\n');
-            }
-            None => {
-                let mut inner = String::new();
-                match item {
-                    Value::Object(m) => write_map(&mut inner, m, indent + 2),
-                    Value::Array(a) => write_seq(&mut inner, a, indent + 2),
-                    _ => unreachable!("inline() handles scalars"),
-                }
-                // The first line of the nested block shares the dash's line.
-                out.push_str(&pad);
-                out.push_str("- ");
-                out.push_str(&inner[indent + 2..]);
-            }
+        out.push_str(&pad);
+        out.push_str("- ");
+        if let Some(s) = inline(item, indent) {
+            out.push_str(&s);
+            out.push('\n');
+        } else {
+            // The first line of the nested block shares the dash's line.
+            let mut inner = String::new();
+            write_block(&mut inner, item, indent + 2);
+            out.push_str(&inner[indent + 2..]);
+        }
+    }
+}
+
+/// A non-empty collection as a block at `indent`.
+fn write_block(out: &mut String, value: &Value, indent: usize) {
+    match value {
+        Value::Object(m) => write_map(out, m, indent),
+        Value::Array(a) => write_seq(out, a, indent),
+        other => {
+            out.push_str(&" ".repeat(indent));
+            out.push_str(&scalar(other, indent));
+            out.push('\n');
         }
     }
 }
@@ -200,8 +189,9 @@ pub fn plain_is_safe(s: &str) -> bool {
     }
     // Numbers, times and dates in any YAML dialect (1:30, 2026-05-01, 1_000).
     let numeric_like = (first.is_ascii_digit() || first == '.' || first == '+')
-        && s.chars()
-            .all(|c| c.is_ascii_digit() || "_:.-+eE".contains(c) || c == ' ' || c == 'T' || c == 'Z');
+        && s.chars().all(|c| {
+            c.is_ascii_digit() || "_:.-+eE".contains(c) || c == ' ' || c == 'T' || c == 'Z'
+        });
     !numeric_like
 }
 
@@ -237,9 +227,29 @@ mod tests {
     #[test]
     fn ambiguous_strings_are_quoted() {
         for s in [
-            "", "1", "1.5", "true", "yes", "On", "null", "~", "2026-05-01", "10:30", "@daily",
-            "*", "- x", "a: b", "a #b", "trailing ", " lead", "x:", "0x1F", "1e3", "'q'",
-            "2026-05-01T10:00:00+02:00", "tab\tin",
+            "",
+            "1",
+            "1.5",
+            "true",
+            "yes",
+            "On",
+            "null",
+            "~",
+            "2026-05-01",
+            "10:30",
+            "@daily",
+            "*",
+            "- x",
+            "a: b",
+            "a #b",
+            "trailing ",
+            " lead",
+            "x:",
+            "0x1F",
+            "1e3",
+            "'q'",
+            "2026-05-01T10:00:00+02:00",
+            "tab\tin",
         ] {
             let text = to_string(&json!({ "k": s }));
             assert_eq!(
@@ -249,7 +259,14 @@ mod tests {
             );
             assert!(text.contains('"'), "{s:?} should be quoted: {text}");
         }
-        for s in ["foo-pg", "20Gi", "0 0 2 * * *", "s3://bucket/path/", "a:b", "ghcr.io/x:16.4"] {
+        for s in [
+            "foo-pg",
+            "20Gi",
+            "0 0 2 * * *",
+            "s3://bucket/path/",
+            "a:b",
+            "ghcr.io/x:16.4",
+        ] {
             assert_eq!(to_string(&json!({ "k": s })), format!("k: {s}\n"));
         }
     }
@@ -258,7 +275,10 @@ mod tests {
     fn multi_line_strings_use_literal_blocks() {
         let v = json!({"sql": ["CREATE EXTENSION vector;\nSELECT 1;\n", "no newline\nend"]});
         let text = to_string(&v);
-        assert!(text.contains("  - |\n    CREATE EXTENSION vector;\n"), "{text}");
+        assert!(
+            text.contains("  - |\n    CREATE EXTENSION vector;\n"),
+            "{text}"
+        );
         assert!(text.contains("- |-\n"), "{text}");
         assert_eq!(super::super::parse_values(&text).unwrap()[0], v);
     }

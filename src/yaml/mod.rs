@@ -132,7 +132,10 @@ impl Offsets {
             v.push(text.len());
             v
         });
-        Self { bytes, len: text.len() }
+        Self {
+            bytes,
+            len: text.len(),
+        }
     }
 
     fn byte(&self, char_index: usize) -> usize {
@@ -186,12 +189,23 @@ impl Builder<'_> {
                     ScalarStyle::Literal => Style::Literal,
                     ScalarStyle::Folded => Style::Folded,
                 };
-                let start = self.offsets.byte(span.start.index());
+                let mut start = self.offsets.byte(span.start.index());
                 let mut end = self.offsets.byte(span.end.index());
-                if matches!(style, Style::Literal | Style::Folded) {
-                    // A block scalar's span runs to the next token; its content
-                    // ends at the last non-blank line.
-                    end = start + self.text[start..end].trim_end().len();
+                match style {
+                    Style::Literal | Style::Folded => {
+                        // The span covers the content only and runs on to the
+                        // next token: take in the `|`/`>` header, and end at the
+                        // last non-blank content.
+                        end = start + self.text[start..end].trim_end().len();
+                        if let Some(h) = self.text[..start].rfind(['|', '>']) {
+                            start = h;
+                        }
+                    }
+                    Style::SingleQuoted | Style::DoubleQuoted => {
+                        // The span may run over trailing blanks and a comment.
+                        end = quoted_end(self.text, start).unwrap_or(end);
+                    }
+                    Style::Plain => {}
                 }
                 let node = Node {
                     kind: Kind::Scalar(value.into_owned(), style),
@@ -311,6 +325,22 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
+
+/// The byte just past the closing quote of the quoted scalar at `start`.
+fn quoted_end(text: &str, start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let quote = *bytes.get(start)?;
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            c if c == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 fn last_content_end(kind: &Kind) -> Option<usize> {
@@ -492,12 +522,8 @@ impl Node {
 }
 
 fn scalar_json(s: &str, style: Style, tag: Option<&str>) -> Value {
-    match tag {
-        Some("!!str") => return Value::String(s.to_owned()),
-        Some("!!int" | "!!float" | "!!bool" | "!!null") | None => {}
-        Some(_) => return Value::String(s.to_owned()),
-    }
-    if style != Style::Plain {
+    let core_tag = matches!(tag, None | Some("!!int" | "!!float" | "!!bool" | "!!null"));
+    if !core_tag || style != Style::Plain {
         return Value::String(s.to_owned());
     }
     resolve_plain(s)
@@ -601,7 +627,10 @@ mod tests {
         assert_eq!(name.line, 5);
         assert_eq!(&text[name.span.clone()], "prod-foo");
         let second = docs[1].root.as_ref().unwrap();
-        assert_eq!(second.to_json(), json!({"kind": "Secret", "stringData": {"key": "quoted"}}));
+        assert_eq!(
+            second.to_json(),
+            json!({"kind": "Secret", "stringData": {"key": "quoted"}})
+        );
         assert_eq!(first.line_of("metadata.name"), 5);
         assert_eq!(first.line_of("metadata.missing.deeper"), 4);
     }
@@ -649,6 +678,11 @@ mod tests {
         let sql = root.get("sql").unwrap();
         assert_eq!(sql.as_str(), Some("CREATE EXTENSION vector;\nSELECT 1;\n"));
         assert!(text[sql.span.clone()].ends_with("SELECT 1;"));
+        assert!(text[sql.span.clone()].starts_with('|'));
+        let q = "a: \"fo\\\"o\"  # c\nb: 'it''s' # d\n";
+        let root = parse(q).unwrap().remove(0).root.unwrap();
+        assert_eq!(&q[root.get("a").unwrap().span.clone()], "\"fo\\\"o\"");
+        assert_eq!(&q[root.get("b").unwrap().span.clone()], "'it''s'");
     }
 
     #[test]
