@@ -38,6 +38,9 @@ pub struct GlobalArgs {
     /// More detail on stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The GitOps repository (default: the enclosing repository of the current directory).
+    #[arg(long, global = true, env = "CNPG_OPS_REPO", value_name = "PATH")]
+    pub repo: Option<std::path::PathBuf>,
 }
 
 /// Output format.
@@ -66,6 +69,19 @@ pub enum Command {
     /// Read a barman-cloud catalog straight from the object store.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Every database in the GitOps repository and where its backups live.
+    Ls(LsArgs),
+}
+
+/// `cnpg-ops ls`
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only this env.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only this service.
+    #[arg(long)]
+    pub svc: Option<String>,
 }
 
 /// `cnpg-ops catalog …`

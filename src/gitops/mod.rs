@@ -6,6 +6,10 @@
 //! and validation are pure functions of documents.
 
 pub mod changes;
+pub mod config;
+pub mod discover;
+pub mod docs;
 pub mod git;
+pub mod repo;
 pub mod schema;
 pub mod webhook;

@@ -383,3 +383,136 @@ pub fn retention(p: &Printer, r: &RetentionReport) -> String {
     }
     o
 }
+
+/// Renders rows as columns separated by two spaces; the first row is the
+/// header. Cells are sanitized.
+pub fn table(p: &Printer, rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| sanitize(c).into_owned()).collect())
+        .collect();
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ", w = widths[i]);
+            }
+        }
+        let line = line.trim_end();
+        if n == 0 {
+            let _ = writeln!(out, "{}", p.paint(Style::Heading, line));
+        } else {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    out
+}
+
+/// `cnpg-ops ls`.
+pub fn databases(
+    p: &Printer,
+    list: &[&crate::gitops::discover::Database],
+    problems: &[&crate::gitops::discover::Problem],
+) -> String {
+    use crate::gitops::discover::BackupModel;
+    let mut rows = vec![
+        [
+            "ENV",
+            "SVC",
+            "NAMESPACE/CLUSTER",
+            "BACKUPS",
+            "CATALOG",
+            "CREDENTIALS",
+            "RETENTION",
+            "SCHEDULE",
+            "BOOTSTRAP",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for d in list {
+        let model = match d.backup_model {
+            BackupModel::Inline => "inline",
+            BackupModel::Plugin => "plugin",
+            BackupModel::Both => "inline+plugin",
+            BackupModel::None => "none",
+        };
+        let (catalog, creds) = d.catalog.as_ref().map_or_else(
+            || ("-".to_owned(), "-".to_owned()),
+            |c| {
+                let mut s = format!(
+                    "{}/{}",
+                    c.destination_path.trim_end_matches('/'),
+                    c.server_name
+                );
+                if !c.server_name_explicit {
+                    s.push_str(" (default name)");
+                }
+                (s, c.credentials.label())
+            },
+        );
+        let schedule = if d.schedules.is_empty() {
+            "-".to_owned()
+        } else {
+            d.schedules
+                .iter()
+                .map(|s| s.schedule.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let bootstrap = match &d.recovery {
+            Some(r) => match &r.catalog {
+                Some(c) => format!(
+                    "recovery from {}/{}",
+                    c.destination_path.trim_end_matches('/'),
+                    c.server_name
+                ),
+                None => format!("recovery from {}", r.source),
+            },
+            None => d.bootstrap.join("+"),
+        };
+        rows.push(vec![
+            d.env.clone(),
+            d.svc.clone(),
+            format!("{}/{}", d.namespace, d.cluster),
+            model.to_owned(),
+            catalog,
+            creds,
+            d.retention_policy.clone().unwrap_or_else(|| "-".into()),
+            schedule,
+            bootstrap,
+        ]);
+    }
+    let mut out = if list.is_empty() {
+        "no databases found\n".to_owned()
+    } else {
+        table(p, &rows)
+    };
+    if !problems.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(Style::Heading, "Not read"));
+        for pr in problems {
+            let _ = writeln!(
+                out,
+                "  {}/{} {}: {}",
+                sanitize(&pr.env),
+                sanitize(&pr.svc),
+                p.paint(Style::Dim, &sanitize(&pr.at)),
+                sanitize(&pr.message)
+            );
+        }
+    }
+    out
+}

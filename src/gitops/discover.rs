@@ -1,0 +1,417 @@
+//! Finds every database in the repository and works out exactly what the
+//! catalog engine needs to read its backups: the object store prefix, the
+//! server folder (with CloudNativePG's defaults), the credentials kind.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::docs::{
+    self, BarmanObjectStore, Cluster, FluxKustomization, KustomizeConfig, ObjectStore,
+    ScheduledBackup,
+};
+use super::repo::{Doc, Repo};
+
+/// How a Cluster archives WAL and takes base backups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupModel {
+    /// `spec.backup.barmanObjectStore` (deprecated in CNPG 1.26).
+    Inline,
+    /// The barman-cloud plugin with an `ObjectStore`.
+    Plugin,
+    /// Both configured (a mistake the webhook rejects when both archive).
+    Both,
+    /// No backups configured.
+    None,
+}
+
+/// How the pods authenticate to the object store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Credentials {
+    /// GKE Workload Identity (`googleCredentials.gkeEnvironment: true`).
+    GkeWorkloadIdentity,
+    /// A Google JSON key in a Secret.
+    GoogleKey {
+        /// The Secret.
+        secret: String,
+    },
+    /// S3 access keys in a Secret.
+    S3Secret {
+        /// The Secret.
+        secret: String,
+    },
+    /// The pod's IAM role.
+    S3IamRole,
+    /// Azure credentials.
+    Azure,
+    /// No credentials block, or more than one.
+    Unknown,
+}
+
+impl Credentials {
+    fn of(store: &BarmanObjectStore) -> Self {
+        let blocks = usize::from(store.s3_credentials.is_some())
+            + usize::from(store.google_credentials.is_some())
+            + usize::from(store.azure_credentials.is_some());
+        if blocks != 1 {
+            return Credentials::Unknown;
+        }
+        if let Some(g) = &store.google_credentials {
+            return match (&g.application_credentials, g.gke_environment) {
+                (Some(k), _) => Credentials::GoogleKey {
+                    secret: k.name.clone(),
+                },
+                (None, _) => Credentials::GkeWorkloadIdentity,
+            };
+        }
+        if let Some(s) = &store.s3_credentials {
+            if s.inherit_from_iam_role == Some(true) {
+                return Credentials::S3IamRole;
+            }
+            return match &s.access_key_id {
+                Some(k) => Credentials::S3Secret {
+                    secret: k.name.clone(),
+                },
+                None => Credentials::Unknown,
+            };
+        }
+        Credentials::Azure
+    }
+
+    /// Short label for tables.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self {
+            Credentials::GkeWorkloadIdentity => "gke-workload-identity".into(),
+            Credentials::GoogleKey { secret } => format!("google-key:{secret}"),
+            Credentials::S3Secret { secret } => format!("s3-secret:{secret}"),
+            Credentials::S3IamRole => "s3-iam-role".into(),
+            Credentials::Azure => "azure".into(),
+            Credentials::Unknown => "unknown".into(),
+        }
+    }
+}
+
+/// Where a catalog lives, as the catalog engine reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogLocation {
+    /// `destinationPath` (the parent prefix).
+    pub destination_path: String,
+    /// The server folder under it.
+    pub server_name: String,
+    /// Whether `server_name` was written explicitly or is CNPG's default.
+    pub server_name_explicit: bool,
+    /// S3 endpoint, when not the provider's default.
+    pub endpoint_url: Option<String>,
+    /// Credentials.
+    pub credentials: Credentials,
+    /// ObjectStore that holds it (plugin model).
+    pub object_store: Option<String>,
+}
+
+/// The recovery bootstrap of a Cluster, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecoverySource {
+    /// `recovery.source`.
+    pub source: String,
+    /// The source catalog, when the externalCluster names one.
+    pub catalog: Option<CatalogLocation>,
+}
+
+/// One database folder and what its manifests say.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Database {
+    /// Env.
+    pub env: String,
+    /// Service.
+    pub svc: String,
+    /// Folder, relative to the repository root.
+    pub folder: PathBuf,
+    /// Cluster name.
+    pub cluster: String,
+    /// Effective namespace (kustomization `namespace`, else the Cluster's).
+    pub namespace: String,
+    /// File and line of the Cluster.
+    pub cluster_file: String,
+    /// Instances.
+    pub instances: Option<u32>,
+    /// Image.
+    pub image: Option<String>,
+    /// Backup model.
+    pub backup_model: BackupModel,
+    /// Where this Cluster writes WAL and backups.
+    pub catalog: Option<CatalogLocation>,
+    /// Retention policy (`30d`), from the Cluster or its ObjectStore.
+    pub retention_policy: Option<String>,
+    /// ScheduledBackup schedules and methods.
+    pub schedules: Vec<Schedule>,
+    /// Bootstrap method(s).
+    pub bootstrap: Vec<&'static str>,
+    /// Where a recovery bootstrap reads from.
+    pub recovery: Option<RecoverySource>,
+    /// The Flux Kustomization(s) that apply this folder.
+    pub flux_kustomizations: Vec<String>,
+}
+
+/// A ScheduledBackup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Schedule {
+    /// Name.
+    pub name: String,
+    /// robfig/cron schedule.
+    pub schedule: String,
+    /// Method (CRD default barmanObjectStore).
+    pub method: String,
+}
+
+/// A folder that looks like a database but cannot be read as one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Env.
+    pub env: String,
+    /// Service.
+    pub svc: String,
+    /// `file:line` or folder.
+    pub at: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Every database found, and the folders that could not be read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Discovery {
+    /// Databases, sorted by env and service.
+    pub databases: Vec<Database>,
+    /// Problems.
+    pub problems: Vec<Problem>,
+}
+
+impl Discovery {
+    /// The database `svc` in `env`.
+    #[must_use]
+    pub fn find(&self, env: &str, svc: &str) -> Option<&Database> {
+        self.databases.iter().find(|d| d.env == env && d.svc == svc)
+    }
+}
+
+/// Normalises a Flux `spec.path` for comparison with a folder.
+#[must_use]
+pub fn flux_path(path: &str) -> PathBuf {
+    path.trim_start_matches("./").trim_matches('/').into()
+}
+
+/// Finds every database in `repo`.
+#[must_use]
+pub fn discover(repo: &Repo) -> Discovery {
+    let mut out = Discovery::default();
+    let flux: Vec<(&Doc, FluxKustomization)> = repo
+        .docs_of("kustomize.toolkit.fluxcd.io", "Kustomization")
+        .filter_map(|d| docs::from_value(&d.value).ok().map(|k| (d, k)))
+        .collect();
+    for (env, svc, folder) in repo.database_folders() {
+        let problem = |at: String, message: String| Problem {
+            env: env.clone(),
+            svc: svc.clone(),
+            at,
+            message,
+        };
+        let in_folder: Vec<&Doc> = repo.docs_in(&folder).collect();
+        let clusters: Vec<&&Doc> = in_folder
+            .iter()
+            .filter(|d| d.is("postgresql.cnpg.io", "Cluster"))
+            .collect();
+        let cluster_doc = match clusters.as_slice() {
+            [one] => *one,
+            [] => {
+                out.problems.push(problem(
+                    folder.display().to_string(),
+                    "no CloudNativePG Cluster in this folder".into(),
+                ));
+                continue;
+            }
+            many => {
+                let names: Vec<&str> = many.iter().map(|d| d.name()).collect();
+                out.problems.push(problem(
+                    folder.display().to_string(),
+                    format!(
+                        "{} Clusters in one folder ({}); expected one",
+                        many.len(),
+                        names.join(", ")
+                    ),
+                ));
+                continue;
+            }
+        };
+        let cluster: Cluster = match docs::from_value(&cluster_doc.value) {
+            Ok(c) => c,
+            Err(e) => {
+                out.problems.push(problem(
+                    cluster_doc.at(""),
+                    format!("Cluster does not read: {e}"),
+                ));
+                continue;
+            }
+        };
+        let kustomize: Option<KustomizeConfig> = in_folder
+            .iter()
+            .find(|d| d.is("kustomize.config.k8s.io", "Kustomization"))
+            .and_then(|d| docs::from_value(&d.value).ok());
+        let namespace = kustomize
+            .as_ref()
+            .and_then(|k| k.namespace.clone())
+            .or_else(|| cluster.metadata.namespace.clone())
+            .unwrap_or_else(|| "default".into());
+        let stores: Vec<ObjectStore> = in_folder
+            .iter()
+            .filter(|d| d.is("barmancloud.cnpg.io", "ObjectStore"))
+            .filter_map(|d| docs::from_value(&d.value).ok())
+            .collect();
+        let store_named = |name: &str| stores.iter().find(|s| s.metadata.name == name);
+
+        let plugin = cluster.barman_plugin();
+        let inline = cluster.inline_store();
+        let backup_model = match (inline.is_some(), plugin.is_some()) {
+            (true, true) => BackupModel::Both,
+            (true, false) => BackupModel::Inline,
+            (false, true) => BackupModel::Plugin,
+            (false, false) => BackupModel::None,
+        };
+        let name = cluster.metadata.name.clone();
+        let (catalog, retention_policy) = match (plugin, inline) {
+            (Some(p), _) => {
+                let store_name = p.parameters.get("barmanObjectName").cloned();
+                let store = store_name.as_deref().and_then(store_named);
+                if store.is_none() {
+                    out.problems.push(problem(
+                        cluster_doc.at("spec.plugins"),
+                        match &store_name {
+                            Some(s) => format!(
+                                "the plugin names ObjectStore `{s}`, which is not in {}",
+                                folder.display()
+                            ),
+                            None => {
+                                "the barman-cloud plugin entry has no barmanObjectName parameter"
+                                    .into()
+                            }
+                        },
+                    ));
+                }
+                let location = store.map(|s| CatalogLocation {
+                    destination_path: s.spec.configuration.destination_path.clone(),
+                    server_name: p
+                        .parameters
+                        .get("serverName")
+                        .cloned()
+                        .unwrap_or_else(|| name.clone()),
+                    server_name_explicit: p.parameters.contains_key("serverName"),
+                    endpoint_url: s.spec.configuration.endpoint_url.clone(),
+                    credentials: Credentials::of(&s.spec.configuration),
+                    object_store: Some(s.metadata.name.clone()),
+                });
+                (
+                    location,
+                    store.and_then(|s| s.spec.retention_policy.clone()),
+                )
+            }
+            (None, Some(store)) => (
+                Some(CatalogLocation {
+                    destination_path: store.destination_path.clone(),
+                    server_name: store.server_name.clone().unwrap_or_else(|| name.clone()),
+                    server_name_explicit: store.server_name.is_some(),
+                    endpoint_url: store.endpoint_url.clone(),
+                    credentials: Credentials::of(store),
+                    object_store: None,
+                }),
+                cluster
+                    .spec
+                    .backup
+                    .as_ref()
+                    .and_then(|b| b.retention_policy.clone()),
+            ),
+            (None, None) => (None, None),
+        };
+        let recovery = cluster
+            .recovery()
+            .and_then(|r| r.source.clone())
+            .map(|source| {
+                let ext = cluster
+                    .spec
+                    .external_clusters
+                    .iter()
+                    .find(|e| e.name == source);
+                let catalog = ext.and_then(|e| {
+                    if let Some(p) = e.plugin.as_ref().filter(|p| p.name == docs::BARMAN_PLUGIN) {
+                        let store = p
+                            .parameters
+                            .get("barmanObjectName")
+                            .and_then(|n| store_named(n))?;
+                        Some(CatalogLocation {
+                            destination_path: store.spec.configuration.destination_path.clone(),
+                            // The plugin defaults to the recovering Cluster's own name.
+                            server_name: p
+                                .parameters
+                                .get("serverName")
+                                .cloned()
+                                .unwrap_or_else(|| name.clone()),
+                            server_name_explicit: p.parameters.contains_key("serverName"),
+                            endpoint_url: store.spec.configuration.endpoint_url.clone(),
+                            credentials: Credentials::of(&store.spec.configuration),
+                            object_store: Some(store.metadata.name.clone()),
+                        })
+                    } else {
+                        e.barman_object_store.as_ref().map(|s| CatalogLocation {
+                            destination_path: s.destination_path.clone(),
+                            // In-tree: defaults to the externalCluster's name.
+                            server_name: s.server_name.clone().unwrap_or_else(|| e.name.clone()),
+                            server_name_explicit: s.server_name.is_some(),
+                            endpoint_url: s.endpoint_url.clone(),
+                            credentials: Credentials::of(s),
+                            object_store: None,
+                        })
+                    }
+                });
+                RecoverySource { source, catalog }
+            });
+        let schedules = in_folder
+            .iter()
+            .filter(|d| d.is("postgresql.cnpg.io", "ScheduledBackup"))
+            .filter_map(|d| docs::from_value::<ScheduledBackup>(&d.value).ok())
+            .filter(|s| s.spec.cluster.name == name)
+            .map(|s| Schedule {
+                name: s.metadata.name,
+                schedule: s.spec.schedule,
+                method: s.spec.method.unwrap_or_else(|| "barmanObjectStore".into()),
+            })
+            .collect();
+        let flux_kustomizations = flux
+            .iter()
+            .filter(|(_, k)| k.spec.path.as_deref().map(flux_path) == Some(folder.clone()))
+            .map(|(_, k)| k.metadata.name.clone())
+            .collect();
+        out.databases.push(Database {
+            env: env.clone(),
+            svc: svc.clone(),
+            folder: folder.clone(),
+            cluster: name,
+            namespace,
+            cluster_file: cluster_doc.at(""),
+            instances: cluster.spec.instances,
+            image: cluster.spec.image_name.clone(),
+            backup_model,
+            catalog,
+            retention_policy,
+            schedules,
+            bootstrap: cluster
+                .spec
+                .bootstrap
+                .as_ref()
+                .map(docs::Bootstrap::methods)
+                .unwrap_or_default(),
+            recovery,
+            flux_kustomizations,
+        });
+    }
+    out
+}
