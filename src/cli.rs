@@ -71,6 +71,24 @@ pub enum Command {
     Catalog(CatalogCommand),
     /// Every database in the GitOps repository and where its backups live.
     Ls(LsArgs),
+    /// Check the GitOps repository for the known CloudNativePG footguns: exit 1 when an
+    /// error-level rule fires.
+    Lint(LintArgs),
+}
+
+/// `cnpg-ops lint`
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The repository, or a folder inside it to limit the findings to (default: the
+    /// current directory's repository).
+    #[arg(value_name = "PATH")]
+    pub path: Option<std::path::PathBuf>,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Print the rules and exit.
+    #[arg(long)]
+    pub list_rules: bool,
 }
 
 /// `cnpg-ops ls`

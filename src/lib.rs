@@ -11,6 +11,7 @@ pub mod codec;
 pub mod commands;
 pub mod exit;
 pub mod gitops;
+pub mod lint;
 pub mod output;
 pub mod store;
 pub mod yaml;

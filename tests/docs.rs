@@ -60,3 +60,44 @@ fn every_emitted_finding_id_is_documented() {
         "finding ids not in findings::CATALOG: {missing:?}"
     );
 }
+
+#[test]
+fn lint_rules_catalogue() {
+    let mut s = String::from(
+        "# Lint rules\n\nGenerated from `src/lint/` by `UPDATE_DOCS=1 cargo test --test docs`. \
+         `cnpg-ops lint --list-rules` prints the same table.\n\n\
+         | group | rule | severity | catches |\n|---|---|---|---|\n",
+    );
+    for r in cnpg_ops::lint::rules() {
+        writeln!(
+            s,
+            "| {} | `{}` | {} | {} |",
+            r.group, r.id, r.severity, r.meaning
+        )
+        .unwrap();
+    }
+    check("docs/lint-rules.md", &s);
+}
+
+#[test]
+fn every_emitted_lint_rule_is_registered() {
+    // Rule ids are passed as the first argument of lint::at / lint::in_file.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lint");
+    let ids: Vec<&str> = cnpg_ops::lint::rules().map(|r| r.id).collect();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for call in ["at(\"", "in_file(\""] {
+            for piece in text.split(call).skip(1) {
+                let id = piece.split('"').next().unwrap();
+                if !ids.contains(&id) {
+                    missing.push(id.to_owned());
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "lint rule ids used but not registered: {missing:?}"
+    );
+}

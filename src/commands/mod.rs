@@ -2,6 +2,7 @@
 //! drives the store and the analysis, and hands results to the printer.
 
 pub mod catalog;
+pub mod lint;
 pub mod ls;
 
 use crate::cli::{Cli, Command};
@@ -13,5 +14,6 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<u8, Failure> {
     match cli.command {
         Command::Catalog(cmd) => catalog::run(cmd, &cli.global, printer).await,
         Command::Ls(args) => ls::run(&args, &cli.global, printer),
+        Command::Lint(args) => lint::run(&args, &cli.global, printer),
     }
 }

@@ -196,8 +196,11 @@ impl Repo {
     }
 
     /// Documents in files under `folder` (relative).
-    pub fn docs_in<'a>(&'a self, folder: &'a Path) -> impl Iterator<Item = &'a Doc> + 'a {
-        self.docs.iter().filter(move |d| d.file.starts_with(folder))
+    pub fn docs_in<'a>(&'a self, folder: &Path) -> impl Iterator<Item = &'a Doc> + 'a {
+        let folder = folder.to_owned();
+        self.docs
+            .iter()
+            .filter(move |d| d.file.starts_with(&folder))
     }
 
     /// Documents of a kind in an API group.

@@ -516,3 +516,81 @@ pub fn databases(
     }
     out
 }
+
+/// `cnpg-ops lint`.
+pub fn lint(
+    p: &Printer,
+    findings: &[crate::lint::LintFinding],
+    files: usize,
+    databases: usize,
+) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let sev = match f.severity {
+            Severity::Error => p.paint(Style::Bad, "error"),
+            Severity::Warning => p.paint(Style::Warn, "warning"),
+            Severity::Info => p.paint(Style::Dim, "info"),
+        };
+        let place = if f.line > 0 {
+            format!("{}:{}", f.file.display(), f.line)
+        } else {
+            f.file.display().to_string()
+        };
+        let _ = writeln!(
+            out,
+            "{}: {sev} [{}] {}",
+            sanitize(&place),
+            f.rule,
+            sanitize(&f.message)
+        );
+        if !f.hint.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                p.paint(Style::Dim, "hint:"),
+                sanitize(&f.hint)
+            );
+        }
+    }
+    let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let (e, w, i) = (n(Severity::Error), n(Severity::Warning), n(Severity::Info));
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let summary = format!(
+        "{}, {}, {} in {} and {}",
+        plural(e, "error"),
+        plural(w, "warning"),
+        plural(i, "note"),
+        plural(files, "YAML file"),
+        plural(databases, "database"),
+    );
+    if !findings.is_empty() {
+        out.push('\n');
+    }
+    let style = if e > 0 {
+        Style::Bad
+    } else if w > 0 {
+        Style::Warn
+    } else {
+        Style::Good
+    };
+    let _ = writeln!(out, "{}", p.paint(style, &summary));
+    out
+}
+
+/// `cnpg-ops lint --list-rules`.
+pub fn lint_rules(p: &Printer, rules: &[&crate::lint::Rule]) -> String {
+    let mut rows = vec![
+        ["GROUP", "RULE", "SEVERITY", "CATCHES"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for r in rules {
+        rows.push(vec![
+            r.group.to_string(),
+            r.id.to_owned(),
+            r.severity.to_string(),
+            r.meaning.to_owned(),
+        ]);
+    }
+    table(p, &rows)
+}
