@@ -1,2 +1,4 @@
 //! Helpers shared by the integration-test binaries.
+#![allow(dead_code)]
 pub mod fixture;
+pub mod repo;

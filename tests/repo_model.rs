@@ -1,0 +1,92 @@
+//! Discovery of databases in the fixture repositories, and `cnpg-ops ls`.
+
+mod support;
+
+use support::repo::FixtureRepo;
+
+use cnpg_ops::gitops::discover::{BackupModel, Credentials};
+
+#[test]
+fn gke_fixture_databases_and_their_catalogs() {
+    let repo = FixtureRepo::copy("gke");
+    let (_, found) = repo.load();
+    assert!(found.problems.is_empty(), "{:?}", found.problems);
+    let keys: Vec<String> = found
+        .databases
+        .iter()
+        .map(|d| format!("{}/{}", d.env, d.svc))
+        .collect();
+    assert_eq!(keys, ["dev/foo", "prod/bar", "prod/foo"]);
+
+    let foo = found.find("prod", "foo").unwrap();
+    assert_eq!(
+        (foo.namespace.as_str(), foo.cluster.as_str()),
+        ("foo-prod", "foo-pg")
+    );
+    assert_eq!(foo.backup_model, BackupModel::Plugin);
+    let c = foo.catalog.as_ref().unwrap();
+    assert_eq!(c.destination_path, "gs://acme-prod-pg-backups/foo");
+    // No serverName parameter: the plugin writes under the Cluster's name.
+    assert_eq!(
+        (c.server_name.as_str(), c.server_name_explicit),
+        ("foo-pg", false)
+    );
+    assert_eq!(c.credentials, Credentials::GkeWorkloadIdentity);
+    assert_eq!(c.object_store.as_deref(), Some("foo-store"));
+    assert_eq!(foo.retention_policy.as_deref(), Some("14d"));
+    assert_eq!(foo.schedules[0].schedule, "0 0 2 * * *");
+    assert_eq!(foo.flux_kustomizations, ["databases-foo"]);
+    assert_eq!(foo.bootstrap, ["initdb"]);
+
+    let bar = found.find("prod", "bar").unwrap();
+    assert_eq!(bar.backup_model, BackupModel::Inline);
+    assert_eq!(bar.retention_policy.as_deref(), Some("30d"));
+    assert_eq!(bar.catalog.as_ref().unwrap().server_name, "bar-pg");
+    assert_eq!(bar.schedules[0].method, "barmanObjectStore");
+
+    let dev = found.find("dev", "foo").unwrap();
+    let w = dev.catalog.as_ref().unwrap();
+    assert_eq!(
+        (w.server_name.as_str(), w.server_name_explicit),
+        ("foo-pg-g2", true)
+    );
+    let r = dev.recovery.as_ref().unwrap();
+    assert_eq!(r.source, "prod");
+    let rc = r.catalog.as_ref().unwrap();
+    assert_eq!(rc.destination_path, "gs://acme-prod-pg-backups/foo");
+    assert_eq!(rc.server_name, "foo-pg");
+}
+
+#[test]
+fn a_folder_without_a_cluster_is_reported_not_skipped() {
+    let repo = FixtureRepo::copy("gke");
+    repo.remove("fluxcd/databases/prod/bar/database.yaml");
+    let (_, found) = repo.load();
+    assert!(found.find("prod", "bar").is_none());
+    assert_eq!(found.problems.len(), 1);
+    assert!(
+        found.problems[0]
+            .message
+            .contains("no CloudNativePG Cluster")
+    );
+}
+
+#[test]
+fn plugin_store_missing_is_a_problem_naming_the_store() {
+    let repo = FixtureRepo::copy("gke");
+    repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "barmanObjectName: foo-store",
+        "barmanObjectName: fo-store",
+    );
+    let (_, found) = repo.load();
+    assert!(
+        found
+            .problems
+            .iter()
+            .any(|p| p.message.contains("`fo-store`")),
+        "{:?}",
+        found.problems
+    );
+    assert!(found.find("prod", "foo").unwrap().catalog.is_none());
+}
