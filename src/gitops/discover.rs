@@ -169,6 +169,9 @@ pub struct Schedule {
 /// A folder that looks like a database but cannot be read as one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
+    /// What kind of problem: `no-cluster`, `several-clusters`,
+    /// `unreadable-cluster`, `missing-object-store`.
+    pub code: &'static str,
     /// Env.
     pub env: String,
     /// Service.
@@ -211,7 +214,8 @@ pub fn discover(repo: &Repo) -> Discovery {
         .filter_map(|d| docs::from_value(&d.value).ok().map(|k| (d, k)))
         .collect();
     for (env, svc, folder) in repo.database_folders() {
-        let problem = |at: String, message: String| Problem {
+        let problem = |code: &'static str, at: String, message: String| Problem {
+            code,
             env: env.clone(),
             svc: svc.clone(),
             at,
@@ -226,6 +230,7 @@ pub fn discover(repo: &Repo) -> Discovery {
             [one] => *one,
             [] => {
                 out.problems.push(problem(
+                    "no-cluster",
                     folder.display().to_string(),
                     "no CloudNativePG Cluster in this folder".into(),
                 ));
@@ -285,6 +290,7 @@ pub fn discover(repo: &Repo) -> Discovery {
                 let store = store_name.as_deref().and_then(store_named);
                 if store.is_none() {
                     out.problems.push(problem(
+                        "missing-object-store",
                         cluster_doc.at("spec.plugins"),
                         match &store_name {
                             Some(s) => format!(
