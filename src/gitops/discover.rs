@@ -239,6 +239,7 @@ pub fn discover(repo: &Repo) -> Discovery {
             many => {
                 let names: Vec<&str> = many.iter().map(|d| d.name()).collect();
                 out.problems.push(problem(
+                    "several-clusters",
                     folder.display().to_string(),
                     format!(
                         "{} Clusters in one folder ({}); expected one",
@@ -253,6 +254,7 @@ pub fn discover(repo: &Repo) -> Discovery {
             Ok(c) => c,
             Err(e) => {
                 out.problems.push(problem(
+                    "unreadable-cluster",
                     cluster_doc.at(""),
                     format!("Cluster does not read: {e}"),
                 ));
