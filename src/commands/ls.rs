@@ -17,14 +17,12 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Loads the repository named by `--repo`, or the one around the current
 /// directory.
 pub fn load_repo(g: &GlobalArgs) -> Result<Repo, Failure> {
-    let root = match &g.repo {
-        Some(p) => p.clone(),
-        None => {
-            let cwd = std::env::current_dir().map_err(|e| {
-                Failure::usage(format!("cannot read the current directory: {e}"), None)
-            })?;
-            repo::find_root(&cwd)
-        }
+    let root = if let Some(p) = &g.repo {
+        p.clone()
+    } else {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Failure::usage(format!("cannot read the current directory: {e}"), None))?;
+        repo::find_root(&cwd)
     };
     Repo::load(&root).map_err(|e| Failure::usage(e.to_string(), None))
 }

@@ -117,10 +117,10 @@ pub fn in_file(
 /// When the id is not registered (a test checks every emitted id).
 #[must_use]
 pub fn severity(rule: &str) -> Severity {
-    rules()
-        .find(|r| r.id == rule)
-        .map(|r| r.severity)
-        .unwrap_or_else(|| panic!("lint rule `{rule}` is not registered in RULES"))
+    rules().find(|r| r.id == rule).map_or_else(
+        || panic!("lint rule `{rule}` is not registered"),
+        |r| r.severity,
+    )
 }
 
 /// A rule entry (for the per-module tables).

@@ -386,6 +386,7 @@ pub fn retention(p: &Printer, r: &RetentionReport) -> String {
 
 /// Renders rows as columns separated by two spaces; the first row is the
 /// header. Cells are sanitized.
+#[must_use]
 pub fn table(p: &Printer, rows: &[Vec<String>]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
@@ -422,6 +423,7 @@ pub fn table(p: &Printer, rows: &[Vec<String>]) -> String {
 }
 
 /// `cnpg-ops ls`.
+#[must_use]
 pub fn databases(
     p: &Printer,
     list: &[&crate::gitops::discover::Database],
@@ -518,6 +520,7 @@ pub fn databases(
 }
 
 /// `cnpg-ops lint`.
+#[must_use]
 pub fn lint(
     p: &Printer,
     findings: &[crate::lint::LintFinding],
@@ -553,22 +556,22 @@ pub fn lint(
         }
     }
     let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
-    let (e, w, i) = (n(Severity::Error), n(Severity::Warning), n(Severity::Info));
+    let (errors, warnings, notes) = (n(Severity::Error), n(Severity::Warning), n(Severity::Info));
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let summary = format!(
         "{}, {}, {} in {} and {}",
-        plural(e, "error"),
-        plural(w, "warning"),
-        plural(i, "note"),
+        plural(errors, "error"),
+        plural(warnings, "warning"),
+        plural(notes, "note"),
         plural(files, "YAML file"),
         plural(databases, "database"),
     );
     if !findings.is_empty() {
         out.push('\n');
     }
-    let style = if e > 0 {
+    let style = if errors > 0 {
         Style::Bad
-    } else if w > 0 {
+    } else if warnings > 0 {
         Style::Warn
     } else {
         Style::Good
@@ -578,6 +581,7 @@ pub fn lint(
 }
 
 /// `cnpg-ops lint --list-rules`.
+#[must_use]
 pub fn lint_rules(p: &Printer, rules: &[&crate::lint::Rule]) -> String {
     let mut rows = vec![
         ["GROUP", "RULE", "SEVERITY", "CATCHES"]
