@@ -149,6 +149,8 @@ pub struct Database {
     pub schedules: Vec<Schedule>,
     /// Bootstrap method(s).
     pub bootstrap: Vec<&'static str>,
+    /// Other Clusters in the folder (restores beside the original).
+    pub other_clusters: Vec<String>,
     /// Where a recovery bootstrap reads from.
     pub recovery: Option<RecoverySource>,
     /// The Flux Kustomization(s) that apply this folder.
@@ -199,6 +201,9 @@ impl Discovery {
     }
 }
 
+/// The file that holds a database's own Cluster when a folder holds several.
+pub const MAIN_FILE: &str = "database.yaml";
+
 /// Normalises a Flux `spec.path` for comparison with a folder.
 #[must_use]
 pub fn flux_path(path: &str) -> PathBuf {
@@ -236,13 +241,26 @@ pub fn discover(repo: &Repo) -> Discovery {
                 ));
                 continue;
             }
+            many if many
+                .iter()
+                .filter(|d| d.file.file_name().is_some_and(|f| f == MAIN_FILE))
+                .count()
+                == 1 =>
+            {
+                // Restored clusters beside the original live in their own
+                // files; the database is the one in database.yaml.
+                many.iter()
+                    .find(|d| d.file.file_name().is_some_and(|f| f == MAIN_FILE))
+                    .copied()
+                    .expect("counted above")
+            }
             many => {
                 let names: Vec<&str> = many.iter().map(|d| d.name()).collect();
                 out.problems.push(problem(
                     "several-clusters",
                     folder.display().to_string(),
                     format!(
-                        "{} Clusters in one folder ({}); expected one",
+                        "{} Clusters in one folder ({}) and none alone in {MAIN_FILE}; expected one",
                         many.len(),
                         names.join(", ")
                     ),
@@ -417,6 +435,11 @@ pub fn discover(repo: &Repo) -> Discovery {
                 .as_ref()
                 .map(docs::Bootstrap::methods)
                 .unwrap_or_default(),
+            other_clusters: clusters
+                .iter()
+                .filter(|d| d.name() != cluster_doc.name())
+                .map(|d| d.name().to_owned())
+                .collect(),
             recovery,
             flux_kustomizations,
         });
