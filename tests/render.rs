@@ -323,3 +323,97 @@ fn unknown_databases_are_named_with_the_known_ones() {
         "no database `nope` in env `prod` (known: dev/foo, prod/bar, prod/foo)"
     );
 }
+
+#[test]
+fn selfhosted_s3_pitr_keeps_endpoint_ca_and_secrets() {
+    let repo = FixtureRepo::copy("selfhosted");
+    let req = request(("prod", "legacy"), ("prod", "legacy"), Target::Latest);
+    let set = plan::recovery(repo.root(), &req).unwrap();
+    let files: Vec<String> = set
+        .changes
+        .iter()
+        .map(|c| c.path.display().to_string())
+        .collect();
+    // No Workload Identity: no terraform edit.
+    assert_eq!(
+        files,
+        [
+            "clusters/prod/databases/legacy/legacy-pitr-20260501t1000.yaml",
+            "clusters/prod/databases/legacy/kustomization.yaml"
+        ]
+    );
+    let cluster = set.changes[0].after.clone().unwrap();
+    insta::assert_snapshot!("pitr_inline_s3_cluster", cluster);
+    assert_valid("s3 pitr", &cluster);
+    let v = &yaml::parse_values(&cluster).unwrap()[0];
+    let ext = &v["spec"]["externalClusters"][0]["barmanObjectStore"];
+    assert_eq!(ext["endpointURL"], "https://minio.prod.lan:9000");
+    assert_eq!(ext["s3Credentials"]["accessKeyId"]["name"], "legacy-s3");
+    assert_eq!(ext["serverName"], "legacy");
+    assert!(
+        v["spec"]["bootstrap"]["recovery"]
+            .get("recoveryTarget")
+            .is_none()
+    );
+}
+
+#[test]
+fn selfhosted_s3_clone_reads_prod_with_its_own_secret_names() {
+    let repo = FixtureRepo::copy("selfhosted");
+    repo.git_init();
+    let out = write(
+        &repo,
+        &request(("prod", "shop"), ("dev", "shop"), Target::Latest),
+        "clone/shop",
+    );
+    let files: Vec<String> = out
+        .files
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "clusters/dev/databases/shop/database.yaml",
+            "clusters/dev/databases/shop/object-store.yaml",
+        ]
+    );
+    let stores = show(
+        &repo,
+        "clone/shop",
+        "clusters/dev/databases/shop/object-store.yaml",
+    );
+    insta::assert_snapshot!("clone_s3_object_stores", stores);
+    assert_valid("stores", &stores);
+    let reader = &yaml::parse_values(&stores).unwrap()[1];
+    assert_eq!(reader["metadata"]["name"], "shop-store-prod");
+    assert_eq!(
+        reader["spec"]["configuration"]["s3Credentials"]["accessKeyId"]["name"],
+        "shop-s3-prod"
+    );
+    assert_eq!(
+        reader["spec"]["configuration"]["endpointCA"]["name"],
+        "minio-ca-prod"
+    );
+    let db = show(
+        &repo,
+        "clone/shop",
+        "clusters/dev/databases/shop/database.yaml",
+    );
+    assert_valid("db", &db);
+    let v = &yaml::parse_values(&db).unwrap()[0];
+    assert_eq!(
+        v["spec"]["plugins"][0]["parameters"]["serverName"],
+        "shop-g2"
+    );
+    assert_eq!(
+        v["spec"]["externalClusters"][0]["plugin"]["parameters"]["serverName"],
+        "shop"
+    );
+    assert_eq!(v["spec"]["bootstrap"]["recovery"]["source"], "prod");
+    let message = git(repo.root(), &["log", "-1", "--format=%B", "clone/shop"]);
+    assert!(
+        message.contains("create in namespace shop the Secret(s) shop-s3-prod, minio-ca-prod"),
+        "{message}"
+    );
+}

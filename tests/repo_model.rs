@@ -90,3 +90,74 @@ fn plugin_store_missing_is_a_problem_naming_the_store() {
     );
     assert!(found.find("prod", "foo").unwrap().catalog.is_none());
 }
+
+#[test]
+fn selfhosted_fixture_follows_its_config_file() {
+    let repo = FixtureRepo::copy("selfhosted");
+    let (r, found) = repo.load();
+    assert!(found.problems.is_empty(), "{:?}", found.problems);
+    assert_eq!(r.env("prod").flux_name("shop"), "db-shop");
+    let keys: Vec<String> = found
+        .databases
+        .iter()
+        .map(|d| format!("{}/{}", d.env, d.svc))
+        .collect();
+    assert_eq!(keys, ["dev/shop", "prod/legacy", "prod/shop"]);
+    let shop = found.find("prod", "shop").unwrap();
+    let c = shop.catalog.as_ref().unwrap();
+    assert_eq!(c.destination_path, "s3://pg-backups-prod/");
+    assert_eq!(
+        (c.server_name.as_str(), c.server_name_explicit),
+        ("shop", true)
+    );
+    assert_eq!(
+        c.endpoint_url.as_deref(),
+        Some("https://minio.prod.lan:9000")
+    );
+    assert_eq!(
+        c.credentials,
+        Credentials::S3Secret {
+            secret: "shop-s3".into()
+        }
+    );
+    assert_eq!(shop.flux_kustomizations, ["db-shop"]);
+    let legacy = found.find("prod", "legacy").unwrap();
+    assert_eq!(legacy.backup_model, BackupModel::Inline);
+    assert!(legacy.schedules.is_empty());
+    assert_eq!(legacy.retention_policy.as_deref(), Some("14d"));
+}
+
+#[test]
+fn ls_prints_the_table_and_json() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/repos/gke");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args(["ls", "--repo", root, "--color", "never"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("ENV "), "{text}");
+    assert!(text.contains("prod  foo  foo-prod/foo-pg    plugin   gs://acme-prod-pg-backups/foo/foo-pg (default name)"), "{text}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args(["ls", "--repo", root, "-o", "json", "--env", "dev"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["databases"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        v["databases"][0]["recovery"]["catalog"]["server_name"],
+        "foo-pg"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args(["ls", "--repo", root, "--svc", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("no database matches --svc nope")
+            && err.contains("known: dev/foo, prod/bar, prod/foo"),
+        "{err}"
+    );
+}

@@ -410,6 +410,7 @@ fn into_existing(
         svc: dst.svc.clone(),
         problem: "its Cluster does not read".into(),
     })?;
+    let mut secrets_needed: Vec<String> = Vec::new();
     // Reader store in the destination namespace (plugin model).
     let read_store_name = format!(
         "{}-{}",
@@ -442,10 +443,18 @@ fn into_existing(
                     .then_some(s.metadata.name)
             });
         if existing.is_none() {
+            let configuration = if src.env == dst.env {
+                src_store.spec.configuration.clone()
+            } else {
+                let (c, needed) =
+                    render::with_foreign_secrets(&src_store.spec.configuration, &src.env);
+                secrets_needed.extend(needed);
+                c
+            };
             let doc = render::object_store(
                 &read_store_name,
                 &dst.namespace,
-                &src_store.spec.configuration,
+                &configuration,
                 &src_store.spec.configuration.destination_path,
                 None,
             );
@@ -471,7 +480,12 @@ fn into_existing(
             req,
         )?;
     } else {
-        let source = source_for(src, src_cluster, repo, None)?;
+        let mut source = source_for(src, src_cluster, repo, None)?;
+        if let (Source::Inline { store, .. }, true) = (&mut source, src.env != dst.env) {
+            let (c, needed) = render::with_foreign_secrets(store, &src.env);
+            **store = c;
+            secrets_needed.extend(needed);
+        }
         retarget(
             files,
             &cluster_file,
@@ -521,7 +535,18 @@ fn into_existing(
         "Points {ns}/{name} at the catalog {dest}/{server}, stopping at {target}.\n\
          bootstrap is read only when a Cluster is created: the change takes effect when\n\
          {name} is deleted and recreated (cnpg-ops reclone). The clone archives under a new\n\
-         server folder generation, so the previous generation's WAL never blocks it.",
+         server folder generation, so the previous generation's WAL never blocks it.{secrets}",
+        secrets = if secrets_needed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\n\nBefore it can read the source, create in namespace {} the Secret(s) {} with\n\
+                 read-only credentials for {} (with sops, beside the other encrypted secrets).",
+                dst.namespace,
+                secrets_needed.join(", "),
+                src_catalog.destination_path
+            )
+        },
         ns = dst.namespace,
         name = dst.cluster,
         dest = src_catalog.destination_path.trim_end_matches('/'),

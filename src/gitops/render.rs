@@ -461,6 +461,63 @@ fn order_cluster(v: Value) -> Value {
     Value::Object(out)
 }
 
+/// A store configuration for reading from another env: every Secret it
+/// references is renamed `<name>-<suffix>` (the other env's keys are not the
+/// reader's own). Returns the configuration and the Secret names it now needs.
+#[must_use]
+pub fn with_foreign_secrets(
+    store: &BarmanObjectStore,
+    suffix: &str,
+) -> (BarmanObjectStore, Vec<String>) {
+    let mut s = store.clone();
+    let mut needed = Vec::new();
+    let mut rename = |name: &mut String| {
+        if !name.is_empty() && !name.ends_with(&format!("-{suffix}")) {
+            *name = format!("{name}-{suffix}");
+        }
+        if !needed.contains(name) {
+            needed.push(name.clone());
+        }
+    };
+    if let Some(c) = &mut s.s3_credentials {
+        for k in [
+            &mut c.access_key_id,
+            &mut c.secret_access_key,
+            &mut c.region,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            rename(&mut k.name);
+        }
+        if let Some(Value::Object(t)) = c.rest.get_mut("sessionToken") {
+            if let Some(Value::String(n)) = t.get_mut("name") {
+                rename(n);
+            }
+        }
+    }
+    if let Some(k) = s
+        .google_credentials
+        .as_mut()
+        .and_then(|g| g.application_credentials.as_mut())
+    {
+        rename(&mut k.name);
+    }
+    if let Some(a) = &mut s.azure_credentials {
+        for v in a.values_mut() {
+            if let Some(Value::String(n)) = v.as_object_mut().and_then(|o| o.get_mut("name")) {
+                rename(n);
+            }
+        }
+    }
+    if let Some(Value::Object(ca)) = s.rest.get_mut("endpointCA") {
+        if let Some(Value::String(n)) = ca.get_mut("name") {
+            rename(n);
+        }
+    }
+    (s, needed)
+}
+
 /// An ObjectStore for `destination_path`, copying credentials and settings
 /// from `like` (a source store's configuration); `serverName` is never set
 /// (the plugin forbids it there).
@@ -503,6 +560,130 @@ mod tests {
         assert_eq!(target_time(&t), "2026-05-01 10:00:00.000000+02:00");
         let u = DateTime::parse_from_rfc3339("2026-05-01T08:00:00.123456Z").unwrap();
         assert_eq!(target_time(&u), "2026-05-01 08:00:00.123456+00:00");
+    }
+
+    fn template() -> Cluster {
+        docs::from_value(&json!({
+            "apiVersion": docs::CNPG_API, "kind": "Cluster",
+            "metadata": {"name": "orders", "namespace": "orders", "uid": "x", "resourceVersion": "9",
+                         "annotations": {"cnpg.io/skipEmptyWalArchiveCheck": "enabled", "team": "payments"}},
+            "spec": {"instances": 3, "storage": {"size": "5Gi"},
+                     "bootstrap": {"initdb": {"database": "orders", "owner": "orders"}}},
+            "status": {"phase": "Cluster in healthy state"}
+        }))
+        .unwrap()
+    }
+
+    fn azure_store() -> BarmanObjectStore {
+        docs::from_value(&json!({
+            "destinationPath": "https://acme.blob.core.windows.net/pg/",
+            "azureCredentials": {"storageAccount": {"name": "azure-creds", "key": "account"},
+                                 "storageSasToken": {"name": "azure-creds", "key": "sas"}},
+            "wal": {"compression": "snappy", "maxParallel": 4},
+            "data": {"compression": "bzip2"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn azure_inline_recovery_validates_and_names_the_source_folder() {
+        let spec = RecoverySpec {
+            template: template(),
+            name: "orders-restore".into(),
+            namespace: "orders".into(),
+            source_name: "orders-origin".into(),
+            source: Source::Inline {
+                store: Box::new(azure_store()),
+                server_name: "orders".into(),
+            },
+            target: Target::Lsn("1/2A000028".into()),
+            backup_id: Some("20260501T020000".into()),
+            timeline: Some("2".into()),
+            archive: Some(Archive::Inline {
+                store: Box::new(azure_store()),
+                retention_policy: Some("7d".into()),
+                server_name: "orders-restore".into(),
+            }),
+            gcp_service_account: None,
+            instances: None,
+        };
+        let v = recovery_cluster(&spec).unwrap().cluster;
+        assert!(crate::gitops::schema::validate(&v).unwrap().is_empty());
+        assert!(
+            crate::gitops::webhook::validate(&v)
+                .iter()
+                .all(|x| x.severity != crate::gitops::webhook::Severity::Error)
+        );
+        let ext = &v["spec"]["externalClusters"][0]["barmanObjectStore"];
+        assert_eq!(ext["serverName"], "orders");
+        assert_eq!(ext["wal"], json!({"maxParallel": 4}));
+        assert!(ext.get("data").is_none());
+        assert_eq!(
+            ext["azureCredentials"]["storageSasToken"]["name"],
+            "azure-creds"
+        );
+        let t = &v["spec"]["bootstrap"]["recovery"]["recoveryTarget"];
+        assert_eq!(
+            t,
+            &json!({"backupID": "20260501T020000", "targetLSN": "1/2A000028", "targetTLI": "2"})
+        );
+        assert_eq!(v["spec"]["bootstrap"]["recovery"]["database"], "orders");
+        assert_eq!(
+            v["spec"]["backup"]["barmanObjectStore"]["serverName"],
+            "orders-restore"
+        );
+        assert_eq!(v["spec"]["instances"], 3);
+        // Live metadata, status and the empty-archive escape hatch are dropped.
+        assert_eq!(
+            v["metadata"],
+            json!({"name": "orders-restore", "namespace": "orders", "annotations": {"team": "payments"}})
+        );
+        assert!(v.get("status").is_none());
+    }
+
+    #[test]
+    fn writing_into_the_source_folder_is_refused() {
+        let spec = RecoverySpec {
+            template: template(),
+            name: "orders".into(),
+            namespace: "orders".into(),
+            source_name: "origin".into(),
+            source: Source::Plugin {
+                object_store: "s".into(),
+                server_name: "orders".into(),
+            },
+            target: Target::Latest,
+            backup_id: None,
+            timeline: None,
+            archive: Some(Archive::Plugin {
+                object_store: "s".into(),
+                server_name: "orders".into(),
+            }),
+            gcp_service_account: None,
+            instances: None,
+        };
+        assert_eq!(
+            recovery_cluster(&spec),
+            Err(RenderError::WritesIntoSource("orders".into()))
+        );
+        let bad = RecoverySpec {
+            source_name: "a/b".into(),
+            ..spec
+        };
+        assert!(matches!(
+            recovery_cluster(&bad),
+            Err(RenderError::BadSourceName(_))
+        ));
+    }
+
+    #[test]
+    fn foreign_secrets_are_renamed() {
+        let (s, needed) = with_foreign_secrets(&azure_store(), "prod");
+        assert_eq!(needed, ["azure-creds-prod"]);
+        assert_eq!(
+            s.azure_credentials.unwrap()["storageAccount"]["name"],
+            "azure-creds-prod"
+        );
     }
 
     #[test]
