@@ -231,9 +231,16 @@ pub fn discover(repo: &Repo) -> Discovery {
             .iter()
             .filter(|d| d.is("postgresql.cnpg.io", "Cluster"))
             .collect();
-        let cluster_doc = match clusters.as_slice() {
-            [one] => *one,
-            [] => {
+        // Restored clusters beside the original live in their own files; when
+        // a folder holds several, the database is the one in database.yaml.
+        let in_main: Vec<&&Doc> = clusters
+            .iter()
+            .copied()
+            .filter(|d| d.file.file_name().is_some_and(|f| f == MAIN_FILE))
+            .collect();
+        let cluster_doc = match (clusters.as_slice(), in_main.as_slice()) {
+            ([one], _) | (_, [one]) => *one,
+            ([], _) => {
                 out.problems.push(problem(
                     "no-cluster",
                     folder.display().to_string(),
@@ -241,20 +248,7 @@ pub fn discover(repo: &Repo) -> Discovery {
                 ));
                 continue;
             }
-            many if many
-                .iter()
-                .filter(|d| d.file.file_name().is_some_and(|f| f == MAIN_FILE))
-                .count()
-                == 1 =>
-            {
-                // Restored clusters beside the original live in their own
-                // files; the database is the one in database.yaml.
-                many.iter()
-                    .find(|d| d.file.file_name().is_some_and(|f| f == MAIN_FILE))
-                    .copied()
-                    .expect("counted above")
-            }
-            many => {
+            (many, _) => {
                 let names: Vec<&str> = many.iter().map(|d| d.name()).collect();
                 out.problems.push(problem(
                     "several-clusters",
