@@ -135,12 +135,6 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<LintFinding>) {
         .iter()
         .map(|db| Need::of(ctx, db))
         .collect();
-    let all: Vec<Need> = ctx
-        .discovery
-        .databases
-        .iter()
-        .filter_map(|db| Need::of(ctx, db))
-        .collect();
     for (db, need) in ctx.discovery.databases.iter().zip(&needs) {
         let Some(cluster_doc) = ctx.cluster_doc(db) else {
             continue;
@@ -165,7 +159,7 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<LintFinding>) {
         }
         double_nesting(&unit, &catalogs, out);
         if let Some(need) = need {
-            lifecycle(&unit, need, &all, &buckets, out);
+            lifecycle(&unit, need, &needs, &buckets, out);
         }
     }
     for f in &sa_files {
@@ -884,7 +878,7 @@ impl Need {
 fn lifecycle(
     u: &DbUnit<'_, '_>,
     need: &Need,
-    all: &[Need],
+    all: &[Option<Need>],
     buckets: &[Bucket<'_>],
     out: &mut Vec<LintFinding>,
 ) {
@@ -945,6 +939,7 @@ fn lifecycle(
             // The age that suits every catalog this rule reaches.
             let all_safe = all
                 .iter()
+                .flatten()
                 .filter(|n| n.bucket == bucket && reaches(r, &n.key_prefix))
                 .filter_map(Need::safe_days)
                 .max()
