@@ -354,6 +354,50 @@ fn in_tree_barman_against_the_operator_version() {
     no_webhook_about(&repo, PROD_BAR, "deprecated");
 }
 
+#[test]
+fn the_operator_of_the_cluster_s_env_is_the_one_that_counts() {
+    let repo = FixtureRepo::copy("gke");
+    let manifest = |v: &str| {
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - https://github.com/cloudnative-pg/cloudnative-pg/releases/download/v{v}/cnpg-{v}.yaml\n"
+        )
+    };
+    repo.write(
+        "fluxcd/infrastructure/operators/dev/kustomization.yaml",
+        &manifest("1.28.1"),
+    )
+    .write(
+        "fluxcd/infrastructure/operators/prod/kustomization.yaml",
+        &manifest("1.25.1"),
+    );
+    // prod/bar runs on prod's 1.25 operator: not deprecated there yet.
+    none(&repo, "barman-in-tree-deprecated");
+
+    repo.write(
+        "fluxcd/infrastructure/operators/prod/kustomization.yaml",
+        &manifest("1.28.1"),
+    )
+    .write(
+        "fluxcd/infrastructure/operators/dev/kustomization.yaml",
+        &manifest("1.25.1"),
+    );
+    let f = one(
+        &repo,
+        "barman-in-tree-deprecated",
+        Severity::Warning,
+        PROD_BAR,
+        "barmanObjectStore:",
+    );
+    assert_words(
+        &f.message,
+        &[
+            "1.28",
+            "cnpg-1.28.1.yaml",
+            "operators/prod/kustomization.yaml:4",
+        ],
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Group 6
 
@@ -610,12 +654,16 @@ fn a_cluster_of_that_name_in_another_namespace_does_not_count() {
         "    name: foo-pg\n",
         "    name: bar-pg\n",
     );
-    one(
+    let f = one(
         &repo,
         "backup-cluster-missing",
         Severity::Error,
         PROD_FOO_SCHEDULE,
         "name: bar-pg",
+    );
+    assert_words(
+        &f.message,
+        &["Clusters there: foo-pg", "exists in bar-prod"],
     );
 }
 

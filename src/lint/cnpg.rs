@@ -1057,21 +1057,41 @@ fn backups(
     let Some(c) = found.first() else {
         // An unnamed cluster is a schema error (required field).
         if !cluster_name.is_empty() {
-            let others: Vec<String> = idx.clusters.iter().map(ClusterDoc::label).collect();
+            let ns = namespace.as_deref();
+            let here: Vec<&str> = idx
+                .clusters
+                .iter()
+                .filter(|c| same_namespace(c.namespace.as_deref(), ns))
+                .map(ClusterDoc::name)
+                .collect();
+            let mut message = format!(
+                "{label} names Cluster `{cluster_name}`, which is not in namespace {} anywhere \
+                 in the repository (Clusters there: {})",
+                ns.unwrap_or("(unknown)"),
+                if here.is_empty() {
+                    "none".to_owned()
+                } else {
+                    here.join(", ")
+                }
+            );
+            let elsewhere: Vec<&str> = idx
+                .clusters
+                .iter()
+                .filter(|c| c.name() == cluster_name)
+                .filter_map(|c| c.namespace.as_deref())
+                .collect();
+            if !elsewhere.is_empty() {
+                let _ = write!(
+                    message,
+                    "; `{cluster_name}` exists in {}, but a backup only reaches its own namespace",
+                    elsewhere.join(", ")
+                );
+            }
             out.push(at(
                 "backup-cluster-missing",
                 doc,
                 "spec.cluster.name",
-                format!(
-                    "{label} names Cluster `{cluster_name}`, which is not in namespace {} \
-                     anywhere in the repository (Clusters: {})",
-                    namespace.as_deref().unwrap_or("(unknown)"),
-                    if others.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        others.join(", ")
-                    }
-                ),
+                message,
                 "name the Cluster this backs up (spec.cluster.name, same namespace), or remove \
                  the object; it creates only failing backups",
             ));
