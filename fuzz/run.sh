@@ -5,7 +5,7 @@ cd "$(dirname "$0")"
 secs="${1:-30}"
 export RUSTC_BOOTSTRAP=1
 fixture=../tests/fixtures/pg-main/objects
-mkdir -p corpus/backup_info corpus/history corpus/object_names corpus/py_literal
+mkdir -p corpus/backup_info corpus/history corpus/object_names corpus/py_literal corpus/yaml_edit
 i=0; for f in $(find "$fixture" -name backup.info); do i=$((i+1)); cp "$f" "corpus/backup_info/seed$i"; done
 python3 -c "import json,sys;sys.stdout.write(json.load(open('../tests/fixtures/pg-main/facts.json'))['timeline_switch']['history_content'])" > corpus/history/captured
 printf '1\t0/5A0000A0\tno recovery target specified\n2\t3/98000120\tno recovery target specified\n' > corpus/history/reference
@@ -15,6 +15,9 @@ done
 grep -h '^copy_stats=\|^tablespaces=\|^backup_label=' corpus/backup_info/* | cut -d= -f2- | while read -r v; do
   printf '%s' "$v" > "corpus/py_literal/$(echo "$v" | md5sum | cut -c1-12)"
 done
-for t in backup_info history object_names py_literal; do
+find ../tests/fixtures/repos -name '*.yaml' | while read -r f; do
+  cp "$f" "corpus/yaml_edit/$(echo "$f" | md5sum | cut -c1-12)"
+done
+for t in backup_info history object_names py_literal yaml_edit; do
   cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -max_len=65536
 done
