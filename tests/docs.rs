@@ -80,24 +80,39 @@ fn lint_rules_catalogue() {
 }
 
 #[test]
-fn every_emitted_lint_rule_is_registered() {
-    // Rule ids are passed as the first argument of lint::at / lint::in_file.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lint");
+fn every_emitted_lint_rule_is_registered_and_tested() {
+    // Rule ids are passed as the first argument of lint::at / lint::in_file,
+    // or named in a `rule: "…"` field.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let call = regex::Regex::new(r#"\b(?:at|in_file)\(\s*"([a-z0-9-]+)""#).unwrap();
     let ids: Vec<&str> = cnpg_ops::lint::rules().map(|r| r.id).collect();
     let mut missing = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
+    for entry in std::fs::read_dir(root.join("src/lint")).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for call in ["at(\"", "in_file(\""] {
-            for piece in text.split(call).skip(1) {
-                let id = piece.split('"').next().unwrap();
-                if !ids.contains(&id) {
-                    missing.push(id.to_owned());
-                }
+        for c in call.captures_iter(&text) {
+            if !ids.contains(&&c[1]) {
+                missing.push(c[1].to_owned());
             }
         }
     }
     assert!(
         missing.is_empty(),
         "lint rule ids used but not registered: {missing:?}"
+    );
+    // Every rule is named by at least one test.
+    let mut tests = String::new();
+    for entry in std::fs::read_dir(root.join("tests")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "rs") {
+            tests.push_str(&std::fs::read_to_string(p).unwrap());
+        }
+    }
+    let untested: Vec<&&str> = ids
+        .iter()
+        .filter(|id| !tests.contains(&format!("\"{id}\"")))
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "lint rules no test names: {untested:?}"
     );
 }

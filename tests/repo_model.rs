@@ -161,3 +161,15 @@ fn ls_prints_the_table_and_json() {
         "{err}"
     );
 }
+
+#[test]
+fn an_object_store_elsewhere_in_the_namespace_is_found() {
+    let repo = FixtureRepo::copy("gke");
+    let store = repo.read("fluxcd/databases/prod/foo/object-store.yaml");
+    repo.remove("fluxcd/databases/prod/foo/object-store.yaml");
+    repo.write("fluxcd/infrastructure/stores/foo-prod.yaml", &store);
+    let (_, found) = repo.load();
+    assert!(found.problems.is_empty(), "{:?}", found.problems);
+    let c = found.find("prod", "foo").unwrap().catalog.clone().unwrap();
+    assert_eq!(c.object_store.as_deref(), Some("foo-store"));
+}

@@ -282,11 +282,24 @@ pub fn discover(repo: &Repo) -> Discovery {
             .and_then(|k| k.namespace.clone())
             .or_else(|| cluster.metadata.namespace.clone())
             .unwrap_or_else(|| "default".into());
-        let stores: Vec<ObjectStore> = in_folder
+        // ObjectStores are looked up in the Cluster's namespace: the folder's
+        // own first, then any other file that declares one in that namespace.
+        let mut stores: Vec<ObjectStore> = in_folder
             .iter()
             .filter(|d| d.is("barmancloud.cnpg.io", "ObjectStore"))
             .filter_map(|d| docs::from_value(&d.value).ok())
             .collect();
+        stores.extend(
+            repo.docs_of("barmancloud.cnpg.io", "ObjectStore")
+                .filter(|d| !d.file.starts_with(&folder))
+                .filter(|d| {
+                    d.value
+                        .pointer("/metadata/namespace")
+                        .and_then(serde_json::Value::as_str)
+                        == Some(namespace.as_str())
+                })
+                .filter_map(|d| docs::from_value::<ObjectStore>(&d.value).ok()),
+        );
         let store_named = |name: &str| stores.iter().find(|s| s.metadata.name == name);
 
         let plugin = cluster.barman_plugin();
