@@ -167,7 +167,10 @@ fn an_error_exits_1_with_file_line_and_hint_and_json_matches_the_docs() {
     let out = cnpg_ops(&["lint", root]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("fluxcd/databases/prod/foo/broken.yaml:"), "{text}");
+    assert!(
+        text.contains("fluxcd/databases/prod/foo/broken.yaml:"),
+        "{text}"
+    );
     assert!(text.contains("error [yaml-syntax]"), "{text}");
     assert!(text.contains("  hint: "), "{text}");
 
@@ -176,12 +179,26 @@ fn an_error_exits_1_with_file_line_and_hint_and_json_matches_the_docs() {
     let doc: LintDoc = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc.schema_version, 1);
     assert!(doc.summary.errors >= 1 && doc.summary.databases == 3);
-    assert!(doc.findings.iter().any(|f| f.rule == "yaml-syntax" && f.file.ends_with("broken.yaml")));
+    assert!(
+        doc.findings
+            .iter()
+            .any(|f| f.rule == "yaml-syntax" && f.file.ends_with("broken.yaml"))
+    );
 
     // A folder limits the findings; the repository is still read whole.
-    let out = cnpg_ops(&["lint", repo.path("terraform").to_str().unwrap(), "-o", "json"]);
+    let out = cnpg_ops(&[
+        "lint",
+        repo.path("terraform").to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
     let doc: LintDoc = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(doc.findings.iter().all(|f| f.file.starts_with("terraform/")), "{doc:?}");
+    assert!(
+        doc.findings
+            .iter()
+            .all(|f| f.file.starts_with("terraform/")),
+        "{doc:?}"
+    );
 }
 
 #[test]
@@ -206,9 +223,16 @@ fn a_missing_repository_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/repo"), "{err}");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".cnpg-ops.toml"), "[defaults]\nidentiti = 1\n").unwrap();
+    std::fs::write(
+        dir.path().join(".cnpg-ops.toml"),
+        "[defaults]\nidentiti = 1\n",
+    )
+    .unwrap();
     let out = cnpg_ops(&["ls", "--repo", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("identiti") && err.contains("docs/repo-layout.md"), "{err}");
+    assert!(
+        err.contains("identiti") && err.contains("docs/repo-layout.md"),
+        "{err}"
+    );
 }
