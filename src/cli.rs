@@ -6,8 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success (for `catalog check`: the target is recoverable)
-  1  findings: the check ran and found a problem (target not recoverable, error-level findings)
-  2  usage or bad input (unknown flag, malformed time, no catalog at the path)
+  1  findings: the check ran and found a problem (target not recoverable, error-level findings,
+     lint errors)
+  2  usage or bad input (unknown flag, malformed time, no catalog at the path, unreadable
+     repository or .cnpg-ops.toml)
   3  object store unreachable or access denied (no such bucket, 403, 401, DNS, TLS, timeout)
   130 interrupted";
 
