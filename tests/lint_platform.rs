@@ -277,6 +277,42 @@ fn the_flux_system_kustomization_is_not_an_owner() {
 }
 
 #[test]
+fn kustomizations_of_another_tree_are_no_owners() {
+    let repo = gke();
+    // No path: the root of its source (here the operator's release
+    // manifests); another source: another repository's tree.
+    repo.write(
+        "fluxcd/clusters/prod/other-sources.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: cnpg-release
+  namespace: flux-system
+spec:
+  interval: 1h
+  prune: true
+  sourceRef:
+    kind: OCIRepository
+    name: cloudnative-pg
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: platform-apps
+  namespace: flux-system
+spec:
+  interval: 1h
+  path: ./fluxcd
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: platform-apps
+",
+    );
+    none(&repo, "flux-shared-ownership");
+}
+
+#[test]
 fn a_database_kustomization_without_the_operators_dependency() {
     let repo = gke();
     repo.replace(

@@ -198,6 +198,11 @@ struct FluxK<'a> {
     doc: &'a Doc,
     name: &'a str,
     path: PathBuf,
+    /// Whether it may apply a database folder other than its own path: its
+    /// path is written out and not the root, and it reads the same source as
+    /// the databases' own Kustomizations (a Kustomization without a path, or
+    /// of another source, reads another tree).
+    indirect: bool,
 }
 
 impl<'a> FluxK<'a> {
@@ -221,15 +226,37 @@ struct Model<'a> {
 
 impl<'a> Model<'a> {
     fn new(ctx: &Context<'a>) -> Self {
-        let flux = ctx
+        let source = |doc: &'a Doc| {
+            (
+                str_at(&doc.value, "/spec/sourceRef/kind").unwrap_or(""),
+                str_at(&doc.value, "/spec/sourceRef/name").unwrap_or(""),
+            )
+        };
+        let mut flux: Vec<FluxK<'a>> = ctx
             .repo
             .docs_of(FLUX_GROUP, "Kustomization")
             .map(|doc| FluxK {
                 doc,
                 name: doc.name(),
                 path: flux_path(str_at(&doc.value, "/spec/path").unwrap_or("")),
+                indirect: false,
             })
             .collect();
+        let folders: BTreeSet<&Path> = ctx
+            .discovery
+            .databases
+            .iter()
+            .map(|d| d.folder.as_path())
+            .collect();
+        let home: BTreeSet<(&str, &str)> = flux
+            .iter()
+            .filter(|k| folders.contains(k.path.as_path()))
+            .map(|k| source(k.doc))
+            .collect();
+        for k in &mut flux {
+            k.indirect = !k.path.as_os_str().is_empty()
+                && (home.is_empty() || home.contains(&source(k.doc)));
+        }
         let mut kustomize = BTreeMap::new();
         for doc in &ctx.repo.docs {
             let named = doc
@@ -385,8 +412,10 @@ fn flux_ownership(ctx: &Context<'_>, m: &Model<'_>, out: &mut Vec<LintFinding>) 
             db.folder.clone(),
             direct.iter().map(|&i| m.flux[i].name).collect(),
         );
+        let mut indirect = 0;
         for (i, k) in m.flux.iter().enumerate() {
-            if k.path != db.folder && m.reaches(&k.path, &db.folder, 0) {
+            if k.indirect && k.path != db.folder && m.reaches(&k.path, &db.folder, 0) {
+                indirect += 1;
                 if db.folder.starts_with(&k.path) {
                     shared.entry(i).or_default().push(db);
                 }
@@ -430,12 +459,7 @@ fn flux_ownership(ctx: &Context<'_>, m: &Model<'_>, out: &mut Vec<LintFinding>) 
                 ));
             }
         }
-        let applied = direct.len()
-            + m.flux
-                .iter()
-                .filter(|k| k.path != db.folder && m.reaches(&k.path, &db.folder, 0))
-                .count();
-        if applied == 0 {
+        if direct.len() + indirect == 0 {
             if let Some(doc) = main_cluster(ctx, db) {
                 let env = ctx.repo.env(&db.env);
                 out.push(at(
