@@ -91,6 +91,42 @@ pub struct LintArgs {
     /// Print the rules and exit.
     #[arg(long)]
     pub list_rules: bool,
+    /// Make the mechanical fixes (a missing Workload Identity binding, a 5-field schedule, a
+    /// backup method that does not match the Cluster) and deliver them as --mode says.
+    #[arg(long)]
+    pub fix: bool,
+    /// How changes are delivered.
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+/// How a command that changes the repository delivers its change.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// write: commit on a new branch (your checkout is not touched); check: exit 1 when the
+    /// repository differs from what would be written; dry-run: print the diff, change nothing.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<WriteMode>,
+    /// Push the new branch to origin (write mode only).
+    #[arg(long)]
+    pub push: bool,
+    /// Name of the new branch (default: derived from the change and the time).
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// Start the branch from this ref (default: origin's default branch, else HEAD).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+}
+
+/// Delivery mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WriteMode {
+    /// Commit on a new branch.
+    Write,
+    /// Exit 1 when the repository differs from what would be written.
+    Check,
+    /// Print the diff and change nothing.
+    DryRun,
 }
 
 /// `cnpg-ops ls`

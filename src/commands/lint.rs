@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use crate::catalog::findings::Severity;
 use crate::cli::{GlobalArgs, LintArgs, OutputFormat};
+use crate::commands::deliver;
 use crate::exit::{FINDINGS, Failure, OK};
+use crate::gitops::changes::{ChangeSet, FileChange};
 use crate::gitops::discover;
 use crate::gitops::git::Git;
 use crate::gitops::repo::{self, Repo};
@@ -85,6 +87,17 @@ pub fn run(a: &LintArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
         .ok()
         .map(Path::to_owned)
         .unwrap_or_default();
+    deliver::check_flags(&a.write)?;
+    if a.fix {
+        return fix(&repo.root, &limit, a, p);
+    }
+    if a.write.mode.is_some() || a.write.push || a.write.branch.is_some() || a.write.base.is_some()
+    {
+        return Err(Failure::usage(
+            "--mode, --push, --branch and --base deliver fixes",
+            Some("add --fix".to_owned()),
+        ));
+    }
     let found = discover::discover(&repo);
     let git = Git::discover(&repo.root).ok();
     let ctx = Context {
@@ -120,4 +133,117 @@ pub fn run(a: &LintArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
         p.out(&text::lint(p, &findings, summary.files, summary.databases));
     }
     Ok(if fail { FINDINGS } else { OK })
+}
+
+/// A fix made (or skipped) by `lint --fix`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixReport {
+    /// Rule id.
+    pub rule: &'static str,
+    /// File, relative to the root.
+    pub file: PathBuf,
+    /// Line of the finding.
+    pub line: usize,
+    /// What the fix does.
+    pub summary: String,
+    /// Why it was not made, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// Lints the repository at `root` and turns the mechanical fixes into one
+/// change set.
+fn plan_fixes(root: &Path, limit: &Path) -> Result<(ChangeSet, Vec<FixReport>), String> {
+    let repo = Repo::load(root).map_err(|e| e.to_string())?;
+    let found = discover::discover(&repo);
+    let git = Git::discover(root).ok();
+    let findings = lint::run(&Context {
+        repo: &repo,
+        discovery: &found,
+        git: git.as_ref(),
+    });
+    let mut texts: Vec<(PathBuf, String, String)> = Vec::new();
+    let mut reports = Vec::new();
+    for f in findings.iter().filter(|f| f.file.starts_with(limit)) {
+        let Some(fix) = &f.fix else { continue };
+        let idx = if let Some(i) = texts.iter().position(|(p, _, _)| *p == fix.file) {
+            i
+        } else {
+            {
+                let text = repo
+                    .read(&fix.file)
+                    .map_err(|e| format!("{}: {e}", fix.file.display()))?;
+                texts.push((fix.file.clone(), text.clone(), text));
+                texts.len() - 1
+            }
+        };
+        let skipped = match fix.apply(&texts[idx].2) {
+            Ok(after) => {
+                texts[idx].2 = after;
+                None
+            }
+            Err(e) => Some(e.to_string()),
+        };
+        reports.push(FixReport {
+            rule: f.rule,
+            file: f.file.clone(),
+            line: f.line,
+            summary: fix.summary.clone(),
+            skipped,
+        });
+    }
+    let made: Vec<&FixReport> = reports.iter().filter(|r| r.skipped.is_none()).collect();
+    let body = made
+        .iter()
+        .map(|r| {
+            format!(
+                "- {} ({}:{}): {}",
+                r.rule,
+                r.file.display(),
+                r.line,
+                r.summary
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let set = ChangeSet {
+        changes: texts
+            .into_iter()
+            .map(|(path, before, after)| FileChange {
+                path,
+                before: Some(before),
+                after: Some(after),
+            })
+            .collect(),
+        subject: format!(
+            "Fix {} lint finding{} found by cnpg-ops lint",
+            made.len(),
+            if made.len() == 1 { "" } else { "s" }
+        ),
+        body,
+    };
+    Ok((set, reports))
+}
+
+fn fix(root: &Path, limit: &Path, a: &LintArgs, p: &Printer) -> Result<u8, Failure> {
+    let (_, reports) = plan_fixes(root, limit).map_err(|e| Failure::usage(e, None))?;
+    if p.format == OutputFormat::Text {
+        for r in &reports {
+            let line = format!(
+                "{}:{}: [{}] {}",
+                r.file.display(),
+                r.line,
+                r.rule,
+                r.summary
+            );
+            match &r.skipped {
+                None => p.info(&line),
+                Some(why) => p.warn(&format!("{line}: not fixed: {why}")),
+            }
+        }
+    }
+    let opts = deliver::options(&a.write, "lint-fix");
+    deliver::deliver(root, &opts, p, &reports, |r: &Path| {
+        plan_fixes(r, limit).map(|(set, _)| set)
+    })
 }

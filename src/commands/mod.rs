@@ -2,6 +2,7 @@
 //! drives the store and the analysis, and hands results to the printer.
 
 pub mod catalog;
+pub mod deliver;
 pub mod lint;
 pub mod ls;
 

@@ -26,7 +26,7 @@ use std::str::FromStr;
 use chrono::Duration;
 use serde_json::Value;
 
-use super::{Context, LintFinding, Rule, at, in_file, rule};
+use super::{Context, Fix, FixEdit, LintFinding, Rule, at, in_file, rule};
 use crate::catalog::findings::Severity::{Error, Warning};
 use crate::catalog::retention::Policy;
 use crate::gitops::config::Env;
@@ -34,7 +34,7 @@ use crate::gitops::discover::Database;
 use crate::gitops::docs::{self, BarmanObjectStore, Cluster, ObjectStore, ScheduledBackup};
 use crate::gitops::repo::Doc;
 use crate::gitops::webhook::backup_interval;
-use crate::yaml::Step;
+use crate::yaml::{Step, steps};
 
 /// The rules of this module.
 pub const RULES: &[Rule] = &[
@@ -597,24 +597,34 @@ fn workload_identity(
     let cross_project = !file.has_env(&u.env.name);
     if !cross_project && !entry.bindings.iter().any(|(b, _)| binding_key(b) == ksa) {
         let has: Vec<&str> = entry.bindings.iter().map(|(b, _)| b.as_str()).collect();
-        out.push(at(
-            "gke-wi-binding-missing",
-            entry.doc,
-            &format!("{}.workload_identity_bindings", entry.path),
-            format!(
-                "Cluster {ksa} ({}:{line}) acts as `{email}`, but `{account}`'s \
+        out.push(
+            at(
+                "gke-wi-binding-missing",
+                entry.doc,
+                &format!("{}.workload_identity_bindings", entry.path),
+                format!(
+                    "Cluster {ksa} ({}:{line}) acts as `{email}`, but `{account}`'s \
                  workload_identity_bindings {} lack `{ksa}`: CloudNativePG runs every instance \
                  as the Kubernetes service account named after the Cluster, so that is the only \
                  binding that lets its pods act as the account",
-                u.doc.file.display(),
-                if has.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    format!("({})", has.join(", "))
-                }
-            ),
-            &format!("add `- {ksa}` under workload_identity_bindings of `{account}`"),
-        ));
+                    u.doc.file.display(),
+                    if has.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        format!("({})", has.join(", "))
+                    }
+                ),
+                &format!("add `- {ksa}` under workload_identity_bindings of `{account}`"),
+            )
+            .with_fix(Fix::new(
+                entry.doc,
+                format!("bind {ksa} to {account}"),
+                vec![FixEdit::Append(
+                    steps(&format!("{}.workload_identity_bindings", entry.path)),
+                    Value::String(ksa.clone()),
+                )],
+            )),
+        );
     }
     Some(found)
 }

@@ -21,12 +21,12 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde_json::Value;
 
-use super::{Context, LintFinding, Rule, at, in_file, rule};
+use super::{Context, Fix, FixEdit, LintFinding, Rule, at, in_file, rule};
 use crate::catalog::findings::Severity::{Error, Warning};
 use crate::gitops::docs::{self, BARMAN_PLUGIN, Cluster, Plugin};
 use crate::gitops::repo::{Doc, Repo};
 use crate::gitops::{schema, webhook};
-use crate::yaml::{self, Node, Step};
+use crate::yaml::{self, Node, Step, steps};
 
 /// The rules of this module.
 pub const RULES: &[Rule] = &[
@@ -1168,13 +1168,24 @@ fn backups(
     };
     if let Some((message, hint)) = problem {
         covered.insert((doc.file.clone(), doc.index, "plugin-configuration"));
-        out.push(at(
-            "backup-method-mismatch",
-            doc,
-            "spec.method",
-            message,
-            &hint,
-        ));
+        let finding = at("backup-method-mismatch", doc, "spec.method", message, &hint);
+        // Mechanical only for a plugin Cluster: the method and plugin to name are known.
+        let finding = if plugin && !inline && !other_plugin {
+            finding.with_fix(Fix::new(
+                doc,
+                "method: plugin with the barman-cloud plugin",
+                vec![
+                    FixEdit::Set(steps("spec.method"), Value::String("plugin".into())),
+                    FixEdit::Set(
+                        steps("spec.pluginConfiguration.name"),
+                        Value::String(BARMAN_PLUGIN.into()),
+                    ),
+                ],
+            ))
+        } else {
+            finding
+        };
+        out.push(finding);
     }
 }
 
@@ -1207,16 +1218,26 @@ fn five_fields(
         Err(e) => format!("and read that way it does not parse: {e}"),
     };
     covered.insert((doc.file.clone(), doc.index, "schedule"));
-    out.push(at(
-        "schedule-five-fields",
-        doc,
-        "spec.schedule",
-        format!(
-            "{label} schedule \"{schedule}\" has 5 fields; CloudNativePG reads 6, seconds \
+    out.push(
+        at(
+            "schedule-five-fields",
+            doc,
+            "spec.schedule",
+            format!(
+                "{label} schedule \"{schedule}\" has 5 fields; CloudNativePG reads 6, seconds \
              first, {read}"
-        ),
-        &format!("write the 6-field form: schedule: \"{fixed}\""),
-    ));
+            ),
+            &format!("write the 6-field form: schedule: \"{fixed}\""),
+        )
+        .with_fix(Fix::new(
+            doc,
+            format!("schedule \"{fixed}\""),
+            vec![FixEdit::Set(
+                steps("spec.schedule"),
+                Value::String(fixed.clone()),
+            )],
+        )),
+    );
 }
 
 /// `3600` → `1h`, `5400` → `90m`.

@@ -14,11 +14,13 @@ pub mod platform;
 use std::path::PathBuf;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::catalog::findings::Severity;
 use crate::gitops::discover::{Database, Discovery};
 use crate::gitops::git::Git;
 use crate::gitops::repo::{Doc, Repo};
+use crate::yaml::Step;
 
 /// A rule's description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +50,69 @@ pub struct LintFinding {
     pub message: String,
     /// How to fix it.
     pub hint: String,
+    /// An edit `lint --fix` can make, when the fix is mechanical.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Fix>,
+}
+
+impl LintFinding {
+    /// Attaches a mechanical fix.
+    #[must_use]
+    pub fn with_fix(mut self, fix: Fix) -> Self {
+        self.fix = Some(fix);
+        self
+    }
+}
+
+/// One change a fix makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FixEdit {
+    /// Set the value at a path (creating missing keys).
+    Set(Vec<Step>, Value),
+    /// Append to the sequence at a path (creating it).
+    Append(Vec<Step>, Value),
+}
+
+/// A mechanical fix: edits to one document, made by `lint --fix` without
+/// touching anything else in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    /// What it does, in a few words.
+    pub summary: String,
+    /// File, relative to the root.
+    #[serde(skip)]
+    pub file: PathBuf,
+    /// Document index in the file.
+    #[serde(skip)]
+    pub doc: usize,
+    /// The edits, in order.
+    #[serde(skip)]
+    pub edits: Vec<FixEdit>,
+}
+
+impl Fix {
+    /// A fix of document `doc`.
+    #[must_use]
+    pub fn new(doc: &Doc, summary: impl Into<String>, edits: Vec<FixEdit>) -> Fix {
+        Fix {
+            summary: summary.into(),
+            file: doc.file.clone(),
+            doc: doc.index,
+            edits,
+        }
+    }
+
+    /// Applies the fix to the file's text.
+    pub fn apply(&self, text: &str) -> Result<String, crate::yaml::edit::EditError> {
+        let mut e = crate::yaml::edit::Editor::new(text);
+        for edit in &self.edits {
+            match edit {
+                FixEdit::Set(path, v) => e.set(self.doc, path, v)?,
+                FixEdit::Append(path, v) => e.append(self.doc, path, v)?,
+            }
+        }
+        Ok(e.finish())
+    }
 }
 
 /// What rules look at.
@@ -89,6 +154,7 @@ pub fn at(rule: &'static str, doc: &Doc, path: &str, message: String, hint: &str
         line: doc.line(path),
         message,
         hint: hint.to_owned(),
+        fix: None,
     }
 }
 
@@ -108,6 +174,7 @@ pub fn in_file(
         line,
         message,
         hint: hint.to_owned(),
+        fix: None,
     }
 }
 
