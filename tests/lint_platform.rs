@@ -550,6 +550,11 @@ fn wal_on_the_data_volume_and_plain_megabytes() {
             "expected at least 16Gi",
         ],
     );
+    assert!(
+        f.hint.contains("walStorage.size of at least 16Gi"),
+        "{}",
+        f.hint
+    );
 }
 
 #[test]

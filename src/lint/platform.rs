@@ -864,9 +864,19 @@ fn sizing(db: &Database, doc: &Doc, out: &mut Vec<LintFinding>) {
                         needed
                     ),
                     &format!(
-                        "set {label} to at least {needed} (or lower max_wal_size): WAL grows past \
-                         max_wal_size while archiving lags or a replica falls behind, and a full \
-                         pg_wal volume stops PostgreSQL"
+                        "{}: WAL grows past max_wal_size while archiving lags or a replica falls \
+                         behind, and a full pg_wal volume stops PostgreSQL",
+                        if path == "spec.walStorage.size" {
+                            format!(
+                                "set walStorage.size to at least {needed} (or lower max_wal_size)"
+                            )
+                        } else {
+                            format!(
+                                "give WAL its own volume with walStorage.size of at least \
+                                 {needed}, or grow {label} well past it (the data shares it), \
+                                 or lower max_wal_size"
+                            )
+                        }
                     ),
                 ));
             }
