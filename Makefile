@@ -11,6 +11,9 @@ demo:
 	@# The sample has a WAL gap, so both commands report findings (exit 1): that is the point.
 	-$(CARGO) run --quiet -- catalog show file://$(CURDIR)/$(SAMPLE)/cluster --now 2026-11-24T16:50:00Z
 	-$(CARGO) run --quiet -- catalog check file://$(CURDIR)/$(SAMPLE)/cluster --to latest --now 2026-11-24T16:50:00Z
+	@# The bundled GitOps repository: its databases, and a lint (one deliberate deprecation warning).
+	$(CARGO) run --quiet -- ls --repo tests/fixtures/repos/gke
+	$(CARGO) run --quiet -- lint tests/fixtures/repos/gke
 
 ## Everything CI checks: formatting, lints, hermetic tests, then the real-service integration tests.
 test: lint unit integration

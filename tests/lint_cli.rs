@@ -236,3 +236,20 @@ fn a_missing_repository_is_a_usage_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_malformed_retention_is_reported_once_by_the_specific_rule() {
+    let repo = FixtureRepo::copy("gke");
+    repo.replace(
+        "fluxcd/databases/prod/foo/object-store.yaml",
+        "retentionPolicy: 14d",
+        "retentionPolicy: 14days",
+    );
+    let at_line: Vec<_> = repo
+        .lint()
+        .into_iter()
+        .filter(|f| f.file.ends_with("prod/foo/object-store.yaml") && f.line == 9)
+        .map(|f| f.rule)
+        .collect();
+    assert_eq!(at_line, ["retention-policy-malformed"]);
+}

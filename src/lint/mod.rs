@@ -135,12 +135,16 @@ impl<'a> Context<'a> {
             .collect()
     }
 
-    /// The Cluster document of a database.
+    /// The Cluster document of a database: the one discovery chose (a folder
+    /// may also hold Clusters restored beside it).
     #[must_use]
     pub fn cluster_doc(&self, db: &Database) -> Option<&'a Doc> {
-        self.doc_in(db, "postgresql.cnpg.io", "Cluster")
-            .into_iter()
-            .next()
+        let clusters = self.doc_in(db, "postgresql.cnpg.io", "Cluster");
+        clusters
+            .iter()
+            .find(|d| d.at("") == db.cluster_file)
+            .or_else(|| clusters.iter().find(|d| d.name() == db.cluster))
+            .copied()
     }
 }
 
@@ -255,9 +259,28 @@ pub fn run(ctx: &Context<'_>) -> Vec<LintFinding> {
     cloud::check(ctx, &mut out);
     cnpg::check(ctx, &mut out);
     platform::check(ctx, &mut out);
+    drop_generic_duplicates(&mut out);
     out.sort_by(|a, b| (&a.file, a.line, a.rule).cmp(&(&b.file, b.line, b.rule)));
     out.dedup();
     out
+}
+
+/// Schema and webhook findings repeat what a specific rule already says when
+/// both point at the same line (a malformed retentionPolicy breaks the CRD's
+/// pattern too): keep the specific one, which has the better hint.
+fn drop_generic_duplicates(out: &mut Vec<LintFinding>) {
+    const GENERIC: &[&str] = &[
+        "crd-schema",
+        "crd-unknown-field",
+        "webhook-rejects",
+        "webhook-warns",
+    ];
+    let specific: std::collections::HashSet<(PathBuf, usize)> = out
+        .iter()
+        .filter(|f| !GENERIC.contains(&f.rule) && f.line > 0)
+        .map(|f| (f.file.clone(), f.line))
+        .collect();
+    out.retain(|f| !GENERIC.contains(&f.rule) || !specific.contains(&(f.file.clone(), f.line)));
 }
 
 /// Splits `file:line`.

@@ -383,15 +383,9 @@ fn display(p: &Path) -> String {
     }
 }
 
-/// The database's own Cluster document (a folder may also hold Clusters
-/// restored beside it).
+/// The database's own Cluster document.
 fn main_cluster<'a>(ctx: &Context<'a>, db: &Database) -> Option<&'a Doc> {
-    let clusters = ctx.doc_in(db, "postgresql.cnpg.io", "Cluster");
-    clusters
-        .iter()
-        .find(|d| format!("{}:{}", d.file.display(), d.line("")) == db.cluster_file)
-        .or_else(|| clusters.iter().find(|d| d.name() == db.cluster))
-        .copied()
+    ctx.cluster_doc(db)
 }
 
 // ---------------------------------------------------------------------------
