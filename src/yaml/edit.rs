@@ -462,11 +462,15 @@ fn splice_existing(
                 Ok((close..close, format!("{sep}{}", flow_json(item))))
             }
             Kind::Seq(items) if !items.is_empty() => {
-                let first = &items[0];
-                let start = line_start(text, first.span.start);
-                let dash = text[start..first.span.start].rfind('-').ok_or_else(|| {
-                    path_err(path, "is laid out in a way that cannot be edited in place")
-                })?;
+                // The first item follows its dash, possibly on the next line.
+                let before = text[..items[0].span.start].trim_end();
+                if !before.ends_with('-') {
+                    return Err(path_err(
+                        path,
+                        "is laid out in a way that cannot be edited in place",
+                    ));
+                }
+                let dash = column(text, before.len() - 1);
                 Ok(after_line(text, node.span.end, emit::seq_item(item, dash)))
             }
             Kind::Scalar(s, _) if s.is_empty() || s == "~" || s == "null" => {
