@@ -4,6 +4,8 @@
 //! existing scalar, every append and every new key must succeed, read back as
 //! intended (the editor checks that itself) and keep every comment.
 
+use std::fmt::Write as _;
+
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -64,8 +66,7 @@ struct Writer {
 impl Writer {
     fn comment(&mut self, indent: usize) {
         self.n += 1;
-        self.out
-            .push_str(&format!("{}# note {}\n", " ".repeat(indent), self.n));
+        let _ = write!(self.out, "{}# note {}\n", " ".repeat(indent), self.n);
     }
 
     fn trailing(&mut self) -> String {
@@ -91,16 +92,15 @@ impl Writer {
                 Tree::Scalar(s) => {
                     let t = self.trailing();
                     let n = self.n;
-                    self.out
-                        .push_str(&format!("{pad}{k}: {}{t}\n", scalar_text(s, n)));
+                    let _ = write!(self.out, "{pad}{k}: {}{t}\n", scalar_text(s, n));
                 }
                 Tree::Seq(items) => {
-                    self.out.push_str(&format!("{pad}{k}:\n"));
+                    let _ = write!(self.out, "{pad}{k}:\n");
                     let at = if self.indentless { indent } else { indent + 2 };
                     self.seq(items, at);
                 }
                 Tree::Map(m) => {
-                    self.out.push_str(&format!("{pad}{k}:\n"));
+                    let _ = write!(self.out, "{pad}{k}:\n");
                     self.map(m, indent + 2, false);
                 }
             }
@@ -117,15 +117,14 @@ impl Writer {
                 Tree::Scalar(s) => {
                     let t = self.trailing();
                     let n = self.n;
-                    self.out
-                        .push_str(&format!("{pad}- {}{t}\n", scalar_text(s, n)));
+                    let _ = write!(self.out, "{pad}- {}{t}\n", scalar_text(s, n));
                 }
                 Tree::Map(m) => {
-                    self.out.push_str(&format!("{pad}- "));
+                    let _ = write!(self.out, "{pad}- ");
                     self.map(m, indent + 2, true);
                 }
                 Tree::Seq(inner) => {
-                    self.out.push_str(&format!("{pad}-\n"));
+                    let _ = write!(self.out, "{pad}-\n");
                     self.seq(inner, indent + 2);
                 }
             }
