@@ -66,7 +66,7 @@ struct Writer {
 impl Writer {
     fn comment(&mut self, indent: usize) {
         self.n += 1;
-        let _ = write!(self.out, "{}# note {}\n", " ".repeat(indent), self.n);
+        let _ = writeln!(self.out, "{}# note {}", " ".repeat(indent), self.n);
     }
 
     fn trailing(&mut self) -> String {
@@ -92,15 +92,15 @@ impl Writer {
                 Tree::Scalar(s) => {
                     let t = self.trailing();
                     let n = self.n;
-                    let _ = write!(self.out, "{pad}{k}: {}{t}\n", scalar_text(s, n));
+                    let _ = writeln!(self.out, "{pad}{k}: {}{t}", scalar_text(s, n));
                 }
                 Tree::Seq(items) => {
-                    let _ = write!(self.out, "{pad}{k}:\n");
+                    let _ = writeln!(self.out, "{pad}{k}:");
                     let at = if self.indentless { indent } else { indent + 2 };
                     self.seq(items, at);
                 }
                 Tree::Map(m) => {
-                    let _ = write!(self.out, "{pad}{k}:\n");
+                    let _ = writeln!(self.out, "{pad}{k}:");
                     self.map(m, indent + 2, false);
                 }
             }
@@ -117,14 +117,14 @@ impl Writer {
                 Tree::Scalar(s) => {
                     let t = self.trailing();
                     let n = self.n;
-                    let _ = write!(self.out, "{pad}- {}{t}\n", scalar_text(s, n));
+                    let _ = writeln!(self.out, "{pad}- {}{t}", scalar_text(s, n));
                 }
                 Tree::Map(m) => {
                     let _ = write!(self.out, "{pad}- ");
                     self.map(m, indent + 2, true);
                 }
                 Tree::Seq(inner) => {
-                    let _ = write!(self.out, "{pad}-\n");
+                    let _ = writeln!(self.out, "{pad}-");
                     self.seq(inner, indent + 2);
                 }
             }
