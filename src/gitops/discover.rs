@@ -111,6 +111,39 @@ pub struct CatalogLocation {
     pub object_store: Option<String>,
 }
 
+impl CatalogLocation {
+    /// Through the plugin: the ObjectStore's prefix and the plugin's
+    /// `serverName` parameter, which defaults to `cluster` — the Cluster that
+    /// carries the plugin entry (for a recovery source too: the *recovering*
+    /// Cluster's name).
+    fn plugin(p: &docs::Plugin, store: &ObjectStore, cluster: &str) -> Self {
+        let explicit = p.parameters.get("serverName");
+        CatalogLocation {
+            destination_path: store.spec.configuration.destination_path.clone(),
+            server_name: explicit.cloned().unwrap_or_else(|| cluster.to_owned()),
+            server_name_explicit: explicit.is_some(),
+            endpoint_url: store.spec.configuration.endpoint_url.clone(),
+            credentials: Credentials::of(&store.spec.configuration),
+            object_store: Some(store.metadata.name.clone()),
+        }
+    }
+
+    /// In-tree: the stanza's own `serverName`, defaulting to `default`.
+    fn inline(store: &BarmanObjectStore, default: &str) -> Self {
+        CatalogLocation {
+            destination_path: store.destination_path.clone(),
+            server_name: store
+                .server_name
+                .clone()
+                .unwrap_or_else(|| default.to_owned()),
+            server_name_explicit: store.server_name.is_some(),
+            endpoint_url: store.endpoint_url.clone(),
+            credentials: Credentials::of(store),
+            object_store: None,
+        }
+    }
+}
+
 /// The recovery bootstrap of a Cluster, as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecoverySource {
@@ -331,32 +364,14 @@ pub fn discover(repo: &Repo) -> Discovery {
                         },
                     ));
                 }
-                let location = store.map(|s| CatalogLocation {
-                    destination_path: s.spec.configuration.destination_path.clone(),
-                    server_name: p
-                        .parameters
-                        .get("serverName")
-                        .cloned()
-                        .unwrap_or_else(|| name.clone()),
-                    server_name_explicit: p.parameters.contains_key("serverName"),
-                    endpoint_url: s.spec.configuration.endpoint_url.clone(),
-                    credentials: Credentials::of(&s.spec.configuration),
-                    object_store: Some(s.metadata.name.clone()),
-                });
+                let location = store.map(|s| CatalogLocation::plugin(p, s, &name));
                 (
                     location,
                     store.and_then(|s| s.spec.retention_policy.clone()),
                 )
             }
             (None, Some(store)) => (
-                Some(CatalogLocation {
-                    destination_path: store.destination_path.clone(),
-                    server_name: store.server_name.clone().unwrap_or_else(|| name.clone()),
-                    server_name_explicit: store.server_name.is_some(),
-                    endpoint_url: store.endpoint_url.clone(),
-                    credentials: Credentials::of(store),
-                    object_store: None,
-                }),
+                Some(CatalogLocation::inline(store, &name)),
                 cluster
                     .spec
                     .backup
@@ -380,29 +395,13 @@ pub fn discover(repo: &Repo) -> Discovery {
                             .parameters
                             .get("barmanObjectName")
                             .and_then(|n| store_named(n))?;
-                        Some(CatalogLocation {
-                            destination_path: store.spec.configuration.destination_path.clone(),
-                            // The plugin defaults to the recovering Cluster's own name.
-                            server_name: p
-                                .parameters
-                                .get("serverName")
-                                .cloned()
-                                .unwrap_or_else(|| name.clone()),
-                            server_name_explicit: p.parameters.contains_key("serverName"),
-                            endpoint_url: store.spec.configuration.endpoint_url.clone(),
-                            credentials: Credentials::of(&store.spec.configuration),
-                            object_store: Some(store.metadata.name.clone()),
-                        })
+                        // The plugin defaults to the recovering Cluster's own name.
+                        Some(CatalogLocation::plugin(p, store, &name))
                     } else {
-                        e.barman_object_store.as_ref().map(|s| CatalogLocation {
-                            destination_path: s.destination_path.clone(),
-                            // In-tree: defaults to the externalCluster's name.
-                            server_name: s.server_name.clone().unwrap_or_else(|| e.name.clone()),
-                            server_name_explicit: s.server_name.is_some(),
-                            endpoint_url: s.endpoint_url.clone(),
-                            credentials: Credentials::of(s),
-                            object_store: None,
-                        })
+                        // In-tree: defaults to the externalCluster's name.
+                        e.barman_object_store
+                            .as_ref()
+                            .map(|s| CatalogLocation::inline(s, &e.name))
                     }
                 });
                 RecoverySource { source, catalog }

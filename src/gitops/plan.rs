@@ -182,31 +182,39 @@ fn typed<T: serde::de::DeserializeOwned>(
         })
 }
 
+/// The database's Cluster: file, document index and the typed document.
+fn cluster_of(repo: &Repo, db: &Database) -> Result<(PathBuf, usize, Cluster), PlanError> {
+    typed::<Cluster>(
+        repo,
+        &db.folder,
+        "postgresql.cnpg.io",
+        "Cluster",
+        Some(&db.cluster),
+    )
+    .ok_or_else(|| PlanError::Source {
+        env: db.env.clone(),
+        svc: db.svc.clone(),
+        problem: "its Cluster does not read".into(),
+    })
+}
+
+/// The catalog the database archives to, or why there is none.
+fn catalog_of(db: &Database) -> Result<&discover::CatalogLocation, PlanError> {
+    db.catalog.as_ref().ok_or_else(|| PlanError::Source {
+        env: db.env.clone(),
+        svc: db.svc.clone(),
+        problem: "the manifests configure no backups, so there is no catalog to restore from"
+            .into(),
+    })
+}
+
 /// Plans a recovery as `req` asks, reading the repository at `root`.
 pub fn recovery(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, PlanError> {
     let repo = Repo::load(root)?;
     let found = discover::discover(&repo);
     let src = find(&found, &req.source_env, &req.source_svc)?;
-    let (_, _, src_cluster) = typed::<Cluster>(
-        &repo,
-        &src.folder,
-        "postgresql.cnpg.io",
-        "Cluster",
-        Some(&src.cluster),
-    )
-    .ok_or_else(|| PlanError::Source {
-        env: src.env.clone(),
-        svc: src.svc.clone(),
-        problem: "its Cluster does not read".into(),
-    })?;
-    if src.catalog.is_none() {
-        return Err(PlanError::Source {
-            env: src.env.clone(),
-            svc: src.svc.clone(),
-            problem: "the manifests configure no backups, so there is no catalog to restore from"
-                .into(),
-        });
-    }
+    let (_, _, src_cluster) = cluster_of(&repo, src)?;
+    catalog_of(src)?;
     if src.backup_model == BackupModel::Both {
         return Err(PlanError::Source {
             env: src.env.clone(),
@@ -245,26 +253,12 @@ fn target_words(req: &RecoveryRequest) -> String {
     }
 }
 
-/// The source as the new cluster reads it, given the store the reader uses
-/// in its own namespace.
-fn source_for(
-    src: &Database,
-    src_cluster: &Cluster,
-    repo: &Repo,
-    read_store: Option<&str>,
-) -> Result<Source, PlanError> {
-    let catalog = src.catalog.as_ref().ok_or_else(|| PlanError::Source {
-        env: src.env.clone(),
-        svc: src.svc.clone(),
-        problem: "no catalog".into(),
-    })?;
-    let _ = repo;
+/// The source as a cluster in the source's own namespace reads it.
+fn source_for(src: &Database, src_cluster: &Cluster) -> Result<Source, PlanError> {
+    let catalog = catalog_of(src)?;
     Ok(if src.backup_model == BackupModel::Plugin {
         Source::Plugin {
-            object_store: read_store
-                .map(str::to_owned)
-                .or_else(|| catalog.object_store.clone())
-                .unwrap_or_default(),
+            object_store: catalog.object_store.clone().unwrap_or_default(),
             server_name: catalog.server_name.clone(),
         }
     } else {
@@ -294,8 +288,8 @@ fn beside_original(
         .dest_cluster
         .clone()
         .unwrap_or_else(|| format!("{}-pitr-{}", src.cluster, req.label));
-    let catalog = src.catalog.as_ref().expect("checked by the caller");
-    let source = source_for(src, src_cluster, repo, None)?;
+    let catalog = catalog_of(src)?;
+    let source = source_for(src, src_cluster)?;
     let archive = match &source {
         Source::Plugin { object_store, .. } => Archive::Plugin {
             object_store: object_store.clone(),
@@ -397,19 +391,8 @@ fn into_existing(
     req: &RecoveryRequest,
 ) -> Result<(String, String), PlanError> {
     let repo = files.repo;
-    let src_catalog = src.catalog.as_ref().expect("checked by the caller");
-    let (cluster_file, cluster_index, dst_cluster) = typed::<Cluster>(
-        repo,
-        &dst.folder,
-        "postgresql.cnpg.io",
-        "Cluster",
-        Some(&dst.cluster),
-    )
-    .ok_or_else(|| PlanError::Source {
-        env: dst.env.clone(),
-        svc: dst.svc.clone(),
-        problem: "its Cluster does not read".into(),
-    })?;
+    let src_catalog = catalog_of(src)?;
+    let (cluster_file, cluster_index, dst_cluster) = cluster_of(repo, dst)?;
     let mut secrets_needed: Vec<String> = Vec::new();
     // Reader store in the destination namespace (plugin model).
     let read_store_name = format!(
@@ -480,7 +463,7 @@ fn into_existing(
             req,
         )?;
     } else {
-        let mut source = source_for(src, src_cluster, repo, None)?;
+        let mut source = source_for(src, src_cluster)?;
         if let (Source::Inline { store, .. }, true) = (&mut source, src.env != dst.env) {
             let (c, needed) = render::with_foreign_secrets(store, &src.env);
             **store = c;

@@ -498,18 +498,7 @@ fn path_steps(path: &str) -> Vec<Step> {
 /// The line of the deepest node of `steps` that exists (a key's own line for
 /// a mapping entry).
 fn line_at(node: &Node, steps: &[Step]) -> usize {
-    let mut node = node;
-    let mut line = node.line;
-    for step in steps {
-        let next = match step {
-            Step::Key(k) => node.entry(k).map(|(key, v)| (key.line, v)),
-            other => node.child(other).map(|v| (v.line, v)),
-        };
-        let Some((l, v)) = next else { break };
-        line = l;
-        node = v;
-    }
-    line
+    node.line_at(steps)
 }
 
 /// Whether the value at `steps` is (inside) a SOPS-encrypted string.

@@ -476,10 +476,16 @@ impl Node {
     /// or of the deepest existing ancestor, for pointing at a finding.
     #[must_use]
     pub fn line_of(&self, path: &str) -> usize {
+        self.line_at(&steps(path))
+    }
+
+    /// [`Node::line_of`] for a path already split into steps.
+    #[must_use]
+    pub fn line_at(&self, path: &[Step]) -> usize {
         let mut node = self;
         let mut line = self.line;
-        for step in steps(path) {
-            let next = match &step {
+        for step in path {
+            let next = match step {
                 Step::Key(k) => node.entry(k).map(|(key, v)| (key.line, v)),
                 other => node.child(other).map(|v| (v.line, v)),
             };
