@@ -172,3 +172,78 @@ fn a_dirty_file_refuses_the_write() {
         "no branch made"
     );
 }
+
+#[test]
+fn regression_fixes_apply_when_the_flux_repo_is_a_folder_of_the_git_repo() {
+    let mono = tempfile::tempdir().unwrap();
+    let inner = FixtureRepo::copy("gke");
+    let infra = mono.path().join("infra");
+    support::repo::copy_dir(inner.root(), &infra);
+    git(mono.path(), &["init", "-q", "-b", "main"]);
+    let sb = infra.join("fluxcd/databases/prod/foo/scheduled-backup.yaml");
+    std::fs::write(
+        &sb,
+        std::fs::read_to_string(&sb)
+            .unwrap()
+            .replace("\"0 0 2 * * *\"", "\"0 2 * * *\""),
+    )
+    .unwrap();
+    let sa = infra.join("terraform/gcp/prod/service-accounts/service-accounts.yaml");
+    std::fs::write(
+        &sa,
+        std::fs::read_to_string(&sa)
+            .unwrap()
+            .replace("      - bar-prod/bar-pg\n", ""),
+    )
+    .unwrap();
+    git(mono.path(), &["add", "-A"]);
+    git(mono.path(), &["commit", "-q", "-m", "mono"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args([
+            "lint",
+            infra.to_str().unwrap(),
+            "--fix",
+            "--mode",
+            "dry-run",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("+++ b/infra/terraform/gcp/prod/service-accounts/service-accounts.yaml"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+++ b/infra/fluxcd/databases/prod/foo/scheduled-backup.yaml"),
+        "{text}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args([
+            "lint",
+            infra.join("fluxcd/databases/prod").to_str().unwrap(),
+            "--fix",
+            "--mode",
+            "check",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn regression_a_backup_object_is_not_fixed_in_place() {
+    let repo = FixtureRepo::copy("gke");
+    repo.write(
+        "fluxcd/databases/prod/foo/backup.yaml",
+        "apiVersion: postgresql.cnpg.io/v1\nkind: Backup\nmetadata:\n  name: foo-manual\n  namespace: foo-prod\nspec:\n  cluster:\n    name: foo-pg\n",
+    );
+    let findings = repo.lint_rule("backup-method-mismatch");
+    assert_eq!(findings.len(), 1);
+    assert!(findings[0].fix.is_none(), "a Backup's spec is immutable");
+}

@@ -417,3 +417,99 @@ fn selfhosted_s3_clone_reads_prod_with_its_own_secret_names() {
         "{message}"
     );
 }
+
+#[test]
+fn regression_a_store_with_the_same_path_on_another_endpoint_is_not_the_source() {
+    let repo = FixtureRepo::copy("selfhosted");
+    for env in ["prod", "dev"] {
+        repo.replace(
+            &format!("clusters/{env}/databases/shop/object-store.yaml"),
+            &format!("destinationPath: s3://pg-backups-{env}/"),
+            "destinationPath: s3://pg-backups/",
+        );
+    }
+    let set = plan::recovery(
+        repo.root(),
+        &request(("prod", "shop"), ("dev", "shop"), Target::Latest),
+    )
+    .unwrap();
+    let db = set
+        .changes
+        .iter()
+        .find(|c| c.path.ends_with("database.yaml"))
+        .unwrap();
+    let v = &yaml::parse_values(db.after.as_deref().unwrap()).unwrap()[0];
+    assert_eq!(
+        v["spec"]["externalClusters"][0]["plugin"]["parameters"]["barmanObjectName"],
+        "shop-store-prod"
+    );
+    let stores = set
+        .changes
+        .iter()
+        .find(|c| c.path.ends_with("object-store.yaml"))
+        .unwrap();
+    let reader = &yaml::parse_values(stores.after.as_deref().unwrap()).unwrap()[1];
+    assert_eq!(
+        reader["spec"]["configuration"]["endpointURL"],
+        "https://minio.prod.lan:9000"
+    );
+}
+
+#[test]
+fn regression_a_clone_keeps_the_source_database_names_and_needs_secrets_in_another_namespace() {
+    let repo = FixtureRepo::copy("selfhosted");
+    let set = plan::recovery(
+        repo.root(),
+        &request(("prod", "legacy"), ("prod", "shop"), Target::Latest),
+    )
+    .unwrap();
+    let db = set
+        .changes
+        .iter()
+        .find(|c| c.path.ends_with("shop/database.yaml"))
+        .unwrap();
+    let v = &yaml::parse_values(db.after.as_deref().unwrap()).unwrap()[0];
+    assert_eq!(v["spec"]["bootstrap"]["recovery"]["database"], "legacy");
+    assert_eq!(v["spec"]["bootstrap"]["recovery"]["owner"], "legacy");
+    let ext = &v["spec"]["externalClusters"][0]["barmanObjectStore"];
+    assert_eq!(
+        ext["s3Credentials"]["accessKeyId"]["name"],
+        "legacy-s3-prod"
+    );
+    assert!(
+        set.body
+            .contains("create in namespace shop the Secret(s) legacy-s3-prod"),
+        "{}",
+        set.body
+    );
+}
+
+#[test]
+fn regression_a_reclone_keeps_comments_and_other_external_clusters() {
+    let repo = FixtureRepo::copy("gke");
+    repo.replace(
+        "fluxcd/databases/dev/foo/database.yaml",
+        "  bootstrap:\n    recovery:\n      source: prod\n",
+        "  bootstrap: # cloned from prod by cnpg-ops\n    recovery:\n      # prod's catalog, through the read-only store\n      source: prod\n",
+    );
+    repo.replace(
+        "fluxcd/databases/dev/foo/database.yaml",
+        "  externalClusters:\n",
+        "  externalClusters: # read-only sources\n    - name: reporting\n      connectionParameters:\n        host: reporting-rw\n        dbname: app\n",
+    );
+    let set = plan::recovery(
+        repo.root(),
+        &request(("prod", "foo"), ("dev", "foo"), Target::Latest),
+    )
+    .unwrap();
+    let after = set.changes[0].after.clone().unwrap();
+    for kept in [
+        "  bootstrap: # cloned from prod by cnpg-ops\n",
+        "      # prod's catalog, through the read-only store\n      source: prod\n",
+        "  externalClusters: # read-only sources\n",
+        "    - name: reporting\n",
+    ] {
+        assert!(after.contains(kept), "lost {kept:?}:\n{after}");
+    }
+    assert_valid("reclone", &after);
+}

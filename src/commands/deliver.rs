@@ -61,6 +61,25 @@ where
     X: Serialize,
 {
     let git = Git::discover(root).map_err(|e| Failure::usage(e.message(), e.hint()))?;
+    // The repository may be a folder inside the git work tree: plans read
+    // and name files relative to it, git relative to its top level.
+    let top = git
+        .root()
+        .canonicalize()
+        .unwrap_or_else(|_| git.root().to_owned());
+    let here = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+    let rel = here
+        .strip_prefix(&top)
+        .map(Path::to_owned)
+        .unwrap_or_default();
+    let plan = |r: &Path| {
+        plan(&r.join(&rel)).map(|mut set: ChangeSet| {
+            for c in &mut set.changes {
+                c.path = rel.join(&c.path);
+            }
+            set
+        })
+    };
     // A refused or failed delivery (dirty files, an existing branch, a
     // failed push) is bad input for this run, not a finding.
     let outcome = changes::apply(&git, opts, plan).map_err(|e| Failure {

@@ -117,7 +117,7 @@ impl CatalogLocation {
     /// carries the plugin entry (for a recovery source too: the *recovering*
     /// Cluster's name).
     fn plugin(p: &docs::Plugin, store: &ObjectStore, cluster: &str) -> Self {
-        let explicit = p.parameters.get("serverName");
+        let explicit = p.parameters.get("serverName").filter(|s| !s.is_empty());
         CatalogLocation {
             destination_path: store.spec.configuration.destination_path.clone(),
             server_name: explicit.cloned().unwrap_or_else(|| cluster.to_owned()),

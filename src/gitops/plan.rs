@@ -328,6 +328,7 @@ fn beside_original(
             None
         },
         instances: Some(1),
+        app: None,
     })?;
     let file_name = format!("{name}.yaml");
     let rel = src.folder.join(&file_name);
@@ -416,23 +417,48 @@ fn into_existing(
             svc: src.svc.clone(),
             problem: "its ObjectStore does not read".into(),
         })?;
+        // An ObjectStore already there reads the source only if it points at
+        // the same place (prefix and endpoint); the destination's own write
+        // store never serves as the source, even when the paths look alike.
+        let dst_write = dst.catalog.as_ref().and_then(|c| c.object_store.clone());
+        let same_place = |a: &docs::BarmanObjectStore, b: &docs::BarmanObjectStore| {
+            a.destination_path.trim_end_matches('/') == b.destination_path.trim_end_matches('/')
+                && a.endpoint_url == b.endpoint_url
+        };
         let existing = repo
             .docs_in(&dst.folder)
             .filter(|d| d.is("barmancloud.cnpg.io", "ObjectStore"))
             .find_map(|d| {
                 let s: ObjectStore = docs::from_value(&d.value).ok()?;
-                (s.spec.configuration.destination_path
-                    == src_store.spec.configuration.destination_path)
-                    .then_some(s.metadata.name)
+                (same_place(&s.spec.configuration, &src_store.spec.configuration)
+                    && Some(&s.metadata.name) != dst_write.as_ref())
+                .then_some(s.metadata.name)
             });
+        let foreign = src.env != dst.env || src.namespace != dst.namespace;
+        let taken = repo
+            .docs_in(&dst.folder)
+            .any(|d| d.is("barmancloud.cnpg.io", "ObjectStore") && d.name() == read_store_name);
+        if existing.is_none() && taken {
+            return Err(PlanError::Source {
+                env: dst.env.clone(),
+                svc: dst.svc.clone(),
+                problem: format!(
+                    "an ObjectStore named {read_store_name} already exists in {} and points \
+                     somewhere else than {}'s catalog; rename it or point it at {}",
+                    dst.folder.display(),
+                    src.cluster,
+                    src_store.spec.configuration.destination_path
+                ),
+            });
+        }
         if existing.is_none() {
-            let configuration = if src.env == dst.env {
-                src_store.spec.configuration.clone()
-            } else {
+            let configuration = if foreign {
                 let (c, needed) =
                     render::with_foreign_secrets(&src_store.spec.configuration, &src.env);
                 secrets_needed.extend(needed);
                 c
+            } else {
+                src_store.spec.configuration.clone()
             };
             let doc = render::object_store(
                 &read_store_name,
@@ -454,6 +480,7 @@ fn into_existing(
         };
         retarget(
             files,
+            src_cluster,
             &cluster_file,
             cluster_index,
             &dst_cluster,
@@ -464,13 +491,15 @@ fn into_existing(
         )?;
     } else {
         let mut source = source_for(src, src_cluster)?;
-        if let (Source::Inline { store, .. }, true) = (&mut source, src.env != dst.env) {
+        let foreign = src.env != dst.env || src.namespace != dst.namespace;
+        if let (Source::Inline { store, .. }, true) = (&mut source, foreign) {
             let (c, needed) = render::with_foreign_secrets(store, &src.env);
             **store = c;
             secrets_needed.extend(needed);
         }
         retarget(
             files,
+            src_cluster,
             &cluster_file,
             cluster_index,
             &dst_cluster,
@@ -544,6 +573,7 @@ fn into_existing(
 #[allow(clippy::too_many_arguments)]
 fn retarget(
     files: &mut Files<'_>,
+    src_cluster: &Cluster,
     cluster_file: &Path,
     index: usize,
     dst_cluster: &Cluster,
@@ -578,13 +608,14 @@ fn retarget(
         archive,
         gcp_service_account: None,
         instances: None,
+        app: Some(render::app_names(src_cluster)),
     })?;
     let spec = &rendered.cluster["spec"];
     let model = dst.backup_model;
     files.edit(cluster_file, |text| {
         let mut e = Editor::new(text);
         for key in ["bootstrap", "externalClusters"] {
-            e.set(index, &[Step::key("spec"), Step::key(key)], &spec[key])?;
+            e.update(index, &[Step::key("spec"), Step::key(key)], &spec[key])?;
         }
         // Only the write folder changes; the rest of the archive stanza and
         // its comments stay as written.

@@ -116,6 +116,10 @@ pub struct RecoverySpec {
     pub gcp_service_account: Option<String>,
     /// Instances (None: keep the template's).
     pub instances: Option<u32>,
+    /// The source's application database and owner, when the template is
+    /// not the source Cluster (a clone into an existing database): the
+    /// restored catalog holds the source's names, not the template's.
+    pub app: Option<(Option<String>, Option<String>)>,
 }
 
 /// The rendered documents.
@@ -248,7 +252,11 @@ pub fn recovery_cluster(spec: &RecoverySpec) -> Result<Rendered, RenderError> {
     // The application database keeps the source's names: the defaulting
     // webhook would otherwise add an empty `app` database after promotion.
     let old = c.spec.bootstrap.take().unwrap_or_default();
-    let (database, owner, secret) = app_database(&old);
+    let (mut database, mut owner, secret) = app_database(&old);
+    if let Some((d, o)) = &spec.app {
+        database.clone_from(d);
+        owner.clone_from(o);
+    }
 
     let mut target = RecoveryTarget {
         backup_id: spec.backup_id.clone(),
@@ -279,7 +287,7 @@ pub fn recovery_cluster(spec: &RecoverySpec) -> Result<Rendered, RenderError> {
         ..docs::Bootstrap::default()
     });
 
-    c.spec.external_clusters = vec![match &spec.source {
+    let entry = match &spec.source {
         Source::Inline { store, server_name } => ExternalCluster {
             name: spec.source_name.clone(),
             barman_object_store: Some(read_store(store, server_name)),
@@ -301,7 +309,18 @@ pub fn recovery_cluster(spec: &RecoverySpec) -> Result<Rendered, RenderError> {
             }),
             ..ExternalCluster::default()
         },
-    }];
+    };
+    // Other sources the template names (replicas, imports) stay; ours
+    // replaces an entry of the same name or comes first.
+    match c
+        .spec
+        .external_clusters
+        .iter_mut()
+        .find(|e| e.name == spec.source_name)
+    {
+        Some(existing) => *existing = entry,
+        None => c.spec.external_clusters.insert(0, entry),
+    }
 
     // Archiving: replace whatever the template had.
     c.spec.plugins.retain(|p| p.name != BARMAN_PLUGIN);
@@ -366,6 +385,14 @@ fn read_store(store: &BarmanObjectStore, server_name: &str) -> BarmanObjectStore
         }
     }
     s
+}
+
+/// The application database and owner a Cluster's catalog holds, from its
+/// bootstrap (None: CNPG's default `app`).
+#[must_use]
+pub fn app_names(c: &Cluster) -> (Option<String>, Option<String>) {
+    let (d, o, _) = app_database(&c.spec.bootstrap.clone().unwrap_or_default());
+    (d, o)
 }
 
 fn app_database(b: &docs::Bootstrap) -> (Option<String>, Option<String>, Option<Value>) {
@@ -606,6 +633,7 @@ mod tests {
             }),
             gcp_service_account: None,
             instances: None,
+            app: None,
         };
         let v = recovery_cluster(&spec).unwrap().cluster;
         assert!(crate::gitops::schema::validate(&v).unwrap().is_empty());
@@ -661,6 +689,7 @@ mod tests {
             }),
             gcp_service_account: None,
             instances: None,
+            app: None,
         };
         assert_eq!(
             recovery_cluster(&spec),

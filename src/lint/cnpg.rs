@@ -1158,8 +1158,10 @@ fn backups(
     if let Some((message, hint)) = problem {
         covered.insert((doc.file.clone(), doc.index, "plugin-configuration"));
         let finding = at("backup-method-mismatch", doc, "spec.method", message, &hint);
-        // Mechanical only for a plugin Cluster: the method and plugin to name are known.
-        let finding = if plugin && !inline && !other_plugin {
+        // Mechanical only for a plugin Cluster (the method and plugin to name
+        // are known) and only on a ScheduledBackup: a Backup's spec is
+        // immutable, so the fix there is a new Backup, not an edit.
+        let finding = if plugin && !inline && !other_plugin && doc.kind() == "ScheduledBackup" {
             finding.with_fix(Fix::new(
                 doc,
                 "method: plugin with the barman-cloud plugin",

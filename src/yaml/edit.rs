@@ -75,6 +75,53 @@ impl Editor {
         self.apply(doc, path, &Op::Set(value))
     }
 
+    /// Sets the value at `path` with the fewest edits: mappings are merged
+    /// key by key (keys missing from `value` are removed), sequences of equal
+    /// length item by item, and only scalars that differ are rewritten, so
+    /// comments on unchanged parts stay where they are. Falls back to
+    /// [`Editor::set`] for a part that cannot be merged.
+    pub fn update(&mut self, doc: usize, path: &[Step], value: &Value) -> Result<(), EditError> {
+        let docs = parse(&self.text)?;
+        let current = docs
+            .get(doc)
+            .and_then(|d| d.root.as_ref())
+            .ok_or(EditError::NoDocument(doc))?
+            .at(path)
+            .map(Node::to_json);
+        let saved = self.text.clone();
+        let merged: Result<(), EditError> = match (&current, value) {
+            (Some(old), new) if old == new => return Ok(()),
+            (Some(Value::Object(old)), Value::Object(new)) => (|| {
+                for (k, v) in new {
+                    let mut p = path.to_vec();
+                    p.push(Step::Key(k.clone()));
+                    self.update(doc, &p, v)?;
+                }
+                for k in old.keys().filter(|k| !new.contains_key(*k)) {
+                    let mut p = path.to_vec();
+                    p.push(Step::Key(k.clone()));
+                    self.remove(doc, &p)?;
+                }
+                Ok(())
+            })(),
+            (Some(Value::Array(old)), Value::Array(new)) if old.len() == new.len() => (|| {
+                for (i, v) in new.iter().enumerate() {
+                    let mut p = path.to_vec();
+                    p.push(Step::Index(i));
+                    self.update(doc, &p, v)?;
+                }
+                Ok(())
+            })(
+            ),
+            _ => return self.set(doc, path, value),
+        };
+        if merged.is_err() {
+            self.text = saved;
+            return self.set(doc, path, value);
+        }
+        Ok(())
+    }
+
     /// Appends `item` to the sequence at `path`, creating it when missing.
     pub fn append(&mut self, doc: usize, path: &[Step], item: &Value) -> Result<(), EditError> {
         self.apply(doc, path, &Op::Append(item))
@@ -96,6 +143,7 @@ impl Editor {
             text.push_str("---\n");
         }
         text.push_str(&emit::to_string(value));
+        let text = line_endings(&self.text, text);
         let after = super::parse_values(&text)?;
         let mut expected = before;
         expected.push(value.clone());
@@ -118,11 +166,16 @@ impl Editor {
             .iter()
             .map(|d| d.root.as_ref().map(Node::to_json))
             .collect();
-        let mut expected = root.to_json();
+        let current = root.to_json();
+        let mut expected = current.clone();
         apply_json(&mut expected, path, op)?;
+        if expected == current {
+            // Nothing to change: leave the text (and its comments) alone.
+            return Ok(());
+        }
         let (range, replacement) = splice(&self.text, root, path, op)?;
         let mut text = self.text.clone();
-        text.replace_range(range, &replacement);
+        text.replace_range(range, &line_endings(&self.text, replacement));
         let after: Vec<Option<Value>> = parse(&text)
             .map_err(|_| EditError::Verify {
                 path: path_string(path),
@@ -145,6 +198,15 @@ impl Editor {
         }
         self.text = text;
         Ok(())
+    }
+}
+
+/// New text in the file's own line endings (CRLF files stay CRLF).
+fn line_endings(file: &str, new: String) -> String {
+    if file.contains("\r\n") {
+        new.replace("\r\n", "\n").replace('\n', "\r\n")
+    } else {
+        new
     }
 }
 
@@ -444,6 +506,20 @@ fn splice_existing(
             };
             let colon = after_colon(text, k);
             let col = column(text, k.span.start);
+            let block_below = !matches!(node.kind, Kind::Scalar(..))
+                && !node.flow
+                && text[colon..node.span.start].contains('\n');
+            if let (true, None) = (block_below, emit::inline(value, col)) {
+                // Block replaced by a block: keep the key's line (and its
+                // comment) and the block's own indentation.
+                let start = line_start(text, node.span.start);
+                let indent = column(text, node.span.start);
+                let rendered = emit::block(value, indent);
+                return Ok((
+                    start..node.span.end,
+                    rendered.trim_end_matches('\n').to_owned(),
+                ));
+            }
             let rendered = match emit::inline(value, col) {
                 Some(inline) => format!(" {inline}"),
                 None => format!("\n{}", emit::block(value, col + 2).trim_end_matches('\n')),
@@ -668,6 +744,69 @@ service_accounts:
         assert_eq!(
             e.finish(),
             "kind: A\nx: 1\n---\n# b\nkind: B\nx: 3\n---\nkind: C\n"
+        );
+    }
+
+    #[test]
+    fn crlf_files_stay_crlf() {
+        let text = "a:\r\n  - x\r\nb: 1\r\n";
+        let mut e = Editor::new(text);
+        e.append(0, &steps("a"), &json!("z")).unwrap();
+        e.set(0, &steps("c.d"), &json!(2)).unwrap();
+        let out = e.finish();
+        assert_eq!(out, "a:\r\n  - x\r\n  - z\r\nb: 1\r\nc:\r\n  d: 2\r\n");
+    }
+
+    #[test]
+    fn unchanged_values_and_key_line_comments_are_kept() {
+        let text = "spec:\n  bootstrap: # cloned by hand\n    # inner note\n    recovery:\n      source: prod # the source\n  x: 1\n";
+        let mut e = Editor::new(text);
+        e.set(
+            0,
+            &steps("spec.bootstrap"),
+            &json!({"recovery": {"source": "prod"}}),
+        )
+        .unwrap();
+        assert_eq!(e.text(), text, "an unchanged value is not rewritten");
+        e.set(
+            0,
+            &steps("spec.bootstrap"),
+            &json!({"initdb": {"database": "app"}}),
+        )
+        .unwrap();
+        assert!(
+            e.text()
+                .starts_with("spec:\n  bootstrap: # cloned by hand\n"),
+            "{}",
+            e.text()
+        );
+        let mut u = Editor::new(text);
+        u.update(
+            0,
+            &steps("spec.bootstrap"),
+            &json!({"recovery": {"source": "dev", "database": "foo"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            u.text(),
+            "spec:\n  bootstrap: # cloned by hand\n    # inner note\n    recovery:\n      source: dev # the source\n      database: foo\n  x: 1\n"
+        );
+    }
+
+    #[test]
+    fn flow_collections_with_trailing_comments() {
+        let text = "parameters: {barmanObjectName: store} # write store
+roles: [a]  # keep
+";
+        let mut e = Editor::new(text);
+        e.set(0, &steps("parameters.serverName"), &json!("x-g2"))
+            .unwrap();
+        e.append(0, &steps("roles"), &json!("b")).unwrap();
+        assert_eq!(
+            e.text(),
+            "parameters: {barmanObjectName: store, \"serverName\": \"x-g2\"} # write store
+roles: [a, \"b\"]  # keep
+"
         );
     }
 

@@ -174,6 +174,11 @@ pub fn plain_is_safe(s: &str) -> bool {
     ) {
         return false;
     }
+    // Special floats and YAML 1.1 binary integers read as numbers elsewhere.
+    let unsigned = lower.trim_start_matches(['-', '+']);
+    if matches!(unsigned, ".inf" | ".nan") || unsigned.starts_with("0b") {
+        return false;
+    }
     if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first.is_whitespace() {
         // `-x` and `:x` are plain in YAML 1.2 but read badly; quote them.
         return false;

@@ -255,7 +255,9 @@ impl Builder<'_> {
                 let begin = self.offsets.byte(start.start.index());
                 let flow = matches!(self.text.as_bytes().get(begin), Some(b'[' | b'{'));
                 let end = if flow {
-                    self.offsets.byte(span.end.index())
+                    // The end event's span may run on over blanks and a comment.
+                    flow_end(self.text, begin)
+                        .unwrap_or_else(|| self.offsets.byte(span.end.index()))
                 } else {
                     last_content_end(&kind).unwrap_or(begin)
                 };
@@ -325,6 +327,35 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
+
+/// The byte just past the bracket that closes the flow collection at `start`.
+fn flow_end(text: &str, start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b'"' | b'\'' => {
+                i = quoted_end(text, i)?;
+                continue;
+            }
+            b'#' if i > 0 && bytes[i - 1].is_ascii_whitespace() => {
+                i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The byte just past the closing quote of the quoted scalar at `start`.
@@ -652,6 +683,12 @@ mod tests {
         let x = flow.get("x").unwrap();
         assert!(x.flow);
         assert_eq!(x.span, 3..9);
+        let t = "p: {a: \"]\", b: [1]}  # c ]\nq: 1\n";
+        let root = parse(t).unwrap().remove(0).root.unwrap();
+        assert_eq!(
+            &t[root.get("p").unwrap().span.clone()],
+            "{a: \"]\", b: [1]}"
+        );
     }
 
     #[test]
