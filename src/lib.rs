@@ -13,5 +13,6 @@ pub mod exit;
 pub mod gitops;
 pub mod lint;
 pub mod output;
+pub mod runbook;
 pub mod store;
 pub mod yaml;

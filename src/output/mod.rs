@@ -106,6 +106,20 @@ impl Printer {
         }
     }
 
+    /// Writes a value as one line of JSON to stdout (JSON Lines events).
+    pub fn json_line<T: Serialize>(&self, value: &T) {
+        match serde_json::to_string(value) {
+            Ok(s) => self.out(&(s + "\n")),
+            Err(e) => self.error(&format!("cannot render JSON: {e}"), None),
+        }
+    }
+
+    /// Whether stderr is a terminal (progress and prompts go there).
+    #[must_use]
+    pub fn stderr_is_terminal(&self) -> bool {
+        self.stderr_tty
+    }
+
     /// An error on stderr, with an optional hint.
     pub fn error(&self, message: &str, hint: Option<&str>) {
         let mut e = std::io::stderr().lock();
@@ -140,6 +154,22 @@ impl Printer {
         if self.verbose > 0 {
             let _ = writeln!(std::io::stderr().lock(), "{}", sanitize(message));
         }
+    }
+
+    /// A spinner for a running step, on a terminal only.
+    #[must_use]
+    pub fn step_spinner(&self, title: &str) -> Option<ProgressBar> {
+        if !self.stderr_tty {
+            return None;
+        }
+        let pb = ProgressBar::new_spinner();
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        pb.set_message(title.to_owned());
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(pb)
     }
 
     /// A spinner counting listed objects, on a terminal only.
