@@ -76,6 +76,108 @@ pub enum Command {
     /// Check the GitOps repository for the known CloudNativePG footguns: exit 1 when an
     /// error-level rule fires.
     Lint(LintArgs),
+    /// Point-in-time restore: prove the target in the catalog, then commit a recovery
+    /// Cluster beside the original on a new branch.
+    Pitr(PitrArgs),
+    /// Clone a database into another env: prove the source catalog, then commit the clone's
+    /// folder, bootstrapped by recovery from it, on a new branch.
+    Clone(CloneArgs),
+    /// The runbooks cnpg-ops drives, step by step, with the manual command for each step.
+    #[command(subcommand)]
+    Playbook(PlaybookCommand),
+}
+
+/// `cnpg-ops playbook …`
+#[derive(Debug, Subcommand)]
+pub enum PlaybookCommand {
+    /// Every runbook, one line each.
+    List,
+    /// One runbook's steps: action, destructive or not, timeout, and the manual command.
+    Show {
+        /// backup, pitr, clone, reclone or audit.
+        name: String,
+    },
+}
+
+/// Flags of every runbook.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Plan every step and run only the ones that read; print what would change; change
+    /// nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm destructive steps without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Start over instead of resuming an interrupted run of the same command.
+    #[arg(long)]
+    pub restart: bool,
+    /// Endpoint of an S3-compatible store, when the manifests do not name one.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Parallel requests to the object store.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// The time to judge "now" against (default: now).
+    #[arg(long, value_name = "TIME", hide_short_help = true)]
+    pub now: Option<String>,
+}
+
+/// `cnpg-ops pitr`
+#[derive(Debug, Args)]
+pub struct PitrArgs {
+    /// The target: a time (RFC 3339, or YYYY-MM-DD[ T]HH:MM[:SS] read in --tz), an LSN such
+    /// as 0/3000028, or latest.
+    #[arg(long, value_name = "TIME|LSN|latest")]
+    pub to: String,
+    /// recovery_target_timeline: latest or a timeline number.
+    #[arg(long, default_value = "latest", value_name = "N|latest")]
+    pub timeline: String,
+    /// Env of the database (default: from the current directory).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Service (default: from the current directory).
+    #[arg(long)]
+    pub svc: Option<String>,
+    /// Name of the restored Cluster (default: <cluster>-pitr-<target>).
+    #[arg(long, value_name = "NAME")]
+    pub into: Option<String>,
+    /// Runbook flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Delivery flags.
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+/// `cnpg-ops clone`
+#[derive(Debug, Args)]
+pub struct CloneArgs {
+    /// Env to clone from.
+    #[arg(value_name = "SRC_ENV")]
+    pub src_env: String,
+    /// Env to clone into.
+    #[arg(value_name = "DST_ENV")]
+    pub dst_env: String,
+    /// Service.
+    #[arg(long)]
+    pub svc: String,
+    /// The target in the source catalog (default: latest).
+    #[arg(long, default_value = "latest", value_name = "TIME|LSN|latest")]
+    pub to: String,
+    /// recovery_target_timeline: latest or a timeline number.
+    #[arg(long, default_value = "latest", value_name = "N|latest")]
+    pub timeline: String,
+    /// When the source catalog cannot be read, bootstrap the clone with an empty initdb
+    /// instead (said loudly; the clone then holds no data).
+    #[arg(long)]
+    pub fallback_initdb: bool,
+    /// Runbook flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Delivery flags.
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// `cnpg-ops lint`

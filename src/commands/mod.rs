@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod deliver;
 pub mod lint;
 pub mod ls;
+pub mod runbooks;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Failure;
@@ -16,5 +17,8 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<u8, Failure> {
         Command::Catalog(cmd) => catalog::run(cmd, &cli.global, printer).await,
         Command::Ls(args) => ls::run(&args, &cli.global, printer),
         Command::Lint(args) => lint::run(&args, &cli.global, printer),
+        Command::Pitr(args) => runbooks::pitr(&args, &cli.global, printer).await,
+        Command::Clone(args) => runbooks::clone(&args, &cli.global, printer).await,
+        Command::Playbook(cmd) => runbooks::playbooks(&cmd, printer),
     }
 }

@@ -598,3 +598,40 @@ pub fn lint_rules(p: &Printer, rules: &[&crate::lint::Rule]) -> String {
     }
     table(p, &rows)
 }
+
+/// `cnpg-ops playbook list`.
+#[must_use]
+pub fn playbook_list(p: &Printer, books: &[crate::runbook::playbook::Playbook]) -> String {
+    let mut rows = vec![["PLAYBOOK", "STEPS", "SUMMARY"].map(str::to_owned).to_vec()];
+    for b in books {
+        rows.push(vec![
+            b.name.clone(),
+            b.steps.len().to_string(),
+            b.summary.clone(),
+        ]);
+    }
+    table(p, &rows)
+}
+
+/// `cnpg-ops playbook show`: the runbook as a person would follow it.
+#[must_use]
+pub fn playbook_show(p: &Printer, b: &crate::runbook::playbook::Playbook) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        p.paint(Style::Heading, &format!("{} — {}", b.name, b.summary))
+    );
+    let _ = writeln!(out, "  {}\n", b.command);
+    for (i, s) in b.steps.iter().enumerate() {
+        let mut tags = vec![s.action.clone(), format!("timeout {}", s.timeout)];
+        if s.destructive {
+            tags.push(p.paint(Style::Bad, "destructive"));
+        } else if s.read_only {
+            tags.push("read-only".to_owned());
+        }
+        let _ = writeln!(out, "{}. {} [{}]", i + 1, s.title, tags.join(", "));
+        let _ = writeln!(out, "   {} {}", p.paint(Style::Dim, "by hand:"), s.manual);
+    }
+    out
+}

@@ -90,7 +90,11 @@ impl Journal {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
         let (record, resumed) = match existing {
-            Some(r) if !r.completed && !restart && !r.steps.is_empty() => (r, true),
+            // Only a run that changed something is resumed; one that stopped
+            // after reading starts over (its reads are redone anyway).
+            Some(r) if !r.completed && !restart && r.steps.iter().any(|s| !s.read_only) => {
+                (r, true)
+            }
             _ => (
                 RunRecord {
                     playbook: playbook.to_owned(),
@@ -192,6 +196,17 @@ mod tests {
         let args = json!({"svc": "foo"});
         let mut j = Journal::open(dir.path(), "pitr", &args, false).unwrap();
         assert!(!j.resumed());
+        j.record(StepRecord {
+            read_only: true,
+            ..rec("read")
+        })
+        .unwrap();
+        assert!(
+            !Journal::open(dir.path(), "pitr", &args, false)
+                .unwrap()
+                .resumed(),
+            "reads alone do not resume"
+        );
         j.record(rec("locate")).unwrap();
         let j2 = Journal::open(dir.path(), "pitr", &args, false).unwrap();
         assert!(j2.resumed());

@@ -9,3 +9,4 @@
 pub mod engine;
 pub mod journal;
 pub mod playbook;
+pub mod recovery;

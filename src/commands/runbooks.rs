@@ -1,0 +1,249 @@
+//! `cnpg-ops pitr`, `cnpg-ops clone` and `cnpg-ops playbook`: the runbooks
+//! that end in a git commit, driven by the engine in `runbook`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::catalog::target::TimelineChoice;
+use crate::catalog::time::Zone;
+use crate::cli::{
+    CloneArgs, GlobalArgs, OutputFormat, PitrArgs, PlaybookCommand, RunArgs, WriteArgs, WriteMode,
+};
+use crate::commands::deliver;
+use crate::exit::{Failure, OK};
+use crate::gitops::changes::Mode;
+use crate::gitops::plan::RecoveryRequest;
+use crate::gitops::repo::{self, Repo};
+use crate::output::{Printer, text};
+use crate::runbook::engine::{self, Options};
+use crate::runbook::journal::{Journal, state_dir};
+use crate::runbook::playbook;
+use crate::runbook::recovery::{Kind, RecoveryRun, Settings, target_for};
+
+fn zone(g: &GlobalArgs) -> Result<Zone, Failure> {
+    g.tz.parse()
+        .map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))
+}
+
+fn timeline(s: &str) -> Result<(TimelineChoice, Option<String>), Failure> {
+    match s {
+        "latest" => Ok((TimelineChoice::Latest, None)),
+        n => n
+            .parse::<u32>()
+            .ok()
+            .filter(|t| *t > 0)
+            .map(|t| (TimelineChoice::Id(t), Some(t.to_string())))
+            .ok_or_else(|| {
+                Failure::usage(
+                    format!(
+                        "--timeline `{n}` is not a timeline; expected latest or a number from 1"
+                    ),
+                    None,
+                )
+            }),
+    }
+}
+
+fn root(g: &GlobalArgs) -> Result<PathBuf, Failure> {
+    match &g.repo {
+        Some(p) => Ok(p.clone()),
+        None => std::env::current_dir()
+            .map(|d| repo::find_root(&d))
+            .map_err(|e| Failure::usage(format!("cannot read the current directory: {e}"), None)),
+    }
+}
+
+/// env and svc from the current directory, when it is (inside) a database folder.
+fn infer_env_svc(root: &Path) -> Option<(String, String)> {
+    let cwd = std::env::current_dir().ok()?.canonicalize().ok()?;
+    let repo = Repo::load(root).ok()?;
+    repo.database_folders()
+        .into_iter()
+        .find(|(_, _, folder)| cwd.starts_with(repo.root.join(folder)))
+        .map(|(e, s, _)| (e, s))
+}
+
+fn options(run: &RunArgs, write: &WriteArgs) -> Result<Options, Failure> {
+    deliver::check_flags(write)?;
+    Ok(Options {
+        dry_run: run.dry_run || write.mode == Some(WriteMode::DryRun),
+        yes: run.yes,
+        restart: run.restart,
+    })
+}
+
+fn write_options(write: &WriteArgs, branch: String) -> crate::gitops::changes::WriteOptions {
+    let mut o = deliver::options(write, "");
+    o.branch = write.branch.clone().unwrap_or(branch);
+    if o.mode == Mode::DryRun {
+        o.mode = Mode::Write; // the engine plans write steps in a dry run; it never applies them
+    }
+    o
+}
+
+async fn execute(
+    name: &str,
+    settings: Settings,
+    args: serde_json::Value,
+    opts: Options,
+    p: &Printer,
+) -> Result<u8, Failure> {
+    let book =
+        playbook::get(name).ok_or_else(|| Failure::usage(format!("no playbook {name}"), None))?;
+    let mut journal = if opts.dry_run {
+        None
+    } else {
+        Some(
+            Journal::open(&state_dir(), name, &args, opts.restart)
+                .map_err(|e| Failure::usage(e, None))?,
+        )
+    };
+    let mut run = RecoveryRun::new(settings, p);
+    engine::run(&book, &mut run, journal.as_mut(), opts, p).await
+}
+
+/// Runs `pitr`.
+pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
+    let zone = zone(g)?;
+    let opts = options(&a.run, &a.write)?;
+    let root = root(g)?;
+    let (env, svc) = match (&a.env, &a.svc) {
+        (Some(e), Some(s)) => (e.clone(), s.clone()),
+        (e, s) => {
+            let inferred = infer_env_svc(&root);
+            match (
+                e.clone().or(inferred.clone().map(|x| x.0)),
+                s.clone().or(inferred.map(|x| x.1)),
+            ) {
+                (Some(e), Some(s)) => (e, s),
+                _ => {
+                    return Err(Failure::usage(
+                        "which database? pass --env and --svc, or run inside its folder",
+                        Some("cnpg-ops ls lists them".to_owned()),
+                    ));
+                }
+            }
+        }
+    };
+    let (target, render_target, words, label) = target_for(&a.to, zone)?;
+    announce_target(&a.to, &words, zone, p);
+    let (tl, tli) = timeline(&a.timeline)?;
+    let branch = format!("cnpg-ops/pitr-{env}-{svc}-{label}");
+    let settings = Settings {
+        kind: Kind::Pitr,
+        root: root.clone(),
+        request: RecoveryRequest {
+            source_env: env.clone(),
+            source_svc: svc.clone(),
+            dest_env: env.clone(),
+            dest_svc: svc.clone(),
+            dest_cluster: a.into.clone(),
+            target: render_target,
+            backup_id: None,
+            timeline: tli,
+            label,
+        },
+        target,
+        timeline: tl,
+        target_words: words.clone(),
+        zone,
+        write: write_options(&a.write, branch),
+        endpoint_url: a.run.endpoint_url.clone(),
+        concurrency: a.run.concurrency,
+        now: a.run.now.clone(),
+        fallback_initdb: false,
+    };
+    let args = json!({"repo": root, "env": env, "svc": svc, "to": words, "timeline": a.timeline, "into": a.into});
+    execute("pitr", settings, args, opts, p).await
+}
+
+/// Runs `clone`.
+pub async fn clone(a: &CloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
+    let zone = zone(g)?;
+    let opts = options(&a.run, &a.write)?;
+    let root = root(g)?;
+    if a.src_env == a.dst_env {
+        return Err(Failure::usage(
+            format!("SRC_ENV and DST_ENV are both `{}`", a.src_env),
+            Some("to restore beside the original in the same env, use cnpg-ops pitr".into()),
+        ));
+    }
+    let (target, render_target, words, label) = target_for(&a.to, zone)?;
+    announce_target(&a.to, &words, zone, p);
+    let (tl, tli) = timeline(&a.timeline)?;
+    let branch = format!("cnpg-ops/clone-{}-{}-{}", a.src_env, a.dst_env, a.svc);
+    let settings = Settings {
+        kind: Kind::Clone,
+        root: root.clone(),
+        request: RecoveryRequest {
+            source_env: a.src_env.clone(),
+            source_svc: a.svc.clone(),
+            dest_env: a.dst_env.clone(),
+            dest_svc: a.svc.clone(),
+            dest_cluster: None,
+            target: render_target,
+            backup_id: None,
+            timeline: tli,
+            label,
+        },
+        target,
+        timeline: tl,
+        target_words: words.clone(),
+        zone,
+        write: write_options(&a.write, branch),
+        endpoint_url: a.run.endpoint_url.clone(),
+        concurrency: a.run.concurrency,
+        now: a.run.now.clone(),
+        fallback_initdb: a.fallback_initdb,
+    };
+    let args = json!({"repo": root, "src": a.src_env, "dst": a.dst_env, "svc": a.svc, "to": words, "timeline": a.timeline});
+    execute("clone", settings, args, opts, p).await
+}
+
+/// Prints how a target without an offset was read.
+fn announce_target(given: &str, resolved: &str, zone: Zone, p: &Printer) {
+    let has_offset = given.ends_with('Z')
+        || given.ends_with('z')
+        || given.rfind(['+', '-']).is_some_and(|i| i > 10);
+    if given.contains(':') && !has_offset && p.format == OutputFormat::Text {
+        p.warn(&format!(
+            "`{given}` has no offset; read in {zone} as {resolved}"
+        ));
+    }
+}
+
+/// Runs `playbook list|show`.
+pub fn playbooks(cmd: &PlaybookCommand, p: &Printer) -> Result<u8, Failure> {
+    match cmd {
+        PlaybookCommand::List => {
+            let all = playbook::all();
+            if p.format == OutputFormat::Json {
+                p.json(&json!({"schema_version": 1, "playbooks": all}));
+            } else {
+                p.out(&text::playbook_list(p, &all));
+            }
+        }
+        PlaybookCommand::Show { name } => {
+            let book = playbook::get(name).ok_or_else(|| {
+                Failure::usage(
+                    format!("no playbook `{name}`"),
+                    Some(format!(
+                        "one of: {}",
+                        playbook::all()
+                            .iter()
+                            .map(|b| b.name.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                )
+            })?;
+            if p.format == OutputFormat::Json {
+                p.json(&json!({"schema_version": 1, "playbook": book}));
+            } else {
+                p.out(&text::playbook_show(p, &book));
+            }
+        }
+    }
+    Ok(OK)
+}

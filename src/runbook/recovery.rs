@@ -1,0 +1,781 @@
+//! The actions of the runbooks that end in a recovery manifest: `pitr`
+//! (a restored Cluster beside the original) and `clone` (a database in
+//! another env bootstrapped from the source catalog).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::engine::{Facts, Runbook, StepError, StepOutcome, StepPlan};
+use super::playbook::Step;
+use crate::catalog::target::{CheckReport, Target as CatalogTarget, TimelineChoice};
+use crate::catalog::time::{Zone, format_utc};
+use crate::cli::{CatalogArgs, OutputFormat};
+use crate::commands::catalog::{Loaded, load};
+use crate::exit::{Failure, STORE};
+use crate::gitops::changes::{self, ChangeSet, Mode, WriteOptions};
+use crate::gitops::discover::{self, Database, Discovery};
+use crate::gitops::git::Git;
+use crate::gitops::plan::{self, RecoveryRequest};
+use crate::gitops::render::Target as RenderTarget;
+use crate::gitops::repo::Repo;
+use crate::output::Printer;
+use crate::store::{Location, Store, StoreOptions};
+
+/// Which runbook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A restored Cluster beside the original.
+    Pitr,
+    /// A clone in another env.
+    Clone,
+}
+
+/// Settings of a run, resolved from the arguments.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// pitr or clone.
+    pub kind: Kind,
+    /// Repository root.
+    pub root: PathBuf,
+    /// The request (envs, services, target for the manifest).
+    pub request: RecoveryRequest,
+    /// The target for the catalog check.
+    pub target: CatalogTarget,
+    /// The timeline for the catalog check.
+    pub timeline: TimelineChoice,
+    /// The target as the user wrote it and as resolved, for messages.
+    pub target_words: String,
+    /// Zone for messages.
+    pub zone: Zone,
+    /// Delivery.
+    pub write: WriteOptions,
+    /// S3 endpoint override.
+    pub endpoint_url: Option<String>,
+    /// Parallel requests.
+    pub concurrency: u16,
+    /// "Now" override.
+    pub now: Option<String>,
+    /// Clone with initdb when the source catalog is unreadable.
+    pub fallback_initdb: bool,
+}
+
+/// The run's state, filled step by step.
+pub struct RecoveryRun<'p> {
+    s: Settings,
+    printer: &'p Printer,
+    source: Option<Database>,
+    loaded: Option<Loaded>,
+    report: Option<CheckReport>,
+    changes: Option<ChangeSet>,
+    catalog_unreadable: Option<String>,
+    facts: Facts,
+}
+
+const ACTIONS: &[&str] = &[
+    "locate-database",
+    "check-destination",
+    "read-catalog",
+    "prove-target",
+    "check-write-prefix",
+    "write-manifests",
+    "print-next-steps",
+];
+
+impl<'p> RecoveryRun<'p> {
+    /// A run with nothing done yet.
+    #[must_use]
+    pub fn new(s: Settings, printer: &'p Printer) -> Self {
+        RecoveryRun {
+            s,
+            printer,
+            source: None,
+            loaded: None,
+            report: None,
+            changes: None,
+            catalog_unreadable: None,
+            facts: Facts::new(),
+        }
+    }
+
+    fn discovery(&self) -> Result<(Repo, Discovery), StepError> {
+        let repo = Repo::load(&self.s.root).map_err(|e| StepError::usage(e.to_string(), None))?;
+        let found = discover::discover(&repo);
+        Ok((repo, found))
+    }
+
+    fn source(&self) -> Result<&Database, StepError> {
+        self.source
+            .as_ref()
+            .ok_or_else(|| StepError::usage("the database was not located", None))
+    }
+
+    /// The change set, computed against the working tree.
+    fn plan_changes(&self) -> Result<ChangeSet, StepError> {
+        let req = self.request_with_backup();
+        let result = match self.s.kind {
+            Kind::Pitr => plan::recovery(&self.s.root, &req),
+            Kind::Clone => clone_plan(&self.s.root, &req),
+        };
+        result.map_err(|e| StepError::usage(e.to_string(), None))
+    }
+
+    /// The request, with the backup the catalog proved pinned when the
+    /// operator would choose another one, and the proved timeline.
+    fn request_with_backup(&self) -> RecoveryRequest {
+        let mut req = self.s.request.clone();
+        if let Some(r) = &self.report {
+            if r.requires_backup_id {
+                req.backup_id.clone_from(&r.backup_id);
+            }
+        }
+        if self.catalog_unreadable.is_some() {
+            req.target = RenderTarget::Latest;
+        }
+        req
+    }
+}
+
+fn facts(v: Value) -> Facts {
+    match v {
+        Value::Object(m) => m,
+        _ => Facts::new(),
+    }
+}
+
+impl Runbook for RecoveryRun<'_> {
+    fn actions(&self) -> &'static [&'static str] {
+        ACTIONS
+    }
+
+    fn plan(&mut self, step: &Step) -> Result<StepPlan, StepError> {
+        match step.action.as_str() {
+            "prove-target" => {
+                if let Some(why) = &self.catalog_unreadable {
+                    return Ok(StepPlan {
+                        summary: format!("skipped: the source catalog could not be read ({why})"),
+                        ..StepPlan::default()
+                    });
+                }
+                let loaded = self
+                    .loaded
+                    .as_ref()
+                    .ok_or_else(|| StepError::usage("the catalog was not read", None))?;
+                if let CatalogTarget::Time(t) = self.s.target {
+                    if t > loaded.now {
+                        return Err(StepError::usage(
+                            format!(
+                                "the target {} is in the future (now is {})",
+                                format_utc(t),
+                                format_utc(loaded.now)
+                            ),
+                            Some("pass a past time, an LSN, or latest".to_owned()),
+                        ));
+                    }
+                }
+                let report = loaded.catalog.check(self.s.target, self.s.timeline);
+                let refusal =
+                    (!report.recoverable).then(|| not_recoverable(&report, &loaded.display));
+                let summary = if report.recoverable {
+                    format!(
+                        "backup {} then WAL {} … {} on timeline {}{}",
+                        report.backup_id.as_deref().unwrap_or("?"),
+                        report.wal_from.as_deref().unwrap_or("?"),
+                        report.wal_to.as_deref().unwrap_or("?"),
+                        report
+                            .timeline
+                            .map_or_else(|| "?".to_owned(), |t| t.to_string()),
+                        if report.exact {
+                            ""
+                        } else {
+                            " (time verdict from upload times)"
+                        }
+                    )
+                } else {
+                    "not recoverable".to_owned()
+                };
+                self.report = Some(report);
+                Ok(StepPlan {
+                    summary,
+                    details: Vec::new(),
+                    refusal,
+                })
+            }
+            "write-manifests" => {
+                let set = match &self.changes {
+                    Some(c) => c.clone(),
+                    None => self.plan_changes()?,
+                };
+                let files: Vec<String> = set
+                    .changes
+                    .iter()
+                    .filter(|c| c.differs())
+                    .map(|c| c.path.display().to_string())
+                    .collect();
+                let summary = format!(
+                    "commit {} file(s) on branch {}: {}",
+                    files.len(),
+                    self.s.write.branch,
+                    set.subject
+                );
+                let details = vec![set.unified_diff()];
+                self.changes = Some(set);
+                Ok(StepPlan {
+                    summary,
+                    details,
+                    refusal: None,
+                })
+            }
+            _ => Ok(StepPlan {
+                summary: step.title.clone(),
+                ..StepPlan::default()
+            }),
+        }
+    }
+
+    async fn apply(&mut self, step: &Step, plan: &StepPlan) -> Result<StepOutcome, StepError> {
+        match step.action.as_str() {
+            "locate-database" => self.locate(),
+            "check-destination" => self.check_destination(),
+            "read-catalog" => self.read_catalog().await,
+            "prove-target" => {
+                let Some(r) = &self.report else {
+                    return Ok(StepOutcome {
+                        summary: plan.summary.clone(),
+                        ..StepOutcome::default()
+                    });
+                };
+                Ok(StepOutcome {
+                    summary: plan.summary.clone(),
+                    details: r.reasons.iter().map(|x| format!("  note: {x}")).collect(),
+                    facts: facts(json!({
+                        "recoverable": r.recoverable,
+                        "target": r.target,
+                        "backup_id": r.backup_id,
+                        "requires_backup_id": r.requires_backup_id,
+                        "timeline": r.timeline,
+                        "wal_from": r.wal_from,
+                        "wal_to": r.wal_to,
+                        "exact": r.exact,
+                    })),
+                })
+            }
+            "check-write-prefix" => self.check_write_prefix().await,
+            "write-manifests" => self.write_manifests(),
+            "print-next-steps" => Ok(self.next_steps()),
+            other => Err(StepError::usage(format!("unknown action {other}"), None)),
+        }
+    }
+
+    fn resume(&mut self, step: &Step, done: &Facts) -> Result<(), StepError> {
+        if step.action == "write-manifests" {
+            for (k, v) in done {
+                self.facts.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_recoverable(r: &CheckReport, display: &str) -> StepError {
+    let mut message = format!("{} is not recoverable from {display}", r.target);
+    for reason in &r.reasons {
+        message.push_str("\n  - ");
+        message.push_str(reason);
+    }
+    if let Some(m) = r.missing_wal.first() {
+        message.push_str(&format!("\n  first missing segment: {m}"));
+    }
+    let hint = if r.nearest.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "nearest recoverable targets: {}",
+            r.nearest
+                .iter()
+                .map(|n| format!(
+                    "--to {} --timeline {} ({})",
+                    n.target, n.timeline, n.description
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    };
+    StepError::finding(message, hint)
+}
+
+impl RecoveryRun<'_> {
+    fn locate(&mut self) -> Result<StepOutcome, StepError> {
+        let (_, found) = self.discovery()?;
+        let (env, svc) = (&self.s.request.source_env, &self.s.request.source_svc);
+        let db = found.find(env, svc).cloned().ok_or_else(|| {
+            let known: Vec<String> = found
+                .databases
+                .iter()
+                .map(|d| format!("{}/{}", d.env, d.svc))
+                .collect();
+            StepError::usage(
+                format!(
+                    "no database `{svc}` in env `{env}` in {}",
+                    self.s.root.display()
+                ),
+                Some(if known.is_empty() {
+                    "no database folders were found; check `databases` in .cnpg-ops.toml".into()
+                } else {
+                    format!("known: {}", known.join(", "))
+                }),
+            )
+        })?;
+        let Some(c) = db.catalog.clone() else {
+            return Err(StepError::usage(
+                format!(
+                    "{env}/{svc}: Cluster {} configures no backups (neither spec.backup.barmanObjectStore nor the barman-cloud plugin with an ObjectStore)",
+                    db.cluster
+                ),
+                Some("run cnpg-ops lint for the details".into()),
+            ));
+        };
+        if self.s.kind == Kind::Clone {
+            let dest = &self.s.request.dest_env;
+            let repo =
+                Repo::load(&self.s.root).map_err(|e| StepError::usage(e.to_string(), None))?;
+            let known = found.databases.iter().any(|d| &d.env == dest)
+                || repo.config.env.contains_key(dest);
+            if !known {
+                let envs: std::collections::BTreeSet<&str> =
+                    found.databases.iter().map(|d| d.env.as_str()).collect();
+                return Err(StepError::usage(
+                    format!("env `{dest}` is not in the repository"),
+                    Some(format!(
+                        "known envs: {}; a new env needs an [env.{dest}] section in .cnpg-ops.toml",
+                        envs.into_iter().collect::<Vec<_>>().join(", ")
+                    )),
+                ));
+            }
+        }
+        let out = StepOutcome {
+            summary: format!(
+                "{}/{}: Cluster {}/{} archives to {}/{} ({})",
+                db.env,
+                db.svc,
+                db.namespace,
+                db.cluster,
+                c.destination_path.trim_end_matches('/'),
+                c.server_name,
+                c.credentials.label()
+            ),
+            details: Vec::new(),
+            facts: facts(json!({
+                "env": db.env, "svc": db.svc, "cluster": db.cluster, "namespace": db.namespace,
+                "destination_path": c.destination_path, "server_name": c.server_name,
+                "endpoint_url": c.endpoint_url, "folder": db.folder,
+            })),
+        };
+        self.source = Some(db);
+        Ok(out)
+    }
+
+    fn check_destination(&mut self) -> Result<StepOutcome, StepError> {
+        let (repo, found) = self.discovery()?;
+        let (env, svc) = (&self.s.request.dest_env, &self.s.request.dest_svc);
+        let folder = repo.env(env).database_folder(svc);
+        if let Some(d) = found.find(env, svc) {
+            let how = match &d.recovery {
+                Some(r) => format!(
+                    "already bootstraps by recovery from {}",
+                    r.catalog.as_ref().map_or_else(
+                        || r.source.clone(),
+                        |c| format!(
+                            "{}/{}",
+                            c.destination_path.trim_end_matches('/'),
+                            c.server_name
+                        )
+                    )
+                ),
+                None => format!("was created with {}", d.bootstrap.join("+")),
+            };
+            return Err(StepError::finding(
+                format!(
+                    "{env}/{svc} exists: Cluster {}/{} {how}. bootstrap is read only when a Cluster is created, so refreshing it is a re-clone (delete + recreate), not an edit",
+                    d.namespace, d.cluster
+                ),
+                Some(format!(
+                    "cnpg-ops reclone {env} --svc {svc} --to {}",
+                    self.s.target_words
+                )),
+            ));
+        }
+        if repo.root.join(&folder).exists() {
+            return Err(StepError::usage(
+                format!("{} exists but holds no readable database", folder.display()),
+                Some("run cnpg-ops lint on it".into()),
+            ));
+        }
+        Ok(StepOutcome {
+            summary: format!(
+                "{} does not exist yet: it will be created",
+                folder.display()
+            ),
+            details: Vec::new(),
+            facts: facts(json!({"folder": folder, "exists": false})),
+        })
+    }
+
+    fn catalog_args(&self, dest: &str, server: &str, endpoint: Option<String>) -> CatalogArgs {
+        CatalogArgs {
+            dest: dest.to_owned(),
+            server_name: Some(server.to_owned()),
+            endpoint_url: endpoint.or_else(|| self.s.endpoint_url.clone()),
+            cloud_provider: None,
+            wal_segment_size: None,
+            concurrency: self.s.concurrency,
+            list_strategy: "auto".to_owned(),
+            now: self.s.now.clone(),
+        }
+    }
+
+    async fn read_catalog(&mut self) -> Result<StepOutcome, StepError> {
+        let db = self.source()?.clone();
+        let c = db
+            .catalog
+            .clone()
+            .ok_or_else(|| StepError::usage("no catalog", None))?;
+        let repo = Repo::load(&self.s.root).map_err(|e| StepError::usage(e.to_string(), None))?;
+        let endpoint = c
+            .endpoint_url
+            .clone()
+            .or_else(|| repo.env(&db.env).endpoint_url);
+        let args = self.catalog_args(&c.destination_path, &c.server_name, endpoint);
+        // Progress of the listing shows only in text mode; events carry the result.
+        let quiet = Printer::new(OutputFormat::Json, crate::cli::ColorChoice::Never, 0);
+        let printer = if self.printer.format == OutputFormat::Text {
+            self.printer
+        } else {
+            &quiet
+        };
+        match load(&args, self.s.zone, printer).await {
+            Ok(loaded) => {
+                let cat = &loaded.catalog;
+                let summary = format!(
+                    "{}: {} backup(s), {} timeline(s), {} gap(s), {} objects",
+                    loaded.display,
+                    cat.backups.len(),
+                    cat.timelines.len(),
+                    cat.gaps.len(),
+                    loaded.input.listing.len()
+                );
+                let f = facts(json!({
+                    "catalog": loaded.display,
+                    "backups": cat.backups.len(),
+                    "gaps": cat.gaps.len(),
+                    "objects": loaded.input.listing.len(),
+                }));
+                self.loaded = Some(loaded);
+                Ok(StepOutcome {
+                    summary,
+                    details: Vec::new(),
+                    facts: f,
+                })
+            }
+            Err(e) if self.s.fallback_initdb && self.s.kind == Kind::Clone => {
+                self.printer.warn(&format!(
+                    "the source catalog cannot be read ({}); --fallback-initdb: the clone will start EMPTY with initdb, holding none of the source's data",
+                    e.message
+                ));
+                self.catalog_unreadable = Some(e.message.clone());
+                Ok(StepOutcome {
+                    summary: format!("UNREADABLE, falling back to initdb: {}", e.message),
+                    details: Vec::new(),
+                    facts: facts(json!({"catalog_unreadable": e.message})),
+                })
+            }
+            Err(e) => Err(StepError::from(e)),
+        }
+    }
+
+    /// The folder the restored or cloned Cluster will archive into must be
+    /// empty, or its first archive attempt stops on "Expected empty archive".
+    async fn check_write_prefix(&mut self) -> Result<StepOutcome, StepError> {
+        let set = self.plan_changes()?;
+        let (dest, server, endpoint) = write_location(&self.s.root, &set, &self.s.request)?;
+        self.changes = Some(set);
+        let location =
+            Location::parse(&dest, None).map_err(|e| StepError::usage(e.to_string(), None))?;
+        let options = StoreOptions {
+            endpoint_url: endpoint.or_else(|| self.s.endpoint_url.clone()),
+            concurrency: usize::from(self.s.concurrency),
+            ..StoreOptions::default()
+        };
+        let store =
+            Store::open(location, options).map_err(|e| StepError::from(Failure::from(e)))?;
+        let prefix = store.location.server_prefix(&server);
+        let found = store.folders(&prefix).await.map_err(|e| {
+            let f = Failure::from(e);
+            StepError {
+                code: STORE,
+                message: format!(
+                    "cannot prove that {}/{server}/ is empty: {}",
+                    dest.trim_end_matches('/'),
+                    f.message
+                ),
+                hint: f.hint,
+            }
+        })?;
+        if !found.is_empty() {
+            return Err(StepError::finding(
+                format!(
+                    "{}/{server}/ already holds {}: the new Cluster would stop on \"Expected empty archive\"",
+                    dest.trim_end_matches('/'),
+                    found.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+                Some("pick another name with --into, or delete that folder if it is an abandoned attempt".into()),
+            ));
+        }
+        Ok(StepOutcome {
+            summary: format!("{}/{server}/ is empty", dest.trim_end_matches('/')),
+            details: Vec::new(),
+            facts: facts(json!({"write_destination": dest, "write_server_name": server})),
+        })
+    }
+
+    fn write_manifests(&mut self) -> Result<StepOutcome, StepError> {
+        let git =
+            Git::discover(&self.s.root).map_err(|e| StepError::usage(e.message(), e.hint()))?;
+        let top = git
+            .root()
+            .canonicalize()
+            .unwrap_or_else(|_| git.root().to_owned());
+        let here = self
+            .s
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.s.root.clone());
+        let rel = here
+            .strip_prefix(&top)
+            .map(Path::to_owned)
+            .unwrap_or_default();
+        let req = self.request_with_backup();
+        let kind = self.s.kind;
+        let outcome = changes::apply(&git, &self.s.write, |r: &Path| {
+            let root = r.join(&rel);
+            let set = match kind {
+                Kind::Pitr => plan::recovery(&root, &req),
+                Kind::Clone => clone_plan(&root, &req),
+            };
+            set.map(|mut set| {
+                for c in &mut set.changes {
+                    c.path = rel.join(&c.path);
+                }
+                set
+            })
+        })
+        .map_err(|e| StepError::usage(e.message(), e.hint()))?;
+        let summary = match (&outcome.commit, outcome.mode) {
+            (Some(c), _) => format!(
+                "committed {} on branch {} ({} file(s)){}",
+                &c.commit[..12.min(c.commit.len())],
+                c.branch,
+                outcome.files.len(),
+                if c.pushed { ", pushed" } else { "" }
+            ),
+            (None, Mode::Check) if outcome.differs => {
+                return Err(StepError::finding(
+                    format!(
+                        "the repository differs from what would be written: {}",
+                        outcome.summary()
+                    ),
+                    None,
+                ));
+            }
+            _ => outcome.summary(),
+        };
+        let f = facts(json!({
+            "branch": outcome.commit.as_ref().map(|c| c.branch.clone()),
+            "commit": outcome.commit.as_ref().map(|c| c.commit.clone()),
+            "pushed": outcome.commit.as_ref().is_some_and(|c| c.pushed),
+            "files": outcome.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+            "subject": outcome.subject,
+        }));
+        for (k, v) in &f {
+            self.facts.insert(k.clone(), v.clone());
+        }
+        Ok(StepOutcome {
+            summary,
+            details: Vec::new(),
+            facts: f,
+        })
+    }
+
+    fn next_steps(&self) -> StepOutcome {
+        let committed = self.facts.get("branch").and_then(Value::as_str);
+        let branch = committed.unwrap_or(self.s.write.branch.as_str());
+        let pushed = self
+            .facts
+            .get("pushed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let req = &self.s.request;
+        let mut lines = Vec::new();
+        if committed.is_none() {
+            lines.push(format!("1. Nothing was committed (dry run); without --dry-run the change goes on branch {branch}."));
+        } else if pushed {
+            lines.push(format!("1. Open a pull request from {branch}."));
+        } else {
+            lines.push(format!(
+                "1. Push and open a pull request: git push -u origin {branch}"
+            ));
+        }
+        let (what, ns) = match self.s.kind {
+            Kind::Pitr => (
+                req.dest_cluster.clone().unwrap_or_else(|| {
+                    format!(
+                        "{}-pitr-{}",
+                        self.source.as_ref().map_or("", |d| d.cluster.as_str()),
+                        req.label
+                    )
+                }),
+                self.source
+                    .as_ref()
+                    .map_or_else(String::new, |d| d.namespace.clone()),
+            ),
+            Kind::Clone => (
+                self.source
+                    .as_ref()
+                    .map_or_else(String::new, |d| d.cluster.clone()),
+                format!("the {} namespace", req.dest_env),
+            ),
+        };
+        let backup = self
+            .report
+            .as_ref()
+            .and_then(|r| r.backup_id.clone())
+            .unwrap_or_else(|| "the newest backup".into());
+        lines.push(format!(
+            "2. After the merge Flux applies the folder; CloudNativePG creates Cluster {what} in {ns}, restores backup {backup} and replays WAL up to {}.",
+            self.s.target_words
+        ));
+        if self.catalog_unreadable.is_some() {
+            lines.push(
+                "   The clone starts EMPTY (initdb): the source catalog could not be read.".into(),
+            );
+        }
+        lines.push(format!(
+            "3. Verify: kubectl cnpg status {what} -n <namespace> shows \"Cluster in healthy state\" and ContinuousArchiving True; the recovery job log ends with the target reached."
+        ));
+        StepOutcome {
+            summary: format!("branch {branch}"),
+            details: lines.into_iter().map(|l| format!("  {l}")).collect(),
+            facts: Facts::new(),
+        }
+    }
+}
+
+/// The change set of a clone into a new folder.
+fn clone_plan(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, plan::PlanError> {
+    let _ = (root, req);
+    Err(plan::PlanError::Source {
+        env: req.dest_env.clone(),
+        svc: req.dest_svc.clone(),
+        problem: "cloning into a new folder is not available yet".into(),
+    })
+}
+
+/// Where the new Cluster in `set` archives: read from the rendered files,
+/// with the repository's other files around them.
+fn write_location(
+    root: &Path,
+    set: &ChangeSet,
+    req: &RecoveryRequest,
+) -> Result<(String, String, Option<String>), StepError> {
+    let repo = Repo::load(root).map_err(|e| StepError::usage(e.to_string(), None))?;
+    let mut files: Vec<(String, String)> = Vec::new();
+    for rel in &repo.files {
+        let changed = set.changes.iter().find(|c| c.path == *rel);
+        let text = match changed {
+            Some(c) => c.after.clone().unwrap_or_default(),
+            None => repo.read(rel).unwrap_or_default(),
+        };
+        files.push((rel.display().to_string(), text));
+    }
+    for c in &set.changes {
+        if !repo.files.contains(&c.path) {
+            files.push((
+                c.path.display().to_string(),
+                c.after.clone().unwrap_or_default(),
+            ));
+        }
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let virtual_repo = Repo::from_files(root, repo.config.clone(), &refs);
+    let found = discover::discover(&virtual_repo);
+    let db = found
+        .find(&req.dest_env, &req.dest_svc)
+        .ok_or_else(|| StepError::usage("the rendered database cannot be read back", None))?;
+    // Beside the original, the restored Cluster is one of the folder's others.
+    let cluster = match &req.dest_cluster {
+        Some(n) if n != &db.cluster => Some(n.clone()),
+        _ if req.source_env == req.dest_env && req.source_svc == req.dest_svc => {
+            Some(format!("{}-pitr-{}", db.cluster, req.label))
+        }
+        _ => None,
+    };
+    let c = db
+        .catalog
+        .as_ref()
+        .ok_or_else(|| StepError::usage("the rendered database archives nowhere", None))?;
+    Ok(match cluster {
+        // A restore beside the original writes to the same store under its own name.
+        Some(name) => (c.destination_path.clone(), name, c.endpoint_url.clone()),
+        None => (
+            c.destination_path.clone(),
+            c.server_name.clone(),
+            c.endpoint_url.clone(),
+        ),
+    })
+}
+
+/// Builds the request and target for `pitr`.
+pub fn target_for(
+    to: &str,
+    zone: Zone,
+) -> Result<(CatalogTarget, RenderTarget, String, String), Failure> {
+    use crate::catalog::time::parse_target;
+    if to.eq_ignore_ascii_case("latest") {
+        return Ok((
+            CatalogTarget::Latest,
+            RenderTarget::Latest,
+            "latest".into(),
+            "latest".into(),
+        ));
+    }
+    if to.contains('/') && !to.contains('-') {
+        let lsn: crate::catalog::wal::Lsn = to
+            .parse()
+            .map_err(|e| Failure::usage(format!("--to: {e}"), None))?;
+        let label = format!("lsn-{}", lsn.to_string().replace('/', "-").to_lowercase());
+        return Ok((
+            CatalogTarget::Lsn(lsn),
+            RenderTarget::Lsn(lsn.to_string()),
+            lsn.to_string(),
+            label,
+        ));
+    }
+    let resolved = parse_target(to, zone).map_err(|e| {
+        Failure::usage(
+            format!("--to: {e}"),
+            Some("examples: 2024-05-01T10:00:00Z, '2024-05-01 10:00' (read in --tz), 0/3000028, latest".into()),
+        )
+    })?;
+    let utc = resolved.utc();
+    let fixed = resolved.at;
+    let label = utc.format("%Y%m%dt%H%M").to_string();
+    Ok((
+        CatalogTarget::Time(utc),
+        RenderTarget::Time(fixed),
+        crate::gitops::render::target_time(&fixed),
+        label,
+    ))
+}
