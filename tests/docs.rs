@@ -116,3 +116,35 @@ fn every_emitted_lint_rule_is_registered_and_tested() {
         "lint rules no test names: {untested:?}"
     );
 }
+
+#[test]
+fn playbooks_document() {
+    let mut s = String::from(
+        "# Playbooks\n\nGenerated from `playbooks/*.toml` by `UPDATE_DOCS=1 cargo test --test docs`; \
+         the binary runs the same files (`cnpg-ops playbook show NAME`).\n",
+    );
+    for b in cnpg_ops::runbook::playbook::all() {
+        writeln!(s, "\n## {}\n\n{}\n\n`{}`\n", b.name, b.summary, b.command).unwrap();
+        writeln!(s, "| # | step | action | kind | timeout | by hand |\n|---|---|---|---|---|---|").unwrap();
+        for (i, st) in b.steps.iter().enumerate() {
+            let kind = if st.destructive {
+                "**destructive**"
+            } else if st.read_only {
+                "read-only"
+            } else {
+                "changes"
+            };
+            writeln!(
+                s,
+                "| {} | {} | `{}` | {kind} | {} | {} |",
+                i + 1,
+                st.title,
+                st.action,
+                st.timeout,
+                st.manual.replace('|', "\\|")
+            )
+            .unwrap();
+        }
+    }
+    check("docs/playbooks.md", &s);
+}

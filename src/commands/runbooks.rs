@@ -70,6 +70,8 @@ fn options(run: &RunArgs, write: &WriteArgs) -> Result<Options, Failure> {
         dry_run: run.dry_run || write.mode == Some(WriteMode::DryRun),
         yes: run.yes,
         restart: run.restart,
+        interactive: std::io::IsTerminal::is_terminal(&std::io::stdin())
+            && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     })
 }
 
@@ -108,23 +110,24 @@ pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
     let zone = zone(g)?;
     let opts = options(&a.run, &a.write)?;
     let root = root(g)?;
-    let (env, svc) = match (&a.env, &a.svc) {
-        (Some(e), Some(s)) => (e.clone(), s.clone()),
-        (e, s) => {
-            let inferred = infer_env_svc(&root);
-            match (
-                e.clone().or(inferred.clone().map(|x| x.0)),
-                s.clone().or(inferred.map(|x| x.1)),
-            ) {
-                (Some(e), Some(s)) => (e, s),
-                _ => {
-                    return Err(Failure::usage(
-                        "which database? pass --env and --svc, or run inside its folder",
-                        Some("cnpg-ops ls lists them".to_owned()),
-                    ));
-                }
-            }
-        }
+    let inferred = if a.env.is_some() && a.svc.is_some() {
+        None
+    } else {
+        infer_env_svc(&root)
+    };
+    let env = a
+        .env
+        .clone()
+        .or_else(|| inferred.as_ref().map(|x| x.0.clone()));
+    let svc = a
+        .svc
+        .clone()
+        .or_else(|| inferred.as_ref().map(|x| x.1.clone()));
+    let (Some(env), Some(svc)) = (env, svc) else {
+        return Err(Failure::usage(
+            "which database? pass --env and --svc, or run inside its folder",
+            Some("cnpg-ops ls lists them".to_owned()),
+        ));
     };
     let (target, render_target, words, label) = target_for(&a.to, zone)?;
     announce_target(&a.to, &words, zone, p);

@@ -16,7 +16,19 @@
 //! kube_context = "gke_acme-prod_europe-west1_main"
 //! gcp_project = "acme-prod"
 //! production = true
+//!
+//! [env.dev]                       # how a new database is laid out in this env
+//! namespace = "{svc}-dev"             # default: the source's, env token swapped
+//! backup_destination = "gs://acme-dev-pg-backups/{svc}"
+//! instances = 1                       # default: 1 outside production
+//! storage_class = "standard-rwo"      # default: the source's
+//! memory_limit = "2Gi"                # default: the source's; caps shared_buffers at 25%
+//! retention = "7d"                    # default: the source's
 //! ```
+//!
+//! The last group only shapes a database created in the env by cloning one
+//! from another env (`gitops::scaffold`); an existing database is never
+//! resized by them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -86,6 +98,26 @@ pub struct EnvSettings {
     pub service_cidr: Option<String>,
     /// Branch new work starts from (default: origin's default branch).
     pub base_branch: Option<String>,
+    /// Namespace of a new database in the env, with `{svc}` and `{env}`
+    /// (default: the source's namespace with the source env's name swapped
+    /// for this env's when it holds it as a `-`-separated token, else
+    /// `{svc}-{env}`).
+    pub namespace: Option<String>,
+    /// `destinationPath` a new database archives to, with `{svc}` and
+    /// `{env}`, e.g. `gs://acme-dev-pg-backups/{svc}` (default: inferred from
+    /// another database of the env: the same bucket, `/{svc}`).
+    pub backup_destination: Option<String>,
+    /// Instances of a new database (default: 1 in non-production envs, else
+    /// the source's).
+    pub instances: Option<u32>,
+    /// StorageClass of a new database's volumes (default: the source's).
+    pub storage_class: Option<String>,
+    /// Memory limit of a new database, a Kubernetes quantity such as `2Gi`
+    /// (default: the source's); shared_buffers is lowered to at most 25% of it.
+    pub memory_limit: Option<String>,
+    /// Retention policy of a new database's own archive, e.g. `7d` (default:
+    /// the source's).
+    pub retention: Option<String>,
 }
 
 /// The whole file.
@@ -135,6 +167,21 @@ pub struct Env {
     pub service_cidr: Option<String>,
     /// Base branch.
     pub base_branch: Option<String>,
+    /// Namespace template for a new database, `{env}` filled in (None: derived
+    /// from the source's namespace).
+    pub namespace: Option<String>,
+    /// `destinationPath` template for a new database's archive, `{env}`
+    /// filled in (None: inferred from another database of the env).
+    pub backup_destination: Option<String>,
+    /// Instances of a new database (None: 1 outside production, else the
+    /// source's; see [`Env::new_instances`]).
+    pub instances: Option<u32>,
+    /// StorageClass of a new database (None: the source's).
+    pub storage_class: Option<String>,
+    /// Memory limit of a new database (None: the source's).
+    pub memory_limit: Option<String>,
+    /// Retention of a new database's archive (None: the source's).
+    pub retention: Option<String>,
 }
 
 /// A bad `.cnpg-ops.toml`.
@@ -155,6 +202,18 @@ pub enum ConfigError {
         path: PathBuf,
         /// The parser's message (with line and column).
         message: String,
+    },
+    /// A value that does not read as what its key needs.
+    #[error("{path}: `{key}` = {value:?} is not {expected}")]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
     },
     /// A template without the placeholder it needs.
     #[error("{path}: `{key}` = {value:?} must contain {placeholder}")]
@@ -200,6 +259,7 @@ impl Config {
                     }
                 }
             }
+            settings.check_values(path)?;
             if let Some(t) = &settings.flux_kustomization_name {
                 if !t.contains("{svc}") {
                     return Err(ConfigError::Template {
@@ -276,6 +336,15 @@ impl Config {
             cni: o.cni.or(d.cni).unwrap_or(Cni::None),
             service_cidr: o.service_cidr.or_else(|| d.service_cidr.clone()),
             base_branch: o.base_branch.or_else(|| d.base_branch.clone()),
+            namespace: o.namespace.or_else(|| d.namespace.clone()).map(fill),
+            backup_destination: o
+                .backup_destination
+                .or_else(|| d.backup_destination.clone())
+                .map(fill),
+            instances: o.instances.or(d.instances),
+            storage_class: o.storage_class.or_else(|| d.storage_class.clone()),
+            memory_limit: o.memory_limit.or_else(|| d.memory_limit.clone()),
+            retention: o.retention.or_else(|| d.retention.clone()),
         }
     }
 
@@ -298,7 +367,88 @@ impl Config {
     }
 }
 
+impl EnvSettings {
+    /// Checks the keys whose values have a fixed form.
+    fn check_values(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, value: String, expected: &'static str| ConfigError::Value {
+            path: path.to_owned(),
+            key,
+            value,
+            expected,
+        };
+        if let Some(r) = &self.retention {
+            if !is_retention(r) {
+                return Err(bad(
+                    "retention",
+                    r.clone(),
+                    "a retention policy such as \"7d\", \"4w\" or \"1m\" (^[1-9][0-9]*[dwm]$)",
+                ));
+            }
+        }
+        if let Some(m) = &self.memory_limit {
+            if !crate::lint::platform::parse_quantity(m).is_some_and(|b| b >= 1.0) {
+                return Err(bad(
+                    "memory_limit",
+                    m.clone(),
+                    "a Kubernetes quantity such as \"2Gi\" or \"512Mi\"",
+                ));
+            }
+        }
+        if self.instances == Some(0) {
+            return Err(bad("instances", "0".into(), "at least 1"));
+        }
+        if let Some(t) = &self.backup_destination {
+            if !t.contains("://") {
+                return Err(bad(
+                    "backup_destination",
+                    t.clone(),
+                    "an object store URL such as \"gs://bucket/{svc}\" or \"s3://bucket/\"",
+                ));
+            }
+        }
+        if let Some(t) = &self.namespace {
+            let sample = t.replace("{svc}", "svc").replace("{env}", "env");
+            if !is_dns_label(&sample) {
+                return Err(bad(
+                    "namespace",
+                    t.clone(),
+                    "a namespace template such as \"{svc}-{env}\" (lower-case letters, digits and `-`)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `s` is a retention policy CloudNativePG accepts (`^[1-9][0-9]*[dwm]$`).
+#[must_use]
+pub fn is_retention(s: &str) -> bool {
+    let Some(n) = s.strip_suffix(['d', 'w', 'm']) else {
+        return false;
+    };
+    n.starts_with(|c: char| matches!(c, '1'..='9')) && n.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `s` is an RFC 1123 label, the form of a namespace name.
+#[must_use]
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
 impl Env {
+    /// Instances of a new database cloned from one with `source` instances:
+    /// the env's `instances`, else 1 outside production, else the source's.
+    #[must_use]
+    pub fn new_instances(&self, source: Option<u32>) -> Option<u32> {
+        self.instances
+            .or(if self.production { source } else { Some(1) })
+    }
+
     /// The folder of `svc` in this env, relative to the repository root.
     #[must_use]
     pub fn database_folder(&self, svc: &str) -> PathBuf {
@@ -363,6 +513,49 @@ mod tests {
             c.env("dev").endpoint_url.as_deref(),
             Some("https://minio.lan")
         );
+    }
+
+    #[test]
+    fn new_database_keys_have_defaults_and_env_overrides() {
+        let c = Config::parse(
+            "[defaults]\nnamespace = \"{svc}-{env}\"\nretention = \"14d\"\n\
+             [env.dev]\nbackup_destination = \"gs://acme-{env}-pg/{svc}\"\ninstances = 2\n\
+             storage_class = \"standard-rwo\"\nmemory_limit = \"2Gi\"\nretention = \"7d\"\n",
+            Path::new(FILE_NAME),
+        )
+        .unwrap();
+        let dev = c.env("dev");
+        assert_eq!(dev.namespace.as_deref(), Some("{svc}-dev"));
+        assert_eq!(
+            dev.backup_destination.as_deref(),
+            Some("gs://acme-dev-pg/{svc}")
+        );
+        assert_eq!(dev.retention.as_deref(), Some("7d"));
+        assert_eq!(dev.storage_class.as_deref(), Some("standard-rwo"));
+        assert_eq!(dev.memory_limit.as_deref(), Some("2Gi"));
+        assert_eq!(dev.new_instances(Some(3)), Some(2));
+        let staging = c.env("staging");
+        assert_eq!(staging.retention.as_deref(), Some("14d"));
+        assert_eq!(staging.backup_destination, None);
+        assert_eq!(staging.new_instances(Some(3)), Some(1));
+        assert_eq!(c.env("prod").new_instances(Some(3)), Some(3));
+        assert_eq!(Config::default().env("dev").memory_limit, None);
+    }
+
+    #[test]
+    fn new_database_keys_are_checked() {
+        for (text, key) in [
+            ("retention = \"7days\"", "retention"),
+            ("retention = \"0d\"", "retention"),
+            ("memory_limit = \"lots\"", "memory_limit"),
+            ("instances = 0", "instances"),
+            ("backup_destination = \"acme-dev\"", "backup_destination"),
+            ("namespace = \"Foo_{env}\"", "namespace"),
+        ] {
+            let e =
+                Config::parse(&format!("[env.dev]\n{text}\n"), Path::new(FILE_NAME)).unwrap_err();
+            assert!(e.to_string().contains(&format!("`{key}`")), "{text}: {e}");
+        }
     }
 
     #[test]

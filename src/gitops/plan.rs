@@ -92,13 +92,15 @@ pub enum PlanError {
     },
 }
 
-struct Files<'a> {
-    repo: &'a Repo,
-    changes: Vec<FileChange>,
+/// The files a plan reads and changes: each read sees the plan's earlier
+/// changes.
+pub(crate) struct Files<'a> {
+    pub(crate) repo: &'a Repo,
+    pub(crate) changes: Vec<FileChange>,
 }
 
 impl Files<'_> {
-    fn current(&self, rel: &Path) -> Result<Option<String>, PlanError> {
+    pub(crate) fn current(&self, rel: &Path) -> Result<Option<String>, PlanError> {
         if let Some(c) = self.changes.iter().find(|c| c.path == rel) {
             return Ok(c.after.clone());
         }
@@ -112,7 +114,7 @@ impl Files<'_> {
         }
     }
 
-    fn set(&mut self, rel: &Path, after: String) -> Result<(), PlanError> {
+    pub(crate) fn set(&mut self, rel: &Path, after: String) -> Result<(), PlanError> {
         if let Some(c) = self.changes.iter_mut().find(|c| c.path == rel) {
             c.after = Some(after);
             return Ok(());
@@ -126,7 +128,7 @@ impl Files<'_> {
         Ok(())
     }
 
-    fn edit(
+    pub(crate) fn edit(
         &mut self,
         rel: &Path,
         f: impl FnOnce(&str) -> Result<Option<String>, EditError>,
@@ -145,7 +147,11 @@ impl Files<'_> {
     }
 }
 
-fn find<'d>(found: &'d Discovery, env: &str, svc: &str) -> Result<&'d Database, PlanError> {
+pub(crate) fn find<'d>(
+    found: &'d Discovery,
+    env: &str,
+    svc: &str,
+) -> Result<&'d Database, PlanError> {
     found.find(env, svc).ok_or_else(|| PlanError::NoDatabase {
         env: env.to_owned(),
         svc: svc.to_owned(),
@@ -165,7 +171,7 @@ fn find<'d>(found: &'d Discovery, env: &str, svc: &str) -> Result<&'d Database, 
     })
 }
 
-fn typed<T: serde::de::DeserializeOwned>(
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(
     repo: &Repo,
     folder: &Path,
     group: &str,
@@ -183,7 +189,10 @@ fn typed<T: serde::de::DeserializeOwned>(
 }
 
 /// The database's Cluster: file, document index and the typed document.
-fn cluster_of(repo: &Repo, db: &Database) -> Result<(PathBuf, usize, Cluster), PlanError> {
+pub(crate) fn cluster_of(
+    repo: &Repo,
+    db: &Database,
+) -> Result<(PathBuf, usize, Cluster), PlanError> {
     typed::<Cluster>(
         repo,
         &db.folder,
@@ -199,7 +208,7 @@ fn cluster_of(repo: &Repo, db: &Database) -> Result<(PathBuf, usize, Cluster), P
 }
 
 /// The catalog the database archives to, or why there is none.
-fn catalog_of(db: &Database) -> Result<&discover::CatalogLocation, PlanError> {
+pub(crate) fn catalog_of(db: &Database) -> Result<&discover::CatalogLocation, PlanError> {
     db.catalog.as_ref().ok_or_else(|| PlanError::Source {
         env: db.env.clone(),
         svc: db.svc.clone(),
@@ -242,7 +251,7 @@ pub fn recovery(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, PlanErr
     })
 }
 
-fn target_words(req: &RecoveryRequest) -> String {
+pub(crate) fn target_words(req: &RecoveryRequest) -> String {
     match &req.target {
         Target::Latest => "the end of the archive".to_owned(),
         Target::Time(t) => render::target_time(t),

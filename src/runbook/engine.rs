@@ -111,6 +111,8 @@ pub struct Options {
     pub yes: bool,
     /// Ignore an unfinished journal and start over.
     pub restart: bool,
+    /// Whether a person can answer a prompt (stdin and stderr are terminals).
+    pub interactive: bool,
 }
 
 /// One JSON Lines event (`-o json`).
@@ -302,7 +304,7 @@ pub async fn run<R: Runbook>(
             continue;
         }
         if step.destructive {
-            if let Err(e) = confirm(step, &plan, opts, p) {
+            if let Err(e) = confirm(step, &plan, opts) {
                 report_failure(p, json, step, &e, t0);
                 statuses.push((step.id.clone(), "declined".into()));
                 failure = Some(e);
@@ -382,7 +384,7 @@ pub async fn run<R: Runbook>(
         (None, false) => "succeeded",
     };
     if failure.is_none() {
-        if let Some(j) = journal.as_deref_mut() {
+        if let Some(j) = journal.as_mut() {
             j.complete().map_err(|e| Failure::usage(e, None))?;
         }
     }
@@ -423,12 +425,11 @@ fn report_failure(p: &Printer, json: bool, step: &Step, e: &StepError, t0: Insta
 }
 
 /// Asks before a destructive step; never blocks without a terminal.
-fn confirm(step: &Step, plan: &StepPlan, opts: Options, p: &Printer) -> Result<(), StepError> {
+fn confirm(step: &Step, plan: &StepPlan, opts: Options) -> Result<(), StepError> {
     if opts.yes {
         return Ok(());
     }
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin()) && p.stderr_is_terminal();
-    if !interactive {
+    if !opts.interactive {
         return Err(StepError::usage(
             format!(
                 "step {} is destructive ({}) and there is no terminal to confirm it on",
@@ -463,5 +464,183 @@ fn human_ms(ms: u64) -> String {
         #[allow(clippy::cast_precision_loss)]
         let s = ms as f64 / 1000.0;
         format!("{s:.1} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::ColorChoice;
+    use crate::runbook::journal::Journal;
+
+    /// Records what ran; `refuse` names a step whose precondition fails.
+    struct Fake {
+        applied: Vec<String>,
+        refuse: Option<&'static str>,
+        fail: Option<&'static str>,
+        resumed: Vec<String>,
+    }
+
+    impl Runbook for Fake {
+        fn plan(&mut self, step: &Step) -> Result<StepPlan, StepError> {
+            Ok(StepPlan {
+                summary: format!("plan {}", step.id),
+                details: Vec::new(),
+                refusal: (self.refuse == Some(step.id.as_str()))
+                    .then(|| StepError::finding("not proven", None)),
+            })
+        }
+
+        async fn apply(&mut self, step: &Step, _: &StepPlan) -> Result<StepOutcome, StepError> {
+            if self.fail == Some(step.id.as_str()) {
+                return Err(StepError::finding("boom", None));
+            }
+            self.applied.push(step.id.clone());
+            let mut facts = Facts::new();
+            facts.insert("id".into(), Value::String(step.id.clone()));
+            Ok(StepOutcome {
+                summary: format!("did {}", step.id),
+                details: Vec::new(),
+                facts,
+            })
+        }
+
+        fn resume(&mut self, step: &Step, _: &Facts) -> Result<(), StepError> {
+            self.resumed.push(step.id.clone());
+            Ok(())
+        }
+
+        fn actions(&self) -> &'static [&'static str] {
+            &["a"]
+        }
+    }
+
+    fn fake() -> Fake {
+        Fake {
+            applied: Vec::new(),
+            refuse: None,
+            fail: None,
+            resumed: Vec::new(),
+        }
+    }
+
+    fn book() -> Playbook {
+        let step = |id: &str, destructive: bool, read_only: bool| Step {
+            id: id.into(),
+            action: "a".into(),
+            title: id.into(),
+            destructive,
+            read_only,
+            timeout: "5s".into(),
+            manual: "by hand".into(),
+        };
+        Playbook {
+            name: "test".into(),
+            summary: "s".into(),
+            command: "c".into(),
+            steps: vec![
+                step("read", false, true),
+                step("write", false, false),
+                step("delete", true, false),
+                step("after", false, false),
+            ],
+        }
+    }
+
+    fn printer() -> Printer {
+        Printer::new(OutputFormat::Json, ColorChoice::Never, 0)
+    }
+
+    fn run_sync(f: &mut Fake, j: Option<&mut Journal>, opts: Options) -> u8 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(run(&book(), f, j, opts, &printer()))
+            .unwrap_or_else(|e| e.code)
+    }
+
+    #[test]
+    fn a_destructive_step_never_waits_for_a_prompt_without_a_terminal() {
+        let mut f = fake();
+        let code = run_sync(&mut f, None, Options::default());
+        assert_eq!(code, USAGE);
+        assert_eq!(
+            f.applied,
+            ["read", "write"],
+            "stopped before the destructive step"
+        );
+        let mut f = fake();
+        let code = run_sync(
+            &mut f,
+            None,
+            Options {
+                yes: true,
+                ..Options::default()
+            },
+        );
+        assert_eq!(code, OK);
+        assert_eq!(f.applied, ["read", "write", "delete", "after"]);
+    }
+
+    #[test]
+    fn an_unproven_precondition_stops_the_run_even_with_yes() {
+        let mut f = Fake {
+            refuse: Some("delete"),
+            ..fake()
+        };
+        let code = run_sync(
+            &mut f,
+            None,
+            Options {
+                yes: true,
+                ..Options::default()
+            },
+        );
+        assert_eq!(code, FINDINGS);
+        assert_eq!(f.applied, ["read", "write"]);
+    }
+
+    #[test]
+    fn a_dry_run_applies_only_reads() {
+        let mut f = fake();
+        let code = run_sync(
+            &mut f,
+            None,
+            Options {
+                dry_run: true,
+                ..Options::default()
+            },
+        );
+        assert_eq!(code, OK);
+        assert_eq!(f.applied, ["read"]);
+    }
+
+    #[test]
+    fn a_resumed_run_never_repeats_a_finished_step_that_changed_something() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = serde_json::json!({"x": 1});
+        let mut j = Journal::open(dir.path(), "test", &args, false).unwrap();
+        let mut f = Fake {
+            fail: Some("after"),
+            ..fake()
+        };
+        let yes = Options {
+            yes: true,
+            ..Options::default()
+        };
+        assert_eq!(run_sync(&mut f, Some(&mut j), yes), FINDINGS);
+        assert_eq!(f.applied, ["read", "write", "delete"]);
+
+        let mut j = Journal::open(dir.path(), "test", &args, false).unwrap();
+        assert!(j.resumed());
+        let mut f = fake();
+        assert_eq!(run_sync(&mut f, Some(&mut j), Options::default()), OK);
+        // Reads run again; the write and the destructive step are not repeated
+        // (and no confirmation is needed for a step that is not run).
+        assert_eq!(f.applied, ["read", "after"]);
+        assert_eq!(f.resumed, ["write", "delete"]);
+        let j = Journal::open(dir.path(), "test", &args, false).unwrap();
+        assert!(!j.resumed(), "a completed run is not resumed");
     }
 }

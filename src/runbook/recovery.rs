@@ -2,6 +2,7 @@
 //! (a restored Cluster beside the original) and `clone` (a database in
 //! another env bootstrapped from the source catalog).
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -284,7 +285,7 @@ fn not_recoverable(r: &CheckReport, display: &str) -> StepError {
         message.push_str(reason);
     }
     if let Some(m) = r.missing_wal.first() {
-        message.push_str(&format!("\n  first missing segment: {m}"));
+        let _ = write!(message, "\n  first missing segment: {m}");
     }
     let hint = if r.nearest.is_empty() {
         None

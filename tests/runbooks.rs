@@ -1,0 +1,249 @@
+//! `cnpg-ops pitr` end to end on the bundled real catalog (a file:// mirror
+//! of a barman-cloud capture) and a git repository built from the GKE
+//! fixture: proofs, refusals, dry runs, resumption, JSON Lines events.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::repo::{FixtureRepo, git};
+
+use cnpg_ops::gitops::{schema, webhook};
+use cnpg_ops::yaml;
+
+const NOW: &str = "2026-11-24T16:50:00Z";
+
+struct Setup {
+    repo: FixtureRepo,
+    _catalog: tempfile::TempDir,
+    state: tempfile::TempDir,
+}
+
+/// The GKE fixture with prod/foo archiving to the bundled real catalog.
+fn setup() -> Setup {
+    let catalog = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
+    support::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
+    let repo = FixtureRepo::copy("gke");
+    repo.replace(
+        "fluxcd/databases/prod/foo/object-store.yaml",
+        "destinationPath: gs://acme-prod-pg-backups/foo",
+        &format!("destinationPath: file://{}/cluster", catalog.path().display()),
+    );
+    repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "        barmanObjectName: foo-store\n",
+        "        barmanObjectName: foo-store\n        serverName: pg-main\n",
+    );
+    repo.git_init();
+    Setup {
+        repo,
+        _catalog: catalog,
+        state: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn cnpg_ops(s: &Setup, dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("CNPG_OPS_STATE_DIR", s.state.path())
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap()
+}
+
+fn pitr(s: &Setup, extra: &[&str]) -> Output {
+    let mut args = vec!["pitr", "--env", "prod", "--svc", "foo", "--now", NOW];
+    args.extend_from_slice(extra);
+    cnpg_ops(s, s.repo.root(), &args)
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with(".git") {
+                    stack.push(p);
+                }
+            } else {
+                out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_recoverable_target_is_committed_with_the_backup_and_target_proved() {
+    let s = setup();
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("backup 20261124T164658 then WAL 000000010000000000000004"), "{text}");
+    let branch = "cnpg-ops/pitr-prod-foo-20261124t1647";
+    assert!(text.contains(&format!("git push -u origin {branch}")), "{text}");
+    let file = "fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml";
+    let cluster = git(s.repo.root(), &["show", &format!("{branch}:{file}")]);
+    let v = &yaml::parse_values(&cluster).unwrap()[0];
+    assert!(schema::validate(v).unwrap().is_empty());
+    assert!(webhook::validate(v).iter().all(|x| x.severity != webhook::Severity::Error));
+    let rec = &v["spec"]["bootstrap"]["recovery"];
+    assert_eq!(rec["recoveryTarget"]["targetTime"], "2026-11-24 16:47:05.000000+00:00");
+    // CloudNativePG's own choice (newest ended before the target) is the
+    // proved anchor here, so backupID is not pinned.
+    assert!(rec["recoveryTarget"].get("backupID").is_none());
+    assert_eq!(v["spec"]["externalClusters"][0]["plugin"]["parameters"]["serverName"], "pg-main");
+    assert_eq!(v["spec"]["plugins"][0]["parameters"]["serverName"], "foo-pg-pitr-20261124t1647");
+    assert_eq!(git(s.repo.root(), &["status", "--porcelain"]), "", "the checkout is untouched");
+}
+
+#[test]
+fn a_backup_cloudnative_pg_would_choose_wrongly_is_pinned() {
+    let s = setup();
+    // The FAILED backup 20261124T164706 ended at 16:47:08; CloudNativePG
+    // ignores status and would take it for a target after that.
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:12Z", "--timeline", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let cluster = git(
+        s.repo.root(),
+        &["show", "cnpg-ops/pitr-prod-foo-20261124t1647:fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml"],
+    );
+    let v = &yaml::parse_values(&cluster).unwrap()[0];
+    let t = &v["spec"]["bootstrap"]["recovery"]["recoveryTarget"];
+    assert_eq!(t["backupID"], "20261124T164658");
+    assert_eq!(t["targetTLI"], "1");
+}
+
+#[test]
+fn a_target_behind_a_gap_writes_nothing_and_offers_the_nearest() {
+    let s = setup();
+    let before = snapshot(s.repo.root());
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:29Z"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("segment 00000002000000000000000D is missing"), "{err}");
+    assert!(err.contains("nearest recoverable targets: --to 0/C000000 --timeline 2"), "{err}");
+    assert_eq!(snapshot(s.repo.root()), before);
+    assert_eq!(git(s.repo.root(), &["branch", "--list"]).lines().count(), 1);
+}
+
+#[test]
+fn a_dry_run_changes_nothing_and_shows_the_diff() {
+    let s = setup();
+    let before = snapshot(s.repo.root());
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("+++ b/fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml"), "{text}");
+    assert!(text.contains("+      - foo-prod/foo-pg-pitr-20261124t1647"), "{text}");
+    assert_eq!(snapshot(s.repo.root()), before, "byte-identical");
+    assert_eq!(git(s.repo.root(), &["branch", "--list"]).lines().count(), 1);
+    assert_eq!(std::fs::read_dir(s.state.path()).unwrap().count(), 0, "no journal");
+}
+
+#[test]
+fn bad_input_is_named_and_writes_nothing() {
+    let s = setup();
+    let before = snapshot(s.repo.root());
+    let out = cnpg_ops(
+        &s,
+        s.repo.root(),
+        &["pitr", "--env", "prod", "--svc", "nope", "--to", "2026-11-24T16:47:05Z", "--now", NOW],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database `nope` in env `prod`"));
+    let out = pitr(&s, &["--to", "2027-01-01T00:00:00Z"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is in the future"));
+    let out = pitr(&s, &["--to", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2));
+    // A catalog that cannot be read.
+    s.repo.replace("fluxcd/databases/prod/foo/database.yaml", "serverName: pg-main", "serverName: pg-gone");
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pg-gone"));
+    s.repo.replace("fluxcd/databases/prod/foo/database.yaml", "serverName: pg-gone", "serverName: pg-main");
+    assert_eq!(snapshot(s.repo.root()), before);
+}
+
+#[test]
+fn env_and_svc_come_from_the_working_directory_and_events_stream_as_json_lines() {
+    let s = setup();
+    let dir = s.repo.path("fluxcd/databases/prod/foo");
+    let out = cnpg_ops(&s, &dir, &["pitr", "--to", "2026-11-24T16:47:05Z", "--now", NOW, "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let ev = events(&out);
+    assert_eq!(ev[0]["event"], "run_started");
+    let finished: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "step_finished")
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        finished,
+        ["locate", "read-catalog", "prove-target", "check-write-prefix", "write-manifests", "next-steps"]
+    );
+    let prove = ev.iter().find(|e| e["step"] == "prove-target" && e["event"] == "step_finished").unwrap();
+    assert_eq!(prove["facts"]["backup_id"], "20261124T164658");
+    assert!(prove["duration_ms"].is_u64());
+    let last = ev.last().unwrap();
+    assert_eq!((last["event"].as_str(), last["status"].as_str()), (Some("summary"), Some("succeeded")));
+}
+
+#[test]
+fn an_interrupted_run_resumes_without_committing_twice() {
+    let s = setup();
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z"]);
+    assert_eq!(out.status.code(), Some(0));
+    // Make the journal look like the run stopped right after the commit.
+    let journal = std::fs::read_dir(s.state.path()).unwrap().next().unwrap().unwrap().path();
+    let mut j: Value = serde_json::from_str(&std::fs::read_to_string(&journal).unwrap()).unwrap();
+    j["completed"] = Value::Bool(false);
+    j["steps"].as_array_mut().unwrap().retain(|st| st["id"] != "next-steps");
+    std::fs::write(&journal, serde_json::to_string(&j).unwrap()).unwrap();
+    let commits = git(s.repo.root(), &["rev-list", "--all", "--count"]);
+
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let ev = events(&out);
+    assert_eq!(ev[0]["resumed_from"], "write-manifests");
+    assert!(ev.iter().any(|e| e["event"] == "step_skipped" && e["step"] == "write-manifests"));
+    assert_eq!(git(s.repo.root(), &["rev-list", "--all", "--count"]), commits, "no second commit");
+    let next = ev.iter().find(|e| e["step"] == "next-steps" && e["event"] == "step_finished").unwrap();
+    assert_eq!(next["summary"], "branch cnpg-ops/pitr-prod-foo-20261124t1647");
+}
+
+#[test]
+fn playbooks_are_listed_and_shown() {
+    let s = setup();
+    let out = cnpg_ops(&s, s.repo.root(), &["playbook", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in ["backup", "pitr", "clone", "reclone", "audit"] {
+        assert!(text.contains(name), "{text}");
+    }
+    let out = cnpg_ops(&s, s.repo.root(), &["playbook", "show", "reclone"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("destructive"), "{text}");
+    assert!(text.contains("by hand: kubectl delete cluster"), "{text}");
+    let out = cnpg_ops(&s, s.repo.root(), &["playbook", "show", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}
