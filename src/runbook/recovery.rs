@@ -118,7 +118,11 @@ impl<'p> RecoveryRun<'p> {
             Kind::Pitr => plan::recovery(&self.s.root, &req),
             Kind::Clone => clone_plan(&self.s.root, &req),
         };
-        result.map_err(|e| StepError::usage(e.to_string(), None))
+        let set = result.map_err(|e| StepError::usage(e.to_string(), None))?;
+        match &self.catalog_unreadable {
+            Some(why) => initdb_instead(set, why),
+            None => Ok(set),
+        }
     }
 
     /// The request, with the backup the catalog proved pinned when the
@@ -557,18 +561,22 @@ impl RecoveryRun<'_> {
             .unwrap_or_default();
         let req = self.request_with_backup();
         let kind = self.s.kind;
+        let unreadable = self.catalog_unreadable.clone();
         let outcome = changes::apply(&git, &self.s.write, |r: &Path| {
             let root = r.join(&rel);
             let set = match kind {
                 Kind::Pitr => plan::recovery(&root, &req),
                 Kind::Clone => clone_plan(&root, &req),
+            }
+            .map_err(|e| e.to_string())?;
+            let mut set = match &unreadable {
+                Some(why) => initdb_instead(set, why).map_err(|e| e.message)?,
+                None => set,
             };
-            set.map(|mut set| {
-                for c in &mut set.changes {
-                    c.path = rel.join(&c.path);
-                }
-                set
-            })
+            for c in &mut set.changes {
+                c.path = rel.join(&c.path);
+            }
+            Ok::<_, String>(set)
         })
         .map_err(|e| StepError::usage(e.message(), e.hint()))?;
         let summary = match (&outcome.commit, outcome.mode) {
@@ -673,12 +681,82 @@ impl RecoveryRun<'_> {
 
 /// The change set of a clone into a new folder.
 fn clone_plan(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, plan::PlanError> {
-    let _ = (root, req);
+    let _ = root;
     Err(plan::PlanError::Source {
         env: req.dest_env.clone(),
         svc: req.dest_svc.clone(),
         problem: "cloning into a new folder is not available yet".into(),
     })
+}
+
+/// `--fallback-initdb`: the clone's Cluster bootstraps empty with initdb
+/// (same application database and owner) instead of recovering from the
+/// unreadable source catalog; the read-only source entry goes away.
+fn initdb_instead(mut set: ChangeSet, why: &str) -> Result<ChangeSet, StepError> {
+    use crate::yaml::{Step as Key, edit::Editor};
+    let mut changed = false;
+    for c in &mut set.changes {
+        let Some(text) = c.after.clone() else {
+            continue;
+        };
+        let Ok(docs) = crate::yaml::parse_values(&text) else {
+            continue;
+        };
+        for (i, d) in docs.iter().enumerate() {
+            let recovery = &d["spec"]["bootstrap"]["recovery"];
+            if d["kind"] != "Cluster" || !recovery.is_object() {
+                continue;
+            }
+            let mut initdb = serde_json::Map::new();
+            for k in ["database", "owner", "secret"] {
+                if let Some(v) = recovery.get(k) {
+                    initdb.insert(k.to_owned(), v.clone());
+                }
+            }
+            let source = recovery["source"].as_str().unwrap_or_default().to_owned();
+            let mut e = Editor::new(c.after.clone().unwrap_or_default());
+            let err = |x: crate::yaml::edit::EditError| StepError::usage(x.to_string(), None);
+            e.set(
+                i,
+                &[Key::key("spec"), Key::key("bootstrap")],
+                &json!({"initdb": initdb}),
+            )
+            .map_err(err)?;
+            let others: Vec<Value> = d["spec"]["externalClusters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|x| x["name"] != source.as_str())
+                .cloned()
+                .collect();
+            if others.is_empty() {
+                e.remove(i, &[Key::key("spec"), Key::key("externalClusters")])
+                    .map_err(err)?;
+            } else {
+                e.set(
+                    i,
+                    &[Key::key("spec"), Key::key("externalClusters")],
+                    &Value::Array(others),
+                )
+                .map_err(err)?;
+            }
+            c.after = Some(e.finish());
+            changed = true;
+        }
+    }
+    if !changed {
+        return Err(StepError::usage(
+            "no recovery Cluster to turn into initdb",
+            None,
+        ));
+    }
+    set.subject = format!("{} (EMPTY: initdb, source catalog unreadable)", set.subject);
+    set.body = format!(
+        "The source catalog could not be read ({why}), so this clone starts EMPTY with\n\
+         initdb (--fallback-initdb). It holds none of the source's data.\n\n{}",
+        set.body
+    );
+    Ok(set)
 }
 
 /// Where the new Cluster in `set` archives: read from the rendered files,
