@@ -668,8 +668,12 @@ impl RecoveryRun<'_> {
                 "   The clone starts EMPTY (initdb): the source catalog could not be read.".into(),
             );
         }
+        let ns_flag = match self.s.kind {
+            Kind::Pitr => ns.clone(),
+            Kind::Clone => "<namespace>".to_owned(),
+        };
         lines.push(format!(
-            "3. Verify: kubectl cnpg status {what} -n <namespace> shows \"Cluster in healthy state\" and ContinuousArchiving True; the recovery job log ends with the target reached."
+            "3. Verify: kubectl cnpg status {what} -n {ns_flag} shows \"Cluster in healthy state\" and ContinuousArchiving True; the {what}-1-full-recovery job's log ends with the recovery target reached."
         ));
         StepOutcome {
             summary: format!("branch {branch}"),
