@@ -105,7 +105,9 @@ pub struct EnvSettings {
     pub namespace: Option<String>,
     /// `destinationPath` a new database archives to, with `{svc}` and
     /// `{env}`, e.g. `gs://acme-dev-pg-backups/{svc}` (default: inferred from
-    /// another database of the env: the same bucket, `/{svc}`).
+    /// another database of the env: its path with its service swapped for
+    /// `{svc}`, i.e. the same bucket and `/{svc}`, or the bucket root when it
+    /// archives at the root).
     pub backup_destination: Option<String>,
     /// Instances of a new database (default: 1 in non-production envs, else
     /// the source's).

@@ -14,5 +14,6 @@ pub mod git;
 pub mod plan;
 pub mod render;
 pub mod repo;
+pub mod scaffold;
 pub mod schema;
 pub mod webhook;
