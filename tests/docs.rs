@@ -125,7 +125,11 @@ fn playbooks_document() {
     );
     for b in cnpg_ops::runbook::playbook::all() {
         writeln!(s, "\n## {}\n\n{}\n\n`{}`\n", b.name, b.summary, b.command).unwrap();
-        writeln!(s, "| # | step | action | kind | timeout | by hand |\n|---|---|---|---|---|---|").unwrap();
+        writeln!(
+            s,
+            "| # | step | action | kind | timeout | by hand |\n|---|---|---|---|---|---|"
+        )
+        .unwrap();
         for (i, st) in b.steps.iter().enumerate() {
             let kind = if st.destructive {
                 "**destructive**"

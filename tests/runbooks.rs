@@ -30,7 +30,10 @@ fn setup() -> Setup {
     repo.replace(
         "fluxcd/databases/prod/foo/object-store.yaml",
         "destinationPath: gs://acme-prod-pg-backups/foo",
-        &format!("destinationPath: file://{}/cluster", catalog.path().display()),
+        &format!(
+            "destinationPath: file://{}/cluster",
+            catalog.path().display()
+        ),
     );
     repo.replace(
         "fluxcd/databases/prod/foo/database.yaml",
@@ -96,24 +99,52 @@ fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
 fn a_recoverable_target_is_committed_with_the_backup_and_target_proved() {
     let s = setup();
     let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("backup 20261124T164658 then WAL 000000010000000000000004"), "{text}");
+    assert!(
+        text.contains("backup 20261124T164658 then WAL 000000010000000000000004"),
+        "{text}"
+    );
     let branch = "cnpg-ops/pitr-prod-foo-20261124t1647";
-    assert!(text.contains(&format!("git push -u origin {branch}")), "{text}");
+    assert!(
+        text.contains(&format!("git push -u origin {branch}")),
+        "{text}"
+    );
     let file = "fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml";
     let cluster = git(s.repo.root(), &["show", &format!("{branch}:{file}")]);
     let v = &yaml::parse_values(&cluster).unwrap()[0];
     assert!(schema::validate(v).unwrap().is_empty());
-    assert!(webhook::validate(v).iter().all(|x| x.severity != webhook::Severity::Error));
+    assert!(
+        webhook::validate(v)
+            .iter()
+            .all(|x| x.severity != webhook::Severity::Error)
+    );
     let rec = &v["spec"]["bootstrap"]["recovery"];
-    assert_eq!(rec["recoveryTarget"]["targetTime"], "2026-11-24 16:47:05.000000+00:00");
+    assert_eq!(
+        rec["recoveryTarget"]["targetTime"],
+        "2026-11-24 16:47:05.000000+00:00"
+    );
     // CloudNativePG's own choice (newest ended before the target) is the
     // proved anchor here, so backupID is not pinned.
     assert!(rec["recoveryTarget"].get("backupID").is_none());
-    assert_eq!(v["spec"]["externalClusters"][0]["plugin"]["parameters"]["serverName"], "pg-main");
-    assert_eq!(v["spec"]["plugins"][0]["parameters"]["serverName"], "foo-pg-pitr-20261124t1647");
-    assert_eq!(git(s.repo.root(), &["status", "--porcelain"]), "", "the checkout is untouched");
+    assert_eq!(
+        v["spec"]["externalClusters"][0]["plugin"]["parameters"]["serverName"],
+        "pg-main"
+    );
+    assert_eq!(
+        v["spec"]["plugins"][0]["parameters"]["serverName"],
+        "foo-pg-pitr-20261124t1647"
+    );
+    assert_eq!(
+        git(s.repo.root(), &["status", "--porcelain"]),
+        "",
+        "the checkout is untouched"
+    );
 }
 
 #[test]
@@ -122,10 +153,18 @@ fn a_backup_cloudnative_pg_would_choose_wrongly_is_pinned() {
     // The FAILED backup 20261124T164706 ended at 16:47:08; CloudNativePG
     // ignores status and would take it for a target after that.
     let out = pitr(&s, &["--to", "2026-11-24T16:47:12Z", "--timeline", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cluster = git(
         s.repo.root(),
-        &["show", "cnpg-ops/pitr-prod-foo-20261124t1647:fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml"],
+        &[
+            "show",
+            "cnpg-ops/pitr-prod-foo-20261124t1647:fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml",
+        ],
     );
     let v = &yaml::parse_values(&cluster).unwrap()[0];
     let t = &v["spec"]["bootstrap"]["recovery"]["recoveryTarget"];
@@ -140,8 +179,14 @@ fn a_target_behind_a_gap_writes_nothing_and_offers_the_nearest() {
     let out = pitr(&s, &["--to", "2026-11-24T16:47:29Z"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("segment 00000002000000000000000D is missing"), "{err}");
-    assert!(err.contains("nearest recoverable targets: --to 0/C000000 --timeline 2"), "{err}");
+    assert!(
+        err.contains("segment 00000002000000000000000D is missing"),
+        "{err}"
+    );
+    assert!(
+        err.contains("nearest recoverable targets: --to 0/C000000 --timeline 2"),
+        "{err}"
+    );
     assert_eq!(snapshot(s.repo.root()), before);
     assert_eq!(git(s.repo.root(), &["branch", "--list"]).lines().count(), 1);
 }
@@ -151,13 +196,28 @@ fn a_dry_run_changes_nothing_and_shows_the_diff() {
     let s = setup();
     let before = snapshot(s.repo.root());
     let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("+++ b/fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml"), "{text}");
-    assert!(text.contains("+      - foo-prod/foo-pg-pitr-20261124t1647"), "{text}");
+    assert!(
+        text.contains("+++ b/fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+      - foo-prod/foo-pg-pitr-20261124t1647"),
+        "{text}"
+    );
     assert_eq!(snapshot(s.repo.root()), before, "byte-identical");
     assert_eq!(git(s.repo.root(), &["branch", "--list"]).lines().count(), 1);
-    assert_eq!(std::fs::read_dir(s.state.path()).unwrap().count(), 0, "no journal");
+    assert_eq!(
+        std::fs::read_dir(s.state.path()).unwrap().count(),
+        0,
+        "no journal"
+    );
 }
 
 #[test]
@@ -167,7 +227,17 @@ fn bad_input_is_named_and_writes_nothing() {
     let out = cnpg_ops(
         &s,
         s.repo.root(),
-        &["pitr", "--env", "prod", "--svc", "nope", "--to", "2026-11-24T16:47:05Z", "--now", NOW],
+        &[
+            "pitr",
+            "--env",
+            "prod",
+            "--svc",
+            "nope",
+            "--to",
+            "2026-11-24T16:47:05Z",
+            "--now",
+            NOW,
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no database `nope` in env `prod`"));
@@ -177,11 +247,24 @@ fn bad_input_is_named_and_writes_nothing() {
     let out = pitr(&s, &["--to", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));
     // A catalog that cannot be read.
-    s.repo.replace("fluxcd/databases/prod/foo/database.yaml", "serverName: pg-main", "serverName: pg-gone");
+    s.repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "serverName: pg-main",
+        "serverName: pg-gone",
+    );
     let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("pg-gone"));
-    s.repo.replace("fluxcd/databases/prod/foo/database.yaml", "serverName: pg-gone", "serverName: pg-main");
+    s.repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "serverName: pg-gone",
+        "serverName: pg-main",
+    );
     assert_eq!(snapshot(s.repo.root()), before);
 }
 
@@ -189,8 +272,25 @@ fn bad_input_is_named_and_writes_nothing() {
 fn env_and_svc_come_from_the_working_directory_and_events_stream_as_json_lines() {
     let s = setup();
     let dir = s.repo.path("fluxcd/databases/prod/foo");
-    let out = cnpg_ops(&s, &dir, &["pitr", "--to", "2026-11-24T16:47:05Z", "--now", NOW, "-o", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cnpg_ops(
+        &s,
+        &dir,
+        &[
+            "pitr",
+            "--to",
+            "2026-11-24T16:47:05Z",
+            "--now",
+            NOW,
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ev = events(&out);
     assert_eq!(ev[0]["event"], "run_started");
     let finished: Vec<&str> = ev
@@ -200,13 +300,26 @@ fn env_and_svc_come_from_the_working_directory_and_events_stream_as_json_lines()
         .collect();
     assert_eq!(
         finished,
-        ["locate", "read-catalog", "prove-target", "check-write-prefix", "write-manifests", "next-steps"]
+        [
+            "locate",
+            "read-catalog",
+            "prove-target",
+            "check-write-prefix",
+            "write-manifests",
+            "next-steps"
+        ]
     );
-    let prove = ev.iter().find(|e| e["step"] == "prove-target" && e["event"] == "step_finished").unwrap();
+    let prove = ev
+        .iter()
+        .find(|e| e["step"] == "prove-target" && e["event"] == "step_finished")
+        .unwrap();
     assert_eq!(prove["facts"]["backup_id"], "20261124T164658");
     assert!(prove["duration_ms"].is_u64());
     let last = ev.last().unwrap();
-    assert_eq!((last["event"].as_str(), last["status"].as_str()), (Some("summary"), Some("succeeded")));
+    assert_eq!(
+        (last["event"].as_str(), last["status"].as_str()),
+        (Some("summary"), Some("succeeded"))
+    );
 }
 
 #[test]
@@ -215,21 +328,47 @@ fn an_interrupted_run_resumes_without_committing_twice() {
     let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z"]);
     assert_eq!(out.status.code(), Some(0));
     // Make the journal look like the run stopped right after the commit.
-    let journal = std::fs::read_dir(s.state.path()).unwrap().next().unwrap().unwrap().path();
+    let journal = std::fs::read_dir(s.state.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let mut j: Value = serde_json::from_str(&std::fs::read_to_string(&journal).unwrap()).unwrap();
     j["completed"] = Value::Bool(false);
-    j["steps"].as_array_mut().unwrap().retain(|st| st["id"] != "next-steps");
+    j["steps"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|st| st["id"] != "next-steps");
     std::fs::write(&journal, serde_json::to_string(&j).unwrap()).unwrap();
     let commits = git(s.repo.root(), &["rev-list", "--all", "--count"]);
 
     let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z", "-o", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ev = events(&out);
     assert_eq!(ev[0]["resumed_from"], "write-manifests");
-    assert!(ev.iter().any(|e| e["event"] == "step_skipped" && e["step"] == "write-manifests"));
-    assert_eq!(git(s.repo.root(), &["rev-list", "--all", "--count"]), commits, "no second commit");
-    let next = ev.iter().find(|e| e["step"] == "next-steps" && e["event"] == "step_finished").unwrap();
-    assert_eq!(next["summary"], "branch cnpg-ops/pitr-prod-foo-20261124t1647");
+    assert!(
+        ev.iter()
+            .any(|e| e["event"] == "step_skipped" && e["step"] == "write-manifests")
+    );
+    assert_eq!(
+        git(s.repo.root(), &["rev-list", "--all", "--count"]),
+        commits,
+        "no second commit"
+    );
+    let next = ev
+        .iter()
+        .find(|e| e["step"] == "next-steps" && e["event"] == "step_finished")
+        .unwrap();
+    assert_eq!(
+        next["summary"],
+        "branch cnpg-ops/pitr-prod-foo-20261124t1647"
+    );
 }
 
 #[test]
@@ -246,4 +385,173 @@ fn playbooks_are_listed_and_shown() {
     assert!(text.contains("by hand: kubectl delete cluster"), "{text}");
     let out = cnpg_ops(&s, s.repo.root(), &["playbook", "show", "nope"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Adds a `staging` env archiving next to the captured catalog.
+fn with_staging(s: &Setup, archive: &Path) {
+    // A file:// "bucket" is a folder that must exist, like a real bucket.
+    std::fs::create_dir_all(archive.join("foo")).unwrap();
+    let config = s.repo.read(".cnpg-ops.toml")
+        + &format!(
+            "\n[env.staging]\ngcp_project = \"acme-staging\"\nbackup_destination = \"file://{}/{{svc}}\"\n",
+            archive.display()
+        );
+    s.repo.write(".cnpg-ops.toml", &config);
+    s.repo.commit("staging env");
+}
+
+#[test]
+fn a_clone_into_a_new_env_is_committed_and_lints_clean() {
+    let s = setup();
+    let archive = tempfile::tempdir().unwrap();
+    with_staging(&s, archive.path());
+    let out = cnpg_ops(
+        &s,
+        s.repo.root(),
+        &[
+            "clone",
+            "prod",
+            "staging",
+            "--svc",
+            "foo",
+            "--to",
+            "0/C000000",
+            "--timeline",
+            "2",
+            "--now",
+            NOW,
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    let prove = ev
+        .iter()
+        .find(|e| e["step"] == "prove-target" && e["event"] == "step_finished")
+        .unwrap();
+    assert_eq!(prove["facts"]["backup_id"], "20261124T164719");
+    let write = ev
+        .iter()
+        .find(|e| e["step"] == "write-manifests" && e["event"] == "step_finished")
+        .unwrap();
+    let branch = write["facts"]["branch"].as_str().unwrap().to_owned();
+    let cluster = git(
+        s.repo.root(),
+        &[
+            "show",
+            &format!("{branch}:fluxcd/databases/staging/foo/database.yaml"),
+        ],
+    );
+    let v = &yaml::parse_values(&cluster).unwrap()[0];
+    assert!(schema::validate(v).unwrap().is_empty());
+    let rec = &v["spec"]["bootstrap"]["recovery"];
+    assert_eq!(rec["recoveryTarget"]["targetLSN"], "0/C000000");
+    assert_eq!(rec["recoveryTarget"]["targetTLI"], "2");
+    let source = rec["source"].as_str().unwrap();
+    let ext = v["spec"]["externalClusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == source)
+        .unwrap();
+    assert_eq!(ext["plugin"]["parameters"]["serverName"], "pg-main");
+    git(s.repo.root(), &["switch", "-q", &branch]);
+    let errors: Vec<_> = s
+        .repo
+        .lint()
+        .into_iter()
+        .filter(|f| f.severity == cnpg_ops::catalog::findings::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn an_existing_destination_is_a_reclone_and_nothing_is_written() {
+    let s = setup();
+    let before = snapshot(s.repo.root());
+    let out = cnpg_ops(
+        &s,
+        s.repo.root(),
+        &["clone", "prod", "dev", "--svc", "foo", "--now", NOW],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dev/foo exists") && err.contains("cnpg-ops reclone dev --svc foo"),
+        "{err}"
+    );
+    assert_eq!(snapshot(s.repo.root()), before);
+    let out = cnpg_ops(
+        &s,
+        s.repo.root(),
+        &["clone", "prod", "nowhere", "--svc", "foo", "--now", NOW],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("env `nowhere` is not in the repository")
+    );
+}
+
+#[test]
+fn fallback_initdb_says_so_and_bootstraps_empty() {
+    let s = setup();
+    let archive = tempfile::tempdir().unwrap();
+    with_staging(&s, archive.path());
+    s.repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "serverName: pg-main",
+        "serverName: pg-gone",
+    );
+    s.repo.commit("break the source");
+    let out = cnpg_ops(
+        &s,
+        s.repo.root(),
+        &["clone", "prod", "staging", "--svc", "foo", "--now", NOW],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "without the flag an unreadable catalog stops the clone"
+    );
+    let out = cnpg_ops(
+        &s,
+        s.repo.root(),
+        &[
+            "clone",
+            "prod",
+            "staging",
+            "--svc",
+            "foo",
+            "--now",
+            NOW,
+            "--fallback-initdb",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("will start EMPTY with initdb"));
+    let branch = "cnpg-ops/clone-prod-staging-foo";
+    let cluster = git(
+        s.repo.root(),
+        &[
+            "show",
+            &format!("{branch}:fluxcd/databases/staging/foo/database.yaml"),
+        ],
+    );
+    let v = &yaml::parse_values(&cluster).unwrap()[0];
+    assert_eq!(v["spec"]["bootstrap"]["initdb"]["database"], "foo");
+    assert!(v["spec"]["bootstrap"].get("recovery").is_none());
+    assert!(schema::validate(v).unwrap().is_empty());
+    let message = git(s.repo.root(), &["log", "-1", "--format=%B", branch]);
+    assert!(message.contains("starts EMPTY"), "{message}");
 }

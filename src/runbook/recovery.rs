@@ -685,12 +685,7 @@ impl RecoveryRun<'_> {
 
 /// The change set of a clone into a new folder.
 fn clone_plan(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, plan::PlanError> {
-    let _ = root;
-    Err(plan::PlanError::Source {
-        env: req.dest_env.clone(),
-        svc: req.dest_svc.clone(),
-        problem: "cloning into a new folder is not available yet".into(),
-    })
+    crate::gitops::scaffold::new_database(root, req)
 }
 
 /// `--fallback-initdb`: the clone's Cluster bootstraps empty with initdb
