@@ -555,3 +555,70 @@ fn fallback_initdb_says_so_and_bootstraps_empty() {
     let message = git(s.repo.root(), &["log", "-1", "--format=%B", branch]);
     assert!(message.contains("starts EMPTY"), "{message}");
 }
+
+/// The documented event shapes (docs/json.md), rejecting unknown fields.
+#[derive(Debug, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)]
+enum EventDoc {
+    RunStarted {
+        playbook: String,
+        run: String,
+        dry_run: bool,
+        resumed_from: Option<String>,
+        at: String,
+    },
+    StepStarted {
+        step: String,
+        title: String,
+        destructive: bool,
+        at: String,
+    },
+    StepPlanned {
+        step: String,
+        summary: String,
+        details: Vec<String>,
+    },
+    StepFinished {
+        step: String,
+        duration_ms: u64,
+        summary: String,
+        facts: serde_json::Map<String, Value>,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+    },
+    StepFailed {
+        step: String,
+        duration_ms: u64,
+        error: String,
+        hint: Option<String>,
+    },
+    Summary {
+        playbook: String,
+        status: String,
+        duration_ms: u64,
+        steps: Vec<(String, String)>,
+    },
+}
+
+#[test]
+fn every_event_matches_the_documented_schema() {
+    let s = setup();
+    for args in [
+        vec!["--to", "2026-11-24T16:47:05Z", "--dry-run", "-o", "json"],
+        vec!["--to", "2026-11-24T16:47:29Z", "-o", "json"],
+        vec!["--to", "2026-11-24T16:47:05Z", "-o", "json"],
+    ] {
+        let out = pitr(&s, &args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.is_empty());
+        for line in text.lines() {
+            let parsed: Result<EventDoc, _> = serde_json::from_str(line);
+            assert!(parsed.is_ok(), "{line}: {parsed:?}");
+        }
+        let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["event"], "summary", "{args:?}");
+    }
+}
