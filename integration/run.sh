@@ -14,6 +14,9 @@
 #                                    the emulators, read by cnpg-ops
 #      failures   test_failures.py   failing/flaky listing pages, a denied backup.info and
 #                                    access errors, through a fault-injecting proxy
+#      runbooks   test_runbooks.py   `pitr` and `clone` on a git repository made from the
+#                                    selfhosted fixture, pointed at the catalog; every
+#                                    committed recovery proven by a real restore
 # 5. the last line sums them: `integration: N passed, M failed`
 #
 # Exit status: 0 when every check passed, 1 otherwise. Checks that fail because of a known,
@@ -24,7 +27,7 @@
 #
 # Variables:
 #   CNPG_OPS_BIN          the binary under test (default: target/debug/cnpg-ops in the repo)
-#   INTEGRATION_SUITES    which suites, space-separated (default: verdicts providers failures;
+#   INTEGRATION_SUITES    which suites, space-separated (default: verdicts providers failures runbooks;
 #                         only verdicts when CNPG_OPS_BIN is selftest_oracle.py)
 #   S3_SERVER             garage (default) or moto
 #   CNPG_OPS_CACHE        cache for the venv, Garage and Azurite (default ~/.cache/cnpg-ops)
@@ -50,10 +53,10 @@ final_line=""   # `integration: N passed, M failed`, printed last of all by clea
 if [ "$(basename "$CNPG_OPS_BIN")" = selftest_oracle.py ]; then
   SUITES="${INTEGRATION_SUITES:-verdicts}"
 else
-  SUITES="${INTEGRATION_SUITES:-verdicts providers failures}"
+  SUITES="${INTEGRATION_SUITES:-verdicts providers failures runbooks}"
 fi
 for s in $SUITES; do
-  case "$s" in verdicts|providers|failures) ;; *) echo "integration: unknown suite '$s'" >&2; exit 2 ;; esac
+  case "$s" in verdicts|providers|failures|runbooks) ;; *) echo "integration: unknown suite '$s'" >&2; exit 2 ;; esac
 done
 want() { case " $SUITES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
@@ -102,7 +105,7 @@ if want providers; then
 fi
 
 catalog_ready=0
-if want verdicts || want failures; then
+if want verdicts || want failures || want runbooks; then
   if "$PY" "$HERE/make_catalog.py" --workdir "$WORKDIR"; then
     catalog_ready=1
     if [ -n "${INTEGRATION_FIXTURE_OUT:-}" ]; then
@@ -130,6 +133,7 @@ if want providers && [ "$providers_ready" = 1 ]; then
   "$HERE/providers.sh" stop "$WORKDIR" || true
 fi
 if want failures && [ "$catalog_ready" = 1 ]; then run_suite failures "$HERE/test_failures.py"; fi
+if want runbooks && [ "$catalog_ready" = 1 ]; then run_suite runbooks "$HERE/test_runbooks.py"; fi
 
 echo
 echo "elapsed: $(( $(date +%s) - INTEGRATION_STARTED ))s"
