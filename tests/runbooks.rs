@@ -622,3 +622,22 @@ fn every_event_matches_the_documented_schema() {
         assert_eq!(last["event"], "summary", "{args:?}");
     }
 }
+
+#[test]
+fn regression_an_approximate_time_just_before_a_gap_is_not_committed() {
+    // 00000002000000000000000C was uploaded at 16:47:26.510 and 0D is
+    // missing: a time just before that upload is reachable only if a commit
+    // follows it inside 0C, which upload times cannot show (a real restore of
+    // such a target ended "before configured recovery target was reached").
+    let s = setup();
+    let before = snapshot(s.repo.root());
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:25.510Z", "--timeline", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot be proved") && err.contains("00000002000000000000000C"),
+        "{err}"
+    );
+    assert!(err.contains("--to 0/C000000 --timeline 2"), "{err}");
+    assert_eq!(snapshot(s.repo.root()), before);
+}

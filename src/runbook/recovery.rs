@@ -179,8 +179,11 @@ impl Runbook for RecoveryRun<'_> {
                     }
                 }
                 let report = loaded.catalog.check(self.s.target, self.s.timeline);
-                let refusal =
-                    (!report.recoverable).then(|| not_recoverable(&report, &loaded.display));
+                let refusal = if report.recoverable {
+                    unproven_edge(&report, loaded)
+                } else {
+                    Some(not_recoverable(&report, &loaded.display))
+                };
                 let summary = if report.recoverable {
                     format!(
                         "backup {} then WAL {} … {} on timeline {}{}",
@@ -280,6 +283,54 @@ impl Runbook for RecoveryRun<'_> {
         }
         Ok(())
     }
+}
+
+/// A time verdict rests on upload times: the target is reachable only if a
+/// commit follows it in the WAL that exists. When the segment that should
+/// hold that commit is the last one before a gap or the newest archived one,
+/// nothing the catalog shows proves the commit is there; PostgreSQL would
+/// then end with "recovery ended before configured recovery target was
+/// reached". Such a target is not committed: an exact LSN is offered instead.
+fn unproven_edge(r: &CheckReport, loaded: &Loaded) -> Option<StepError> {
+    if r.exact || r.target_kind != "time" {
+        return None;
+    }
+    let cat = &loaded.catalog;
+    let last = r
+        .wal_to
+        .as_deref()
+        .and_then(crate::catalog::wal::RawSegmentName::parse)
+        .and_then(|n| n.resolve(cat.segment_size))?;
+    let next = crate::catalog::wal::SegmentId {
+        tli: last.tli,
+        segno: last.segno + 1,
+    };
+    if cat.wal.has(next) {
+        return None;
+    }
+    let head = cat
+        .wal
+        .timeline(last.tli)
+        .and_then(|t| t.segments.last().map(|e| e.segno));
+    // The start of that segment is reached whatever it holds.
+    let lsn = cat.segment_size.start_lsn(last.segno);
+    Some(StepError::finding(
+        format!(
+            "{} cannot be proved from {}: the commit that ends recovery would have to lie in {}, the last segment before {}, and only the WAL itself can show one there; without it PostgreSQL stops with \"recovery ended before configured recovery target was reached\"",
+            r.target,
+            loaded.display,
+            r.wal_to.as_deref().unwrap_or("?"),
+            if head == Some(last.segno) {
+                "the end of the archive"
+            } else {
+                "a gap"
+            }
+        ),
+        Some(format!(
+            "an exact target that is proved: --to {lsn} --timeline {}; or an earlier time, or wait until the next segment is archived",
+            last.tli
+        )),
+    ))
 }
 
 fn not_recoverable(r: &CheckReport, display: &str) -> StepError {
