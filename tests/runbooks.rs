@@ -110,12 +110,12 @@ fn a_recoverable_target_is_committed_with_the_backup_and_target_proved() {
         text.contains("backup 20261124T164658 then WAL 000000010000000000000004"),
         "{text}"
     );
-    let branch = "cnpg-ops/pitr-prod-foo-20261124t1647";
+    let branch = "cnpg-ops/pitr-prod-foo-20261124t164705";
     assert!(
         text.contains(&format!("git push -u origin {branch}")),
         "{text}"
     );
-    let file = "fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml";
+    let file = "fluxcd/databases/prod/foo/foo-pg-pitr-20261124t164705.yaml";
     let cluster = git(s.repo.root(), &["show", &format!("{branch}:{file}")]);
     let v = &yaml::parse_values(&cluster).unwrap()[0];
     assert!(schema::validate(v).unwrap().is_empty());
@@ -138,7 +138,7 @@ fn a_recoverable_target_is_committed_with_the_backup_and_target_proved() {
     );
     assert_eq!(
         v["spec"]["plugins"][0]["parameters"]["serverName"],
-        "foo-pg-pitr-20261124t1647"
+        "foo-pg-pitr-20261124t164705"
     );
     assert_eq!(
         git(s.repo.root(), &["status", "--porcelain"]),
@@ -163,7 +163,7 @@ fn a_backup_cloudnative_pg_would_choose_wrongly_is_pinned() {
         s.repo.root(),
         &[
             "show",
-            "cnpg-ops/pitr-prod-foo-20261124t1647:fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml",
+            "cnpg-ops/pitr-prod-foo-20261124t164712:fluxcd/databases/prod/foo/foo-pg-pitr-20261124t164712.yaml",
         ],
     );
     let v = &yaml::parse_values(&cluster).unwrap()[0];
@@ -204,11 +204,11 @@ fn a_dry_run_changes_nothing_and_shows_the_diff() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("+++ b/fluxcd/databases/prod/foo/foo-pg-pitr-20261124t1647.yaml"),
+        text.contains("+++ b/fluxcd/databases/prod/foo/foo-pg-pitr-20261124t164705.yaml"),
         "{text}"
     );
     assert!(
-        text.contains("+      - foo-prod/foo-pg-pitr-20261124t1647"),
+        text.contains("+      - foo-prod/foo-pg-pitr-20261124t164705"),
         "{text}"
     );
     assert_eq!(snapshot(s.repo.root()), before, "byte-identical");
@@ -367,7 +367,7 @@ fn an_interrupted_run_resumes_without_committing_twice() {
         .unwrap();
     assert_eq!(
         next["summary"],
-        "branch cnpg-ops/pitr-prod-foo-20261124t1647"
+        "branch cnpg-ops/pitr-prod-foo-20261124t164705"
     );
 }
 
@@ -483,7 +483,7 @@ fn an_existing_destination_is_a_reclone_and_nothing_is_written() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("dev/foo exists") && err.contains("cnpg-ops reclone dev --svc foo"),
+        err.contains("dev/foo exists") && err.contains("playbook show reclone"),
         "{err}"
     );
     assert_eq!(snapshot(s.repo.root()), before);
@@ -640,4 +640,117 @@ fn regression_an_approximate_time_just_before_a_gap_is_not_committed() {
     );
     assert!(err.contains("--to 0/C000000 --timeline 2"), "{err}");
     assert_eq!(snapshot(s.repo.root()), before);
+}
+
+#[test]
+fn regression_the_commit_is_refused_when_the_base_names_another_catalog_than_the_one_proved() {
+    let s = setup();
+    // Working tree: the proved catalog. Committed base: another server folder.
+    let db = "fluxcd/databases/prod/foo/database.yaml";
+    s.repo
+        .replace(db, "serverName: pg-main", "serverName: pg-old");
+    s.repo.commit("point at the old folder");
+    s.repo
+        .replace(db, "serverName: pg-old", "serverName: pg-main");
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another source catalog") && err.contains("pg-old"),
+        "{err}"
+    );
+    assert_eq!(
+        git(s.repo.root(), &["branch", "--list"]).lines().count(),
+        1,
+        "no branch"
+    );
+}
+
+#[test]
+fn regression_restore_names_are_checked() {
+    let s = setup();
+    for (into, why) in [
+        ("foo-pg", "already exists"),
+        ("Foo_PG", "not a valid Cluster name"),
+    ] {
+        let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z", "--into", into]);
+        assert_eq!(out.status.code(), Some(2), "{into}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{into}");
+    }
+}
+
+#[test]
+fn regression_latest_always_pins_the_proved_backup() {
+    let s = setup();
+    let out = pitr(&s, &["--to", "latest", "--timeline", "1", "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    let prove = ev
+        .iter()
+        .find(|e| e["step"] == "prove-target" && e["event"] == "step_finished")
+        .unwrap();
+    let write = ev
+        .iter()
+        .find(|e| e["step"] == "write-manifests" && e["event"] == "step_finished")
+        .unwrap();
+    let branch = write["facts"]["branch"].as_str().unwrap();
+    let file = write["facts"]["files"][0].as_str().unwrap();
+    let cluster = git(s.repo.root(), &["show", &format!("{branch}:{file}")]);
+    let v = &yaml::parse_values(&cluster).unwrap()[0];
+    assert_eq!(
+        v["spec"]["bootstrap"]["recovery"]["recoveryTarget"]["backupID"],
+        prove["facts"]["backup_id"]
+    );
+}
+
+#[test]
+fn regression_a_resumed_run_redoes_a_commit_whose_branch_is_gone() {
+    let s = setup();
+    assert_eq!(
+        pitr(&s, &["--to", "2026-11-24T16:47:05Z"]).status.code(),
+        Some(0)
+    );
+    let journal = std::fs::read_dir(s.state.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut j: Value = serde_json::from_str(&std::fs::read_to_string(&journal).unwrap()).unwrap();
+    j["completed"] = Value::Bool(false);
+    std::fs::write(&journal, serde_json::to_string(&j).unwrap()).unwrap();
+    git(
+        s.repo.root(),
+        &["branch", "-D", "cnpg-ops/pitr-prod-foo-20261124t164705"],
+    );
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z", "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    assert!(
+        ev.iter()
+            .any(|e| e["event"] == "step_finished" && e["step"] == "write-manifests")
+    );
+    git(
+        s.repo.root(),
+        &[
+            "rev-parse",
+            "--verify",
+            "cnpg-ops/pitr-prod-foo-20261124t164705",
+        ],
+    );
 }

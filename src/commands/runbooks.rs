@@ -54,6 +54,10 @@ fn root(g: &GlobalArgs) -> Result<PathBuf, Failure> {
     }
 }
 
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_owned())
+}
+
 /// env and svc from the current directory, when it is (inside) a database folder.
 fn infer_env_svc(root: &Path) -> Option<(String, String)> {
     let cwd = std::env::current_dir().ok()?.canonicalize().ok()?;
@@ -157,7 +161,10 @@ pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
         now: a.run.now.clone(),
         fallback_initdb: false,
     };
-    let args = json!({"repo": root, "env": env, "svc": svc, "to": words, "timeline": a.timeline, "into": a.into});
+    let args = json!({
+        "repo": canonical(&root), "env": env, "svc": svc, "to": words, "timeline": a.timeline,
+        "into": a.into, "branch": a.write.branch, "base": a.write.base, "push": a.write.push,
+    });
     execute("pitr", settings, args, opts, p).await
 }
 
@@ -200,7 +207,11 @@ pub async fn clone(a: &CloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Fai
         now: a.run.now.clone(),
         fallback_initdb: a.fallback_initdb,
     };
-    let args = json!({"repo": root, "src": a.src_env, "dst": a.dst_env, "svc": a.svc, "to": words, "timeline": a.timeline});
+    let args = json!({
+        "repo": canonical(&root), "src": a.src_env, "dst": a.dst_env, "svc": a.svc, "to": words,
+        "timeline": a.timeline, "fallback_initdb": a.fallback_initdb, "branch": a.write.branch,
+        "base": a.write.base, "push": a.write.push,
+    });
     execute("clone", settings, args, opts, p).await
 }
 

@@ -297,6 +297,43 @@ fn beside_original(
         .dest_cluster
         .clone()
         .unwrap_or_else(|| format!("{}-pitr-{}", src.cluster, req.label));
+    let refuse = |problem: String| PlanError::Source {
+        env: src.env.clone(),
+        svc: src.svc.clone(),
+        problem,
+    };
+    // A Cluster name is a DNS-1035 label of at most 50 characters (CNPG).
+    let valid = !name.is_empty()
+        && name.len() <= 50
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        return Err(refuse(format!(
+            "`{name}` is not a valid Cluster name: lowercase letters, digits and '-', starting with a letter, at most 50 characters"
+        )));
+    }
+    let taken = repo.docs_of("postgresql.cnpg.io", "Cluster").any(|d| {
+        d.name() == name
+            && (d.file.starts_with(&src.folder)
+                || d.value
+                    .pointer("/metadata/namespace")
+                    .and_then(serde_json::Value::as_str)
+                    == Some(src.namespace.as_str()))
+    });
+    if taken
+        || repo
+            .root
+            .join(src.folder.join(format!("{name}.yaml")))
+            .exists()
+    {
+        return Err(refuse(format!(
+            "a Cluster or file named {name} already exists in {}: bootstrap is read only when a Cluster is created, so a restore needs a new name (pass --into NAME)",
+            src.folder.display()
+        )));
+    }
     let catalog = catalog_of(src)?;
     let source = source_for(src, src_cluster)?;
     let archive = match &source {

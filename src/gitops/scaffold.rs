@@ -40,6 +40,21 @@ use crate::catalog::retention::Policy;
 use crate::lint::platform::{parse_pg_size, parse_quantity};
 use crate::yaml;
 
+/// kustomization.yaml keys left out of a clone (listed to do by hand).
+const NOT_COPIED: &[&str] = &[
+    "secretGenerator",
+    "configMapGenerator",
+    "generators",
+    "transformers",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "replacements",
+    "labels",
+    "commonLabels",
+    "commonAnnotations",
+];
+
 /// File of the new folder's encrypted Secrets (created by hand with sops).
 pub const SECRETS_FILE: &str = "secrets.enc.yaml";
 /// File of the new folder's ObjectStores (plugin model).
@@ -485,6 +500,19 @@ impl Scaffold<'_> {
             files.set(&self.folder.join(file), yaml::emit::to_stream(docs))?;
         }
         let kustomization = self.kustomization(&folder);
+        let dropped: Vec<&str> = self.src_kustomization().map_or_else(Vec::new, |d| {
+            NOT_COPIED
+                .iter()
+                .copied()
+                .filter(|k| d.value.get(*k).is_some())
+                .collect()
+        });
+        if !dropped.is_empty() {
+            self.todo.push(format!(
+                "the source kustomization.yaml has {} — not copied (they can carry the source env's secrets or undo this env's settings); add what the clone needs by hand",
+                dropped.join(", ")
+            ));
+        }
         files.set(
             &self.folder.join(KUSTOMIZATION_FILE),
             yaml::emit::to_string(&kustomization),
@@ -852,6 +880,11 @@ impl Scaffold<'_> {
         );
         if let Some(m) = v.as_object_mut() {
             m.remove("bases");
+            // Generators can carry the source env's secrets and patches undo
+            // the env's rules: neither is copied.
+            for key in NOT_COPIED {
+                m.remove(*key);
+            }
             m.insert("namespace".into(), Value::String(self.namespace.clone()));
             m.insert("resources".into(), Value::Array(resources));
         }

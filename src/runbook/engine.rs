@@ -94,9 +94,10 @@ pub trait Runbook {
     /// The IO half.
     async fn apply(&mut self, step: &Step, plan: &StepPlan) -> Result<StepOutcome, StepError>;
 
-    /// A step finished in an earlier run and is not repeated: take back its
-    /// facts.
-    fn resume(&mut self, step: &Step, facts: &Facts) -> Result<(), StepError>;
+    /// A step that changed something finished in an earlier run: take back
+    /// its facts and say whether what it did still holds (false: the step
+    /// runs again, e.g. its branch was deleted since).
+    fn resume(&mut self, step: &Step, facts: &Facts) -> Result<bool, StepError>;
 
     /// The action names this runbook implements.
     fn actions(&self) -> &'static [&'static str];
@@ -243,8 +244,7 @@ pub async fn run<R: Runbook>(
         // Steps that changed something are never repeated on resume; reads
         // run again so later steps plan from fresh facts.
         if let Some(done) = journal.as_ref().and_then(|j| j.finished(&step.id)).cloned() {
-            if !step.read_only {
-                runbook.resume(step, &done.facts).map_err(to_failure)?;
+            if !step.read_only && runbook.resume(step, &done.facts).map_err(to_failure)? {
                 if json {
                     p.json_line(&Event::StepSkipped {
                         step: &step.id,
@@ -505,9 +505,9 @@ mod tests {
             })
         }
 
-        fn resume(&mut self, step: &Step, _: &Facts) -> Result<(), StepError> {
+        fn resume(&mut self, step: &Step, _: &Facts) -> Result<bool, StepError> {
             self.resumed.push(step.id.clone());
-            Ok(())
+            Ok(true)
         }
 
         fn actions(&self) -> &'static [&'static str] {

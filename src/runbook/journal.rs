@@ -86,6 +86,12 @@ impl Journal {
     pub fn open(dir: &Path, playbook: &str, args: &Value, restart: bool) -> Result<Self, String> {
         let key = format!("{playbook}-{:016x}", fnv(&format!("{playbook}\n{args}")));
         let path = dir.join(format!("{key}.json"));
+        std::fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "cannot create the run journal folder {}: {e}; set CNPG_OPS_STATE_DIR to a writable folder",
+                dir.display()
+            )
+        })?;
         let existing: Option<RunRecord> = std::fs::read_to_string(&path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());

@@ -70,6 +70,8 @@ pub struct RecoveryRun<'p> {
     report: Option<CheckReport>,
     changes: Option<ChangeSet>,
     catalog_unreadable: Option<String>,
+    /// The archive folder proved empty: destination, server, endpoint.
+    write_checked: Option<(String, String, Option<String>)>,
     facts: Facts,
 }
 
@@ -95,6 +97,7 @@ impl<'p> RecoveryRun<'p> {
             report: None,
             changes: None,
             catalog_unreadable: None,
+            write_checked: None,
             facts: Facts::new(),
         }
     }
@@ -130,7 +133,9 @@ impl<'p> RecoveryRun<'p> {
     fn request_with_backup(&self) -> RecoveryRequest {
         let mut req = self.s.request.clone();
         if let Some(r) = &self.report {
-            if r.requires_backup_id {
+            // For latest, a backup taken after the proof (while the change is
+            // in review) would become the operator's choice: always pin.
+            if r.requires_backup_id || r.target_kind == "latest" {
                 req.backup_id.clone_from(&r.backup_id);
             }
         }
@@ -275,13 +280,25 @@ impl Runbook for RecoveryRun<'_> {
         }
     }
 
-    fn resume(&mut self, step: &Step, done: &Facts) -> Result<(), StepError> {
-        if step.action == "write-manifests" {
+    fn resume(&mut self, step: &Step, done: &Facts) -> Result<bool, StepError> {
+        if step.action != "write-manifests" {
+            return Ok(true);
+        }
+        // The commit must still be there, on its branch.
+        let branch = done.get("branch").and_then(Value::as_str);
+        let commit = done.get("commit").and_then(Value::as_str);
+        let still = match (branch, commit, Git::discover(&self.s.root)) {
+            (Some(b), Some(c), Ok(git)) => {
+                git.resolve_commit(b).ok().flatten().as_deref() == Some(c)
+            }
+            _ => false,
+        };
+        if still {
             for (k, v) in done {
                 self.facts.insert(k.clone(), v.clone());
             }
         }
-        Ok(())
+        Ok(still)
     }
 }
 
@@ -456,7 +473,7 @@ impl RecoveryRun<'_> {
                     d.namespace, d.cluster
                 ),
                 Some(format!(
-                    "cnpg-ops reclone {env} --svc {svc} --to {}",
+                    "delete and recreate {env}/{svc} from the source catalog with a new write serverName generation, to {} (the reclone runbook: cnpg-ops playbook show reclone)",
                     self.s.target_words
                 )),
             ));
@@ -555,6 +572,7 @@ impl RecoveryRun<'_> {
         let set = self.plan_changes()?;
         let (dest, server, endpoint) = write_location(&self.s.root, &set, &self.s.request)?;
         self.changes = Some(set);
+        self.write_checked = Some((dest.clone(), server.clone(), endpoint.clone()));
         let location =
             Location::parse(&dest, None).map_err(|e| StepError::usage(e.to_string(), None))?;
         let options = StoreOptions {
@@ -584,7 +602,10 @@ impl RecoveryRun<'_> {
                     dest.trim_end_matches('/'),
                     found.into_iter().collect::<Vec<_>>().join(", ")
                 ),
-                Some("pick another name with --into, or delete that folder if it is an abandoned attempt".into()),
+                Some(match self.s.kind {
+                    Kind::Pitr => "pick another name with --into, or delete that folder if it is an abandoned attempt".into(),
+                    Kind::Clone => "set backup_destination for the env in .cnpg-ops.toml to an empty prefix, or delete that folder if it is an abandoned attempt".into(),
+                }),
             ));
         }
         Ok(StepOutcome {
@@ -613,13 +634,52 @@ impl RecoveryRun<'_> {
         let req = self.request_with_backup();
         let kind = self.s.kind;
         let unreadable = self.catalog_unreadable.clone();
+        let proved_source = self.source.as_ref().and_then(|d| d.catalog.clone());
+        let checked = self.write_checked.clone();
         let outcome = changes::apply(&git, &self.s.write, |r: &Path| {
             let root = r.join(&rel);
+            // The commit is made from the base branch: it must name the very
+            // catalog that was proved and the archive folder checked empty.
+            let base = Repo::load(&root).map_err(|e| e.to_string())?;
+            let found = discover::discover(&base);
+            let at_base = found
+                .find(&req.source_env, &req.source_svc)
+                .and_then(|d| d.catalog.clone());
+            let same = |a: &discover::CatalogLocation, b: &discover::CatalogLocation| {
+                a.destination_path == b.destination_path
+                    && a.server_name == b.server_name
+                    && a.endpoint_url == b.endpoint_url
+            };
+            if let (Some(p), Some(b)) = (&proved_source, &at_base) {
+                if !same(p, b) {
+                    return Err(format!(
+                        "the base branch names another source catalog ({}/{}) than the one proved from your working tree ({}/{}); commit or push your change, or update your checkout, then run again",
+                        b.destination_path.trim_end_matches('/'),
+                        b.server_name,
+                        p.destination_path.trim_end_matches('/'),
+                        p.server_name
+                    ));
+                }
+            } else if proved_source.is_some() != at_base.is_some() {
+                return Err("the base branch does not hold the database as your working tree does; commit or push your change, then run again".to_owned());
+            }
             let set = match kind {
                 Kind::Pitr => plan::recovery(&root, &req),
                 Kind::Clone => clone_plan(&root, &req),
             }
             .map_err(|e| e.to_string())?;
+            if let Some(c) = &checked {
+                let w = write_location(&root, &set, &req).map_err(|e| e.message)?;
+                if &w != c {
+                    return Err(format!(
+                        "at the base branch the new Cluster would archive to {}/{}, not to {}/{} which was checked empty; commit or push your change, then run again",
+                        w.0.trim_end_matches('/'),
+                        w.1,
+                        c.0.trim_end_matches('/'),
+                        c.1
+                    ));
+                }
+            }
             let mut set = match &unreadable {
                 Some(why) => initdb_instead(set, why).map_err(|e| e.message)?,
                 None => set,
@@ -628,8 +688,37 @@ impl RecoveryRun<'_> {
                 c.path = rel.join(&c.path);
             }
             Ok::<_, String>(set)
-        })
-        .map_err(|e| StepError::usage(e.message(), e.hint()))?;
+        });
+        // A failed push leaves the commit on its branch: the step is done,
+        // and the push is left to the person (the next steps say how).
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(changes::ApplyError::Git(crate::gitops::git::GitError::PushFailed {
+                branch,
+                ..
+            })) => {
+                let commit = git
+                    .resolve_commit(&branch)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                self.printer.warn(&format!(
+                    "committed on branch {branch}, but the push failed; push it yourself: git push -u origin {branch}"
+                ));
+                let f = facts(
+                    json!({"branch": branch, "commit": commit, "pushed": false, "push_failed": true}),
+                );
+                for (k, v) in &f {
+                    self.facts.insert(k.clone(), v.clone());
+                }
+                return Ok(StepOutcome {
+                    summary: format!("committed on branch {branch}; the push failed"),
+                    details: Vec::new(),
+                    facts: f,
+                });
+            }
+            Err(e) => return Err(StepError::usage(e.message(), e.hint())),
+        };
         let summary = match (&outcome.commit, outcome.mode) {
             (Some(c), _) => format!(
                 "committed {} on branch {} ({} file(s)){}",
@@ -676,7 +765,10 @@ impl RecoveryRun<'_> {
             .unwrap_or(false);
         let req = &self.s.request;
         let mut lines = Vec::new();
-        if committed.is_none() {
+        if committed.is_none() && self.facts.contains_key("subject") {
+            lines
+                .push("1. Nothing to commit: the repository already holds this change.".to_owned());
+        } else if committed.is_none() {
             lines.push(format!("1. Nothing was committed (dry run); without --dry-run the change goes on branch {branch}."));
         } else if pushed {
             lines.push(format!("1. Open a pull request from {branch}."));
@@ -900,7 +992,7 @@ pub fn target_for(
     })?;
     let utc = resolved.utc();
     let fixed = resolved.at;
-    let label = utc.format("%Y%m%dt%H%M").to_string();
+    let label = utc.format("%Y%m%dt%H%M%S").to_string();
     Ok((
         CatalogTarget::Time(utc),
         RenderTarget::Time(fixed),
