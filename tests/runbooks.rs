@@ -40,6 +40,12 @@ fn setup() -> Setup {
         "        barmanObjectName: foo-store\n",
         "        barmanObjectName: foo-store\n        serverName: pg-main\n",
     );
+    // The captured catalog was written by PostgreSQL 15.
+    repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "postgresql:17.6-standard-bookworm",
+        "postgresql:15.14-standard-bookworm",
+    );
     repo.git_init();
     Setup {
         repo,
@@ -752,5 +758,23 @@ fn regression_a_resumed_run_redoes_a_commit_whose_branch_is_gone() {
             "--verify",
             "cnpg-ops/pitr-prod-foo-20261124t164705",
         ],
+    );
+}
+
+#[test]
+fn regression_a_backup_of_another_major_than_the_image_is_refused() {
+    let s = setup();
+    s.repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "postgresql:15.14-standard-bookworm",
+        "postgresql:17.6-standard-bookworm",
+    );
+    s.repo.commit("upgrade to 17");
+    let out = pitr(&s, &["--to", "2026-11-24T16:47:05Z"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("taken by PostgreSQL 15") && err.contains("PostgreSQL 17"),
+        "{err}"
     );
 }

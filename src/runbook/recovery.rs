@@ -185,7 +185,11 @@ impl Runbook for RecoveryRun<'_> {
                 }
                 let report = loaded.catalog.check(self.s.target, self.s.timeline);
                 let refusal = if report.recoverable {
-                    unproven_edge(&report, loaded)
+                    unproven_edge(&report, loaded).or_else(|| {
+                        self.source
+                            .as_ref()
+                            .and_then(|d| major_mismatch(&report, loaded, d.image.as_deref()))
+                    })
                 } else {
                     Some(not_recoverable(&report, &loaded.display))
                 };
@@ -348,6 +352,28 @@ fn unproven_edge(r: &CheckReport, loaded: &Loaded) -> Option<StepError> {
             last.tli
         )),
     ))
+}
+
+/// The restored Cluster runs the source's image; a physical backup only
+/// starts on the PostgreSQL major that took it (a restore to before an
+/// in-place major upgrade needs the old major).
+fn major_mismatch(r: &CheckReport, loaded: &Loaded, image: Option<&str>) -> Option<StepError> {
+    let backup = loaded.catalog.backup(r.backup_id.as_deref()?)?;
+    let backup_major = backup.pg_version? / 10_000;
+    let tag = image?.rsplit_once(':')?.1;
+    let image_major: u32 = tag.split(['.', '-']).next()?.parse().ok()?;
+    (image_major != backup_major).then(|| {
+        StepError::finding(
+            format!(
+                "backup {} was taken by PostgreSQL {backup_major}, but the Cluster's image {} is PostgreSQL {image_major}: a physical restore only starts on the major that took it",
+                backup.id,
+                image.unwrap_or_default()
+            ),
+            Some(format!(
+                "pick a target after the upgrade; a restore to before it needs a Cluster with a PostgreSQL {backup_major} image, which this command does not pick for you"
+            )),
+        )
+    })
 }
 
 fn not_recoverable(r: &CheckReport, display: &str) -> StepError {
