@@ -634,3 +634,26 @@ fn a_namespace_in_use_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn regression_a_flux_name_taken_on_the_same_kubernetes_cluster_is_refused() {
+    let repo = FixtureRepo::copy("gke");
+    let config = repo.read(".cnpg-ops.toml")
+        + "\n[env.staging]\ngcp_project = \"acme-prod\"\nkube_context = \"gke_acme-prod_europe-west1_main\"\nflux_kustomizations = \"fluxcd/clusters/prod/databases-staging.yaml\"\nbackup_destination = \"gs://acme-prod-pg-backups/staging-{svc}\"\n";
+    repo.write(".cnpg-ops.toml", &config);
+    let req = cnpg_ops::gitops::plan::RecoveryRequest {
+        source_env: "prod".into(),
+        source_svc: "foo".into(),
+        dest_env: "staging".into(),
+        dest_svc: "foo".into(),
+        dest_cluster: None,
+        target: cnpg_ops::gitops::render::Target::Latest,
+        backup_id: None,
+        timeline: None,
+        label: "x".into(),
+    };
+    let err = cnpg_ops::gitops::scaffold::new_database(repo.root(), &req)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("databases-foo"), "{err}");
+}

@@ -901,7 +901,17 @@ impl Scaffold<'_> {
         if let Some(taken) = self
             .repo
             .docs_of("kustomize.toolkit.fluxcd.io", "Kustomization")
-            .find(|d| d.file == file && d.name() == name)
+            .find(|d| {
+                // The same name in the same file, or in another env's file
+                // that the same Kubernetes cluster applies (same context).
+                let same_cluster = self.env.kube_context.is_some()
+                    && self.repo.config.env.keys().any(|e| {
+                        let other = self.repo.env(e);
+                        other.kube_context == self.env.kube_context
+                            && PathBuf::from(&other.flux_kustomizations) == d.file
+                    });
+                d.name() == name && (d.file == file || same_cluster)
+            })
         {
             return Err(dest_problem(
                 self.req,
