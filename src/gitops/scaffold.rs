@@ -908,7 +908,7 @@ impl Scaffold<'_> {
                     && self.repo.config.env.keys().any(|e| {
                         let other = self.repo.env(e);
                         other.kube_context == self.env.kube_context
-                            && PathBuf::from(&other.flux_kustomizations) == d.file
+                            && d.file == Path::new(&other.flux_kustomizations)
                     });
                 d.name() == name && (d.file == file || same_cluster)
             })
