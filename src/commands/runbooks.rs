@@ -109,6 +109,59 @@ async fn execute(
     engine::run(&book, &mut run, journal.as_mut(), opts, p).await
 }
 
+/// What pitr and clone share once their arguments are read.
+struct Common<'a> {
+    root: PathBuf,
+    zone: Zone,
+    run: &'a RunArgs,
+    write: &'a WriteArgs,
+    to: &'a str,
+    timeline: &'a str,
+    printer: &'a Printer,
+}
+
+impl Common<'_> {
+    /// The settings of a run from `source` to `dest`, with its branch name
+    /// (`{label}` is replaced by the target's label).
+    fn settings(
+        &self,
+        kind: Kind,
+        source: (&str, &str),
+        dest: (&str, &str),
+        dest_cluster: Option<String>,
+        branch: &str,
+        fallback_initdb: bool,
+    ) -> Result<Settings, Failure> {
+        let (target, render_target, words, label) = target_for(self.to, self.zone)?;
+        announce_target(self.to, &words, self.zone, self.printer);
+        let (tl, tli) = timeline(self.timeline)?;
+        Ok(Settings {
+            kind,
+            root: self.root.clone(),
+            write: write_options(self.write, branch.replace("{label}", &label)),
+            request: RecoveryRequest {
+                source_env: source.0.to_owned(),
+                source_svc: source.1.to_owned(),
+                dest_env: dest.0.to_owned(),
+                dest_svc: dest.1.to_owned(),
+                dest_cluster,
+                target: render_target,
+                backup_id: None,
+                timeline: tli,
+                label,
+            },
+            target,
+            timeline: tl,
+            target_words: words,
+            zone: self.zone,
+            endpoint_url: self.run.endpoint_url.clone(),
+            concurrency: self.run.concurrency,
+            now: self.run.now.clone(),
+            fallback_initdb,
+        })
+    }
+}
+
 /// Runs `pitr`.
 pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
     let zone = zone(g)?;
@@ -133,34 +186,24 @@ pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
             Some("cnpg-ops ls lists them".to_owned()),
         ));
     };
-    let (target, render_target, words, label) = target_for(&a.to, zone)?;
-    announce_target(&a.to, &words, zone, p);
-    let (tl, tli) = timeline(&a.timeline)?;
-    let branch = format!("cnpg-ops/pitr-{env}-{svc}-{label}");
-    let settings = Settings {
-        kind: Kind::Pitr,
+    let common = Common {
         root: root.clone(),
-        request: RecoveryRequest {
-            source_env: env.clone(),
-            source_svc: svc.clone(),
-            dest_env: env.clone(),
-            dest_svc: svc.clone(),
-            dest_cluster: a.into.clone(),
-            target: render_target,
-            backup_id: None,
-            timeline: tli,
-            label,
-        },
-        target,
-        timeline: tl,
-        target_words: words.clone(),
         zone,
-        write: write_options(&a.write, branch),
-        endpoint_url: a.run.endpoint_url.clone(),
-        concurrency: a.run.concurrency,
-        now: a.run.now.clone(),
-        fallback_initdb: false,
+        run: &a.run,
+        write: &a.write,
+        to: &a.to,
+        timeline: &a.timeline,
+        printer: p,
     };
+    let settings = common.settings(
+        Kind::Pitr,
+        (&env, &svc),
+        (&env, &svc),
+        a.into.clone(),
+        &format!("cnpg-ops/pitr-{env}-{svc}-{{label}}"),
+        false,
+    )?;
+    let words = settings.target_words.clone();
     let args = json!({
         "repo": canonical(&root), "env": env, "svc": svc, "to": words, "timeline": a.timeline,
         "into": a.into, "branch": a.write.branch, "base": a.write.base, "push": a.write.push,
@@ -179,34 +222,24 @@ pub async fn clone(a: &CloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Fai
             Some("to restore beside the original in the same env, use cnpg-ops pitr".into()),
         ));
     }
-    let (target, render_target, words, label) = target_for(&a.to, zone)?;
-    announce_target(&a.to, &words, zone, p);
-    let (tl, tli) = timeline(&a.timeline)?;
-    let branch = format!("cnpg-ops/clone-{}-{}-{}", a.src_env, a.dst_env, a.svc);
-    let settings = Settings {
-        kind: Kind::Clone,
+    let common = Common {
         root: root.clone(),
-        request: RecoveryRequest {
-            source_env: a.src_env.clone(),
-            source_svc: a.svc.clone(),
-            dest_env: a.dst_env.clone(),
-            dest_svc: a.svc.clone(),
-            dest_cluster: None,
-            target: render_target,
-            backup_id: None,
-            timeline: tli,
-            label,
-        },
-        target,
-        timeline: tl,
-        target_words: words.clone(),
         zone,
-        write: write_options(&a.write, branch),
-        endpoint_url: a.run.endpoint_url.clone(),
-        concurrency: a.run.concurrency,
-        now: a.run.now.clone(),
-        fallback_initdb: a.fallback_initdb,
+        run: &a.run,
+        write: &a.write,
+        to: &a.to,
+        timeline: &a.timeline,
+        printer: p,
     };
+    let settings = common.settings(
+        Kind::Clone,
+        (&a.src_env, &a.svc),
+        (&a.dst_env, &a.svc),
+        None,
+        &format!("cnpg-ops/clone-{}-{}-{}", a.src_env, a.dst_env, a.svc),
+        a.fallback_initdb,
+    )?;
+    let words = settings.target_words.clone();
     let args = json!({
         "repo": canonical(&root), "src": a.src_env, "dst": a.dst_env, "svc": a.svc, "to": words,
         "timeline": a.timeline, "fallback_initdb": a.fallback_initdb, "branch": a.write.branch,

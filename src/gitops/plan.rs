@@ -450,7 +450,7 @@ fn into_existing(
             .unwrap_or_else(|| src.cluster.clone()),
         src.env
     );
-    if src.backup_model == BackupModel::Plugin {
+    let source = if src.backup_model == BackupModel::Plugin {
         let (_, _, src_store) = typed::<ObjectStore>(
             repo,
             &src.folder,
@@ -520,21 +520,10 @@ fn into_existing(
                 files.edit(&k, |t| edits::add_resources(t, &["object-store.yaml"]))?;
             }
         }
-        let source = Source::Plugin {
+        Source::Plugin {
             object_store: existing.unwrap_or(read_store_name.clone()),
             server_name: src_catalog.server_name.clone(),
-        };
-        retarget(
-            files,
-            src_cluster,
-            &cluster_file,
-            cluster_index,
-            &dst_cluster,
-            dst,
-            src,
-            &source,
-            req,
-        )?;
+        }
     } else {
         let mut source = source_for(src, src_cluster)?;
         let foreign = src.env != dst.env || src.namespace != dst.namespace;
@@ -543,18 +532,19 @@ fn into_existing(
             **store = c;
             secrets_needed.extend(needed);
         }
-        retarget(
-            files,
-            src_cluster,
-            &cluster_file,
-            cluster_index,
-            &dst_cluster,
-            dst,
-            src,
-            &source,
-            req,
-        )?;
-    }
+        source
+    };
+    retarget(
+        files,
+        src_cluster,
+        &cluster_file,
+        cluster_index,
+        &dst_cluster,
+        dst,
+        src,
+        &source,
+        req,
+    )?;
     // Cross-env read on the source bucket (GKE): the destination's account
     // becomes a reader.
     if let (discover::Credentials::GkeWorkloadIdentity, Some(member)) =
