@@ -405,7 +405,7 @@ fn not_recoverable(r: &CheckReport, display: &str) -> StepError {
 
 impl RecoveryRun<'_> {
     fn locate(&mut self) -> Result<StepOutcome, StepError> {
-        let (_, found) = self.discovery()?;
+        let (repo, found) = self.discovery()?;
         let (env, svc) = (&self.s.request.source_env, &self.s.request.source_svc);
         let db = found.find(env, svc).cloned().ok_or_else(|| {
             let known: Vec<String> = found
@@ -436,8 +436,6 @@ impl RecoveryRun<'_> {
         };
         if self.s.kind == Kind::Clone {
             let dest = &self.s.request.dest_env;
-            let repo =
-                Repo::load(&self.s.root).map_err(|e| StepError::usage(e.to_string(), None))?;
             let known = found.databases.iter().any(|d| &d.env == dest)
                 || repo.config.env.contains_key(dest);
             if !known {
@@ -539,11 +537,13 @@ impl RecoveryRun<'_> {
             .catalog
             .clone()
             .ok_or_else(|| StepError::usage("no catalog", None))?;
-        let repo = Repo::load(&self.s.root).map_err(|e| StepError::usage(e.to_string(), None))?;
+        // Only the settings are needed here, not the whole repository again.
+        let config = crate::gitops::config::Config::load(&self.s.root)
+            .map_err(|e| StepError::usage(e.to_string(), None))?;
         let endpoint = c
             .endpoint_url
             .clone()
-            .or_else(|| repo.env(&db.env).endpoint_url);
+            .or_else(|| config.env(&db.env).endpoint_url);
         let args = self.catalog_args(&c.destination_path, &c.server_name, endpoint);
         // Progress of the listing shows only in text mode; events carry the result.
         let quiet = Printer::new(OutputFormat::Json, crate::cli::ColorChoice::Never, 0);
