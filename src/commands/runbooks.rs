@@ -97,7 +97,8 @@ async fn execute(
 ) -> Result<u8, Failure> {
     let book =
         playbook::get(name).ok_or_else(|| Failure::usage(format!("no playbook {name}"), None))?;
-    let mut journal = if opts.dry_run {
+    // A check or a dry run changes nothing, so there is nothing to resume.
+    let mut journal = if opts.dry_run || settings.write.mode == Mode::Check {
         None
     } else {
         Some(
