@@ -333,7 +333,7 @@ pub async fn run<R: Runbook>(
         match result {
             Ok(outcome) => {
                 let ms = millis(t0);
-                if let Some(j) = journal.as_deref_mut() {
+                let recorded = journal.as_deref_mut().map_or(Ok(()), |j| {
                     j.record(StepRecord {
                         id: step.id.clone(),
                         destructive: step.destructive,
@@ -343,7 +343,21 @@ pub async fn run<R: Runbook>(
                         summary: outcome.summary.clone(),
                         facts: outcome.facts.clone(),
                     })
-                    .map_err(|e| Failure::usage(e, None))?;
+                });
+                if let Err(e) = recorded {
+                    // The step did its work but a resumed run would not know:
+                    // stop here and say so, with the summary still printed.
+                    let e = StepError::usage(
+                        format!("{}: {e}", outcome.summary),
+                        Some(
+                            "the step's work is done; fix the journal folder before running again"
+                                .into(),
+                        ),
+                    );
+                    report_failure(p, json, step, &e, t0);
+                    statuses.push((step.id.clone(), "failed".into()));
+                    failure = Some(e);
+                    break;
                 }
                 if json {
                     p.json_line(&Event::StepFinished {
