@@ -589,6 +589,7 @@ enum EventDoc {
         step: String,
         duration_ms: u64,
         summary: String,
+        details: Vec<String>,
         facts: serde_json::Map<String, Value>,
     },
     StepSkipped {

@@ -161,6 +161,8 @@ pub enum Event<'a> {
         duration_ms: u64,
         /// One line.
         summary: &'a str,
+        /// More lines for people (caveats, next steps).
+        details: &'a [String],
         /// Facts.
         facts: &'a Facts,
     },
@@ -364,6 +366,7 @@ pub async fn run<R: Runbook>(
                         step: &step.id,
                         duration_ms: ms,
                         summary: &outcome.summary,
+                        details: &outcome.details,
                         facts: &outcome.facts,
                     });
                 } else {
