@@ -5,6 +5,7 @@
 //! reads a bucket, `catalog` analyses what was read without IO, and `output`
 //! prints.
 
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod codec;
