@@ -82,6 +82,13 @@ fn events(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// The `step_finished` event of `step`.
+fn finished<'a>(ev: &'a [Value], step: &str) -> &'a Value {
+    ev.iter()
+        .find(|e| e["step"] == step && e["event"] == "step_finished")
+        .unwrap_or_else(|| panic!("no step_finished event for {step}: {ev:?}"))
+}
+
 fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_owned()];
@@ -299,13 +306,13 @@ fn env_and_svc_come_from_the_working_directory_and_events_stream_as_json_lines()
     );
     let ev = events(&out);
     assert_eq!(ev[0]["event"], "run_started");
-    let finished: Vec<&str> = ev
+    let done: Vec<&str> = ev
         .iter()
         .filter(|e| e["event"] == "step_finished")
         .map(|e| e["step"].as_str().unwrap())
         .collect();
     assert_eq!(
-        finished,
+        done,
         [
             "locate",
             "read-catalog",
@@ -315,10 +322,7 @@ fn env_and_svc_come_from_the_working_directory_and_events_stream_as_json_lines()
             "next-steps"
         ]
     );
-    let prove = ev
-        .iter()
-        .find(|e| e["step"] == "prove-target" && e["event"] == "step_finished")
-        .unwrap();
+    let prove = finished(&ev, "prove-target");
     assert_eq!(prove["facts"]["backup_id"], "20261124T164658");
     assert!(prove["duration_ms"].is_u64());
     let last = ev.last().unwrap();
@@ -367,10 +371,7 @@ fn an_interrupted_run_resumes_without_committing_twice() {
         commits,
         "no second commit"
     );
-    let next = ev
-        .iter()
-        .find(|e| e["step"] == "next-steps" && e["event"] == "step_finished")
-        .unwrap();
+    let next = finished(&ev, "next-steps");
     assert_eq!(
         next["summary"],
         "branch cnpg-ops/pitr-prod-foo-20261124t164705"
@@ -437,15 +438,9 @@ fn a_clone_into_a_new_env_is_committed_and_lints_clean() {
         String::from_utf8_lossy(&out.stderr)
     );
     let ev = events(&out);
-    let prove = ev
-        .iter()
-        .find(|e| e["step"] == "prove-target" && e["event"] == "step_finished")
-        .unwrap();
+    let prove = finished(&ev, "prove-target");
     assert_eq!(prove["facts"]["backup_id"], "20261124T164719");
-    let write = ev
-        .iter()
-        .find(|e| e["step"] == "write-manifests" && e["event"] == "step_finished")
-        .unwrap();
+    let write = finished(&ev, "write-manifests");
     let branch = write["facts"]["branch"].as_str().unwrap().to_owned();
     let cluster = git(
         s.repo.root(),
@@ -702,14 +697,8 @@ fn regression_latest_always_pins_the_proved_backup() {
         String::from_utf8_lossy(&out.stderr)
     );
     let ev = events(&out);
-    let prove = ev
-        .iter()
-        .find(|e| e["step"] == "prove-target" && e["event"] == "step_finished")
-        .unwrap();
-    let write = ev
-        .iter()
-        .find(|e| e["step"] == "write-manifests" && e["event"] == "step_finished")
-        .unwrap();
+    let prove = finished(&ev, "prove-target");
+    let write = finished(&ev, "write-manifests");
     let branch = write["facts"]["branch"].as_str().unwrap();
     let file = write["facts"]["files"][0].as_str().unwrap();
     let cluster = git(s.repo.root(), &["show", &format!("{branch}:{file}")]);
