@@ -2,120 +2,12 @@
 
 use std::path::PathBuf;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 
 use super::{AuditFinding, DatabaseMetrics, Thresholds, audit_catalog, prometheus};
-use crate::catalog::analysis::{AnalysisOptions, Catalog};
-use crate::catalog::backup_info::BackupInfo;
 use crate::catalog::findings::Severity;
-use crate::catalog::listing::CatalogInput;
-use crate::catalog::wal::{Lsn, SegmentSize};
+use crate::catalog::tests::{Synth, at};
 use crate::gitops::discover::{BackupModel, Database, Schedule};
-
-const MB16: u64 = 16 << 20;
-
-fn at(minute: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + Duration::minutes(minute)
-}
-
-/// A small copy of the catalog scenario builder: segment `s` is uploaded at minute `s * 10`.
-struct Synth {
-    input: CatalogInput,
-    size: SegmentSize,
-}
-
-impl Synth {
-    fn new() -> Synth {
-        Synth {
-            input: CatalogInput {
-                server: "pg".into(),
-                ..CatalogInput::default()
-            },
-            size: SegmentSize::default(),
-        }
-    }
-
-    fn wal(&mut self, tli: u32, from: u64, to: u64) -> &mut Self {
-        for s in from..=to {
-            let name = self.size.name(tli, s);
-            let key = format!("wals/{}/{name}.gz", &name[..16]);
-            self.input
-                .listing
-                .add(&key, 1000, at(i64::try_from(s).unwrap() * 10));
-        }
-        self
-    }
-
-    fn remove_wal(&mut self, tli: u32, segno: u64) -> &mut Self {
-        let name = self.size.name(tli, segno);
-        self.input
-            .listing
-            .wal
-            .retain(|o| o.name.raw.to_string() != name);
-        self
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn backup(
-        &mut self,
-        id: &str,
-        status: &str,
-        begin: u64,
-        end: u64,
-        end_min: i64,
-        data: bool,
-        systemid: &str,
-    ) -> &mut Self {
-        let tli = 1;
-        let b = self.size.start_lsn(begin).0 + 0x28;
-        let e = self.size.start_lsn(end).0 + 0x100;
-        let fmt_t = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
-        let text = format!(
-            "backup_label='START WAL LOCATION: {bl} (file {bw})\\nCHECKPOINT LOCATION: {bl}\\nLABEL: Barman backup cloud {id}\\n'\n\
-             begin_offset=40\nbegin_time={bt}\nbegin_wal={bw}\nbegin_xlog={bl}\nend_offset=256\nend_time={et}\nend_wal={ew}\nend_xlog={el}\n\
-             status={status}\ntimeline={tli}\nsystemid={systemid}\nversion=160004\nxlog_segment_size={MB16}\nerror={err}\n",
-            bl = Lsn(b),
-            el = Lsn(e),
-            bw = self.size.name(tli, begin),
-            ew = self.size.name(tli, end),
-            bt = fmt_t(at(end_min - 2)),
-            et = fmt_t(at(end_min)),
-            err = if status == "FAILED" { "boom" } else { "None" },
-        );
-        self.input.listing.add(
-            &format!("base/{id}/backup.info"),
-            text.len() as u64,
-            at(end_min),
-        );
-        if data {
-            self.input
-                .listing
-                .add(&format!("base/{id}/data.tar.gz"), 5000, at(end_min));
-        }
-        self.input.backup_infos.insert(
-            id.to_owned(),
-            Ok(BackupInfo::parse(text.as_bytes()).unwrap()),
-        );
-        self
-    }
-
-    fn done(&mut self, id: &str, begin: u64, end_min: i64) -> &mut Self {
-        self.backup(
-            id,
-            "DONE",
-            begin,
-            begin,
-            end_min,
-            true,
-            "7000000000000000001",
-        )
-    }
-
-    fn analyse(&self, now_min: i64) -> Catalog {
-        Catalog::analyse(&self.input, AnalysisOptions::at(at(now_min)))
-    }
-}
 
 fn db(retention: Option<&str>, schedule: Option<&str>) -> Database {
     Database {
@@ -167,14 +59,14 @@ fn find<'a>(f: &'a [AuditFinding], id: &str) -> Option<&'a AuditFinding> {
 
 #[test]
 fn a_healthy_catalog_audits_clean() {
-    let c = healthy().analyse(95);
+    let c = healthy().analyse_at(95);
     let f = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     assert!(f.is_empty(), "{f:#?}");
 }
 
 #[test]
 fn stalled_archiving_is_an_error_with_the_newest_segment() {
-    let c = healthy().analyse(90 + 61);
+    let c = healthy().analyse_at(90 + 61);
     let f = audit_catalog(&db(None, Some("0 0 * * * *")), &c, &Thresholds::default());
     let s = find(&f, "wal-archiving-stalled").expect("stalled");
     assert_eq!(s.severity, Severity::Error);
@@ -188,7 +80,7 @@ fn stalled_archiving_is_an_error_with_the_newest_segment() {
 fn an_empty_archive_is_stalled_too() {
     let mut s = Synth::new();
     s.done("20260301T000020", 2, 25);
-    let c = s.analyse(30);
+    let c = s.analyse_at(30);
     let f = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     assert!(ids(&f).contains(&"wal-archiving-stalled"), "{f:#?}");
 }
@@ -196,13 +88,13 @@ fn an_empty_archive_is_stalled_too() {
 #[test]
 fn overdue_backup_fires_and_fresh_one_does_not() {
     // Newest backup ended at 55; at 95 it is 40 min old, below 45 (30 min × 1.5).
-    let c = healthy().analyse(95);
+    let c = healthy().analyse_at(95);
     let quiet = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     assert!(!ids(&quiet).contains(&"backup-overdue"));
     // With more WAL, at 110 it is 55 min old.
     let mut s = healthy();
     s.wal(1, 10, 11);
-    let c = s.analyse(110);
+    let c = s.analyse_at(110);
     let f = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     let o = find(&f, "backup-overdue").expect("overdue");
     assert_eq!(o.severity, Severity::Error);
@@ -215,7 +107,7 @@ fn overdue_backup_fires_and_fresh_one_does_not() {
 fn no_done_backup_is_an_error_and_no_schedule_a_warning() {
     let mut s = Synth::new();
     s.wal(1, 1, 9);
-    let c = s.analyse(95);
+    let c = s.analyse_at(95);
     let f = audit_catalog(&db(None, None), &c, &Thresholds::default());
     assert_eq!(
         find(&f, "backup-none-done").unwrap().severity,
@@ -225,7 +117,7 @@ fn no_done_backup_is_an_error_and_no_schedule_a_warning() {
         find(&f, "backup-no-schedule").unwrap().severity,
         Severity::Warning
     );
-    let c = healthy().analyse(95);
+    let c = healthy().analyse_at(95);
     let f = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     assert!(!ids(&f).contains(&"backup-none-done"));
     assert!(!ids(&f).contains(&"backup-no-schedule"));
@@ -236,7 +128,7 @@ fn gaps_inside_the_window_are_errors_and_older_ones_info() {
     // Gap at segment 7, after both backups: inside.
     let mut s = healthy();
     s.remove_wal(1, 7);
-    let c = s.analyse(95);
+    let c = s.analyse_at(95);
     let f = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     let g = find(&f, "wal-gap-in-window").expect("gap in window");
     assert_eq!(g.severity, Severity::Error);
@@ -249,7 +141,7 @@ fn gaps_inside_the_window_are_errors_and_older_ones_info() {
     s.remove_wal(1, 3)
         .wal(1, 10, 150)
         .done("20260301T002400", 144, 1445);
-    let c = s.analyse(1505);
+    let c = s.analyse_at(1505);
     let f = audit_catalog(
         &db(Some("1d"), Some(HALF_HOURLY)),
         &c,
@@ -264,29 +156,13 @@ fn gaps_inside_the_window_are_errors_and_older_ones_info() {
 #[test]
 fn unusable_backups_map_the_catalog_findings() {
     let mut s = healthy();
-    s.backup(
-        "20260301T000060",
-        "FAILED",
-        6,
-        6,
-        65,
-        true,
-        "7000000000000000001",
-    );
-    s.backup(
-        "20260301T000070",
-        "DONE",
-        7,
-        7,
-        75,
-        false,
-        "7000000000000000001",
-    );
+    s.backup("20260301T000060", "FAILED", 1, 6, 6, 65, true);
+    s.backup("20260301T000070", "DONE", 1, 7, 7, 75, false);
     // A crashed backup: data but no backup.info.
     s.input
         .listing
         .add("base/20260301T000080/data.tar.gz", 100, at(80));
-    let c = s.analyse(95);
+    let c = s.analyse_at(95);
     let f = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     let unusable: Vec<(&str, &Value)> = f
         .iter()
@@ -311,7 +187,7 @@ fn unusable_backups_map_the_catalog_findings() {
             .any(|(s, id)| s.contains("20260301T000080") && *id == "backup-missing-info"),
         "{unusable:?}"
     );
-    let c = healthy().analyse(95);
+    let c = healthy().analyse_at(95);
     let quiet = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     assert!(!ids(&quiet).contains(&"backup-unusable"));
 }
@@ -323,7 +199,7 @@ fn retention_not_enforced_and_window_not_covered() {
     // 30-minute interval: the window starts at 106, more than an hour after 25.
     let mut s = healthy();
     s.wal(1, 10, 150).done("20260301T002400", 144, 1445);
-    let c = s.analyse(1440 + 86 + 20);
+    let c = s.analyse_at(1440 + 86 + 20);
     let f = audit_catalog(
         &db(Some("1d"), Some(HALF_HOURLY)),
         &c,
@@ -337,7 +213,7 @@ fn retention_not_enforced_and_window_not_covered() {
     );
     assert_eq!(r.evidence["window_start"], "2026-03-01T01:46:00Z");
     // Seen at 1440 + 60, the window starts at 60: within two intervals of 25.
-    let c = s.analyse(1500);
+    let c = s.analyse_at(1500);
     let f = audit_catalog(
         &db(Some("1d"), Some(HALF_HOURLY)),
         &c,
@@ -347,7 +223,7 @@ fn retention_not_enforced_and_window_not_covered() {
     assert!(!ids(&f).contains(&"retention-window-not-covered"), "{f:#?}");
 
     // A young catalog: FRP 25 is newer than now − 1 day.
-    let c = healthy().analyse(95);
+    let c = healthy().analyse_at(95);
     let f = audit_catalog(
         &db(Some("1d"), Some(HALF_HOURLY)),
         &c,
@@ -361,11 +237,12 @@ fn retention_not_enforced_and_window_not_covered() {
 #[test]
 fn several_system_ids_map_the_catalog_finding() {
     let mut s = healthy();
-    s.backup("20260301T000070", "DONE", 7, 7, 75, true, "42");
-    let c = s.analyse(95);
+    s.with_systemid("42")
+        .backup("20260301T000070", "DONE", 1, 7, 7, 75, true);
+    let c = s.analyse_at(95);
     let f = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     assert!(ids(&f).contains(&"systemid-multiple"), "{f:#?}");
-    let c = healthy().analyse(95);
+    let c = healthy().analyse_at(95);
     let f = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     assert!(!ids(&f).contains(&"systemid-multiple"));
 }
@@ -374,11 +251,11 @@ fn several_system_ids_map_the_catalog_finding() {
 fn timelines_without_history_map_the_catalog_finding() {
     let mut s = healthy();
     s.wal(2, 9, 9);
-    let c = s.analyse(95);
+    let c = s.analyse_at(95);
     let f = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     let t = find(&f, "timeline-unexpected").expect("timeline");
     assert_eq!(t.evidence["catalog_finding"], "history-missing");
-    let c = healthy().analyse(95);
+    let c = healthy().analyse_at(95);
     let f = audit_catalog(&db(None, Some(HALF_HOURLY)), &c, &Thresholds::default());
     assert!(!ids(&f).contains(&"timeline-unexpected"));
 }
@@ -416,7 +293,7 @@ fn sample(line: &str) -> (String, Vec<(String, String)>, String) {
 fn prometheus_output_reads_back() {
     let mut s = healthy();
     s.remove_wal(1, 7);
-    let c = s.analyse(95);
+    let c = s.analyse_at(95);
     let mut d = db(None, Some(HALF_HOURLY));
     d.namespace = "ns \"a\"\\b".into();
     let findings = audit_catalog(&d, &c, &Thresholds::default());

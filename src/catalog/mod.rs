@@ -22,4 +22,4 @@ pub mod wal;
 pub mod walindex;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -10,36 +10,55 @@ use super::retention::{Policy, simulate};
 use super::target::{Target, TimelineChoice};
 use super::wal::{Lsn, SegmentSize};
 
-const MB16: u64 = 16 << 20;
+pub(crate) const MB16: u64 = 16 << 20;
 
-fn at(minute: i64) -> DateTime<Utc> {
+pub(crate) fn at(minute: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + Duration::minutes(minute)
 }
 
-/// Builds catalogs: segments are uploaded at minute == their segment number unless set.
-struct Synth {
-    input: CatalogInput,
-    size: SegmentSize,
+/// Builds catalogs: segment `s` is uploaded at minute `s * 10`. Shared with
+/// the audit's tests.
+pub(crate) struct Synth {
+    pub(crate) input: CatalogInput,
+    pub(crate) size: SegmentSize,
+    systemid: &'static str,
 }
 
 impl Synth {
-    fn new() -> Synth {
+    pub(crate) fn new() -> Synth {
         Synth {
             input: CatalogInput {
                 server: "pg".into(),
                 ..CatalogInput::default()
             },
             size: SegmentSize::default(),
+            systemid: "7000000000000000001",
         }
     }
 
-    fn obj(&mut self, key: &str, size: u64, lm: DateTime<Utc>) -> &mut Self {
+    /// The system identifier of the backups added from now on.
+    pub(crate) fn with_systemid(&mut self, id: &'static str) -> &mut Self {
+        self.systemid = id;
+        self
+    }
+
+    /// A DONE backup with data on timeline 1, inside segment `begin`.
+    pub(crate) fn done(&mut self, id: &str, begin: u64, end_min: i64) -> &mut Self {
+        self.backup(id, "DONE", 1, begin, begin, end_min, true)
+    }
+
+    /// The analysis as seen at minute `now_min`.
+    pub(crate) fn analyse_at(&self, now_min: i64) -> Catalog {
+        Catalog::analyse(&self.input, AnalysisOptions::at(at(now_min)))
+    }
+
+    pub(crate) fn obj(&mut self, key: &str, size: u64, lm: DateTime<Utc>) -> &mut Self {
         self.input.listing.add(key, size, lm);
         self
     }
 
     /// Segments `from..=to` of `tli`, uploaded at minute `segno * 10`.
-    fn wal(&mut self, tli: u32, from: u64, to: u64) -> &mut Self {
+    pub(crate) fn wal(&mut self, tli: u32, from: u64, to: u64) -> &mut Self {
         for s in from..=to {
             let name = self.size.name(tli, s);
             let key = format!("wals/{}/{name}.gz", &name[..16]);
@@ -48,13 +67,13 @@ impl Synth {
         self
     }
 
-    fn partial(&mut self, tli: u32, segno: u64) -> &mut Self {
+    pub(crate) fn partial(&mut self, tli: u32, segno: u64) -> &mut Self {
         let name = self.size.name(tli, segno);
         let key = format!("wals/{}/{name}.partial", &name[..16]);
         self.obj(&key, MB16, at(i64::try_from(segno).unwrap() * 10 + 1))
     }
 
-    fn history(&mut self, tli: u32, text: &str) -> &mut Self {
+    pub(crate) fn history(&mut self, tli: u32, text: &str) -> &mut Self {
         let key = format!("wals/{tli:08X}.history");
         self.obj(&key, text.len() as u64, at(0));
         self.input
@@ -65,7 +84,7 @@ impl Synth {
 
     /// A backup on `tli` starting in segment `begin` and ending in `end`, ending at `end_min`.
     #[allow(clippy::too_many_arguments)]
-    fn backup(
+    pub(crate) fn backup(
         &mut self,
         id: &str,
         status: &str,
@@ -81,7 +100,8 @@ impl Synth {
         let text = format!(
             "backup_label='START WAL LOCATION: {bl} (file {bw})\\nCHECKPOINT LOCATION: {bl}\\nLABEL: Barman backup cloud {id}\\n'\n\
              begin_offset=40\nbegin_time={bt}\nbegin_wal={bw}\nbegin_xlog={bl}\nend_offset=256\nend_time={et}\nend_wal={ew}\nend_xlog={el}\n\
-             status={status}\ntimeline={tli}\nsystemid=7000000000000000001\nversion=160004\nxlog_segment_size={MB16}\nerror={err}\n",
+             status={status}\ntimeline={tli}\nsystemid={sid}\nversion=160004\nxlog_segment_size={MB16}\nerror={err}\n",
+            sid = self.systemid,
             bl = Lsn(b),
             el = Lsn(e),
             bw = self.size.name(tli, begin),
@@ -109,7 +129,7 @@ impl Synth {
         self
     }
 
-    fn remove_wal(&mut self, tli: u32, segno: u64) -> &mut Self {
+    pub(crate) fn remove_wal(&mut self, tli: u32, segno: u64) -> &mut Self {
         let name = self.size.name(tli, segno);
         self.input
             .listing
@@ -118,7 +138,7 @@ impl Synth {
         self
     }
 
-    fn analyse(&self) -> Catalog {
+    pub(crate) fn analyse(&self) -> Catalog {
         Catalog::analyse(&self.input, AnalysisOptions::at(at(100_000)))
     }
 }
