@@ -19,8 +19,11 @@ use crate::catalog::retention::Policy;
 use crate::gitops::discover::Database;
 use crate::gitops::webhook::backup_interval;
 
+pub mod bucket;
+pub mod prefixes;
+
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// Limits the checks judge against.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,17 +43,36 @@ impl Default for Thresholds {
     }
 }
 
-/// One audit finding about one database.
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// One database (env and svc are set).
+    Database,
+    /// A destination path shared by databases (location is set).
+    Destination,
+    /// A bucket (location is set).
+    Bucket,
+}
+
+/// One audit finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditFinding {
-    /// Stable identifier (see [`CHECKS`]).
+    /// Stable identifier (see [`all_checks`]).
     pub id: &'static str,
     /// Severity.
     pub severity: Severity,
+    /// What it is about.
+    pub scope: Scope,
     /// Env of the database.
-    pub env: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
     /// Service of the database.
-    pub svc: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub svc: Option<String>,
+    /// The catalog, destination or bucket URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// What it is about: a backup id, a segment, a timeline, the server.
     pub subject: String,
     /// What was found.
@@ -125,7 +147,7 @@ fn time(t: DateTime<Utc>) -> String {
 }
 
 /// The shortest interval among the database's ScheduledBackups.
-fn interval(db: &Database) -> Option<Duration> {
+pub(crate) fn interval(db: &Database) -> Option<Duration> {
     db.schedules
         .iter()
         .filter_map(|s| backup_interval(&s.schedule))
@@ -133,7 +155,7 @@ fn interval(db: &Database) -> Option<Duration> {
 }
 
 /// The retention window, when the policy is a recovery window.
-fn window(db: &Database) -> Option<Duration> {
+pub(crate) fn window(db: &Database) -> Option<Duration> {
     db.retention_policy
         .as_deref()
         .and_then(|p| p.parse::<Policy>().ok())
@@ -167,7 +189,7 @@ fn newest_done(catalog: &Catalog) -> Option<&Backup> {
 
 /// The oldest backup a restore inside the window needs: the newest usable
 /// backup that ended before the window starts, else the oldest usable one.
-fn anchor(catalog: &Catalog, window: Option<Duration>) -> Option<&Backup> {
+pub(crate) fn anchor(catalog: &Catalog, window: Option<Duration>) -> Option<&Backup> {
     let usable = || {
         catalog
             .backups
@@ -191,6 +213,7 @@ fn position(segment: &str) -> &str {
 
 struct Out<'a> {
     db: &'a Database,
+    location: Option<String>,
     findings: Vec<AuditFinding>,
 }
 
@@ -207,8 +230,10 @@ impl Out<'_> {
         self.findings.push(AuditFinding {
             id,
             severity,
-            env: self.db.env.clone(),
-            svc: self.db.svc.clone(),
+            scope: Scope::Database,
+            env: Some(self.db.env.clone()),
+            svc: Some(self.db.svc.clone()),
+            location: self.location.clone(),
             subject: subject.into(),
             message: message.into(),
             evidence,
@@ -226,6 +251,13 @@ pub fn audit_catalog(
 ) -> Vec<AuditFinding> {
     let mut out = Out {
         db,
+        location: db.catalog.as_ref().map(|c| {
+            format!(
+                "{}/{}",
+                c.destination_path.trim_end_matches('/'),
+                c.server_name
+            )
+        }),
         findings: Vec::new(),
     };
     let now = catalog.now;
@@ -414,6 +446,8 @@ pub struct DatabaseMetrics {
     pub namespace: String,
     /// Cluster name.
     pub cluster: String,
+    /// Whether the catalog could be read and analysed.
+    pub catalog_readable: bool,
     /// The strict first recoverable point.
     pub first_recoverable: Option<DateTime<Utc>>,
     /// Age of the newest archived WAL, in seconds.
@@ -421,7 +455,7 @@ pub struct DatabaseMetrics {
     /// Age of the newest DONE backup, in seconds.
     pub newest_backup_age_seconds: Option<i64>,
     /// Number of WAL gaps.
-    pub wal_gaps: usize,
+    pub wal_gaps: Option<usize>,
 }
 
 impl DatabaseMetrics {
@@ -430,18 +464,51 @@ impl DatabaseMetrics {
     pub fn from(db: &Database, catalog: &Catalog) -> DatabaseMetrics {
         let now = catalog.now;
         DatabaseMetrics {
-            env: db.env.clone(),
-            svc: db.svc.clone(),
-            namespace: db.namespace.clone(),
-            cluster: db.cluster.clone(),
+            catalog_readable: true,
             first_recoverable: catalog.first_recoverable_point().map(|(t, _)| t),
             newest_wal_age_seconds: newest_wal(catalog).map(|(_, at)| (now - at).num_seconds()),
             newest_backup_age_seconds: newest_done(catalog)
                 .and_then(|b| b.end_time)
                 .map(|t| (now - t).num_seconds()),
-            wal_gaps: catalog.gaps.len(),
+            wal_gaps: Some(catalog.gaps.len()),
+            ..DatabaseMetrics::unread(db)
         }
     }
+
+    /// A database whose catalog could not be read.
+    #[must_use]
+    pub fn unread(db: &Database) -> DatabaseMetrics {
+        DatabaseMetrics {
+            env: db.env.clone(),
+            svc: db.svc.clone(),
+            namespace: db.namespace.clone(),
+            cluster: db.cluster.clone(),
+            catalog_readable: false,
+            first_recoverable: None,
+            newest_wal_age_seconds: None,
+            newest_backup_age_seconds: None,
+            wal_gaps: None,
+        }
+    }
+
+    fn labels(&self) -> String {
+        format!(
+            "env=\"{}\",svc=\"{}\",namespace=\"{}\",cluster=\"{}\"",
+            escape(&self.env),
+            escape(&self.svc),
+            escape(&self.namespace),
+            escape(&self.cluster)
+        )
+    }
+}
+
+/// When the audit ran, for the freshness metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunInfo {
+    /// When it finished.
+    pub finished_at: DateTime<Utc>,
+    /// How long it took, in seconds.
+    pub duration_seconds: f64,
 }
 
 /// Escapes a label value for the text exposition format.
@@ -451,20 +518,21 @@ fn escape(v: &str) -> String {
         .replace('"', "\\\"")
 }
 
-fn labels(env: &str, svc: &str, namespace: &str, cluster: &str) -> String {
-    format!(
-        "env=\"{}\",svc=\"{}\",namespace=\"{}\",cluster=\"{}\"",
-        escape(env),
-        escape(svc),
-        escape(namespace),
-        escape(cluster)
-    )
+const SEVERITIES: [(Severity, &str); 3] = [
+    (Severity::Error, "error"),
+    (Severity::Warning, "warning"),
+    (Severity::Info, "info"),
+];
+
+/// Whether a finding says a lifecycle rule removes what a restore needs.
+fn is_lifecycle_violation(f: &AuditFinding) -> bool {
+    f.id.starts_with("lifecycle-") && f.severity == Severity::Error
 }
 
 /// The findings and metrics in the Prometheus text exposition format,
-/// ordered by metric, then env and svc.
+/// ordered by metric, then env and svc. Every metric is a gauge.
 #[must_use]
-pub fn prometheus(findings: &[AuditFinding], metrics: &[DatabaseMetrics]) -> String {
+pub fn prometheus(findings: &[AuditFinding], metrics: &[DatabaseMetrics], run: RunInfo) -> String {
     let mut dbs: Vec<&DatabaseMetrics> = metrics.iter().collect();
     dbs.sort_by(|a, b| (&a.env, &a.svc, &a.cluster).cmp(&(&b.env, &b.svc, &b.cluster)));
     let mut s = String::new();
@@ -472,14 +540,34 @@ pub fn prometheus(findings: &[AuditFinding], metrics: &[DatabaseMetrics]) -> Str
         let _ = writeln!(s, "# HELP {name} {help}");
         let _ = writeln!(s, "# TYPE {name} gauge");
         for (l, v) in values {
-            let _ = writeln!(s, "{name}{{{l}}} {v}");
+            if l.is_empty() {
+                let _ = writeln!(s, "{name} {v}");
+            } else {
+                let _ = writeln!(s, "{name}{{{l}}} {v}");
+            }
         }
     };
     let per_db = |f: &dyn Fn(&DatabaseMetrics) -> Option<String>| -> Vec<(String, String)> {
         dbs.iter()
-            .filter_map(|m| Some((labels(&m.env, &m.svc, &m.namespace, &m.cluster), f(m)?)))
+            .filter_map(|m| Some((m.labels(), f(m)?)))
             .collect()
     };
+    fn of_db<'a>(
+        findings: &'a [AuditFinding],
+        m: &'a DatabaseMetrics,
+    ) -> impl Iterator<Item = &'a AuditFinding> + 'a {
+        findings.iter().filter(move |f| {
+            f.scope == Scope::Database
+                && f.env.as_deref() == Some(m.env.as_str())
+                && f.svc.as_deref() == Some(m.svc.as_str())
+        })
+    }
+    gauge(
+        &mut s,
+        "cnpg_ops_audit_catalog_readable",
+        "1 when the database's catalog was read and analysed, 0 when it could not be.",
+        &per_db(&|m| Some(u8::from(m.catalog_readable).to_string())),
+    );
     gauge(
         &mut s,
         "cnpg_ops_first_recoverable_timestamp_seconds",
@@ -502,58 +590,111 @@ pub fn prometheus(findings: &[AuditFinding], metrics: &[DatabaseMetrics]) -> Str
         &mut s,
         "cnpg_ops_wal_gaps",
         "Number of gaps in the archived WAL.",
-        &per_db(&|m| Some(m.wal_gaps.to_string())),
+        &per_db(&|m| m.wal_gaps.map(|g| g.to_string())),
     );
-
-    // Findings per database and severity; databases without metrics get empty namespace and cluster.
-    let mut counts: BTreeMap<(String, String, String, String), [usize; 3]> = BTreeMap::new();
+    gauge(
+        &mut s,
+        "cnpg_ops_lifecycle_violations",
+        "Bucket lifecycle rules that delete or archive objects the retention window still needs.",
+        &per_db(&|m| {
+            Some(
+                of_db(findings, m)
+                    .filter(|f| is_lifecycle_violation(f))
+                    .count()
+                    .to_string(),
+            )
+        }),
+    );
+    let mut by_severity = Vec::new();
     for m in &dbs {
-        counts.insert(
-            (
-                m.env.clone(),
-                m.svc.clone(),
-                m.namespace.clone(),
-                m.cluster.clone(),
-            ),
-            [0; 3],
-        );
-    }
-    for f in findings {
-        let key = dbs
-            .iter()
-            .find(|m| m.env == f.env && m.svc == f.svc)
-            .map_or_else(
-                || (f.env.clone(), f.svc.clone(), String::new(), String::new()),
-                |m| {
-                    (
-                        m.env.clone(),
-                        m.svc.clone(),
-                        m.namespace.clone(),
-                        m.cluster.clone(),
-                    )
-                },
-            );
-        let slot = match f.severity {
-            Severity::Error => 0,
-            Severity::Warning => 1,
-            Severity::Info => 2,
-        };
-        counts.entry(key).or_insert([0; 3])[slot] += 1;
-    }
-    let mut values = Vec::new();
-    for ((env, svc, ns, cluster), c) in &counts {
-        for (i, sev) in ["error", "warning", "info"].iter().enumerate() {
-            values.push((
-                format!("{},severity=\"{sev}\"", labels(env, svc, ns, cluster)),
-                c[i].to_string(),
-            ));
+        for (sev, name) in SEVERITIES {
+            let n = of_db(findings, m).filter(|f| f.severity == sev).count();
+            by_severity.push((format!("{},severity=\"{name}\"", m.labels()), n.to_string()));
         }
     }
     gauge(
         &mut s,
         "cnpg_ops_audit_findings",
-        "Number of audit findings by severity.",
+        "Audit findings about one database, by severity.",
+        &by_severity,
+    );
+    // Findings about a bucket or a shared destination path, by location.
+    let mut shared: BTreeMap<(Scope, String), [usize; 3]> = BTreeMap::new();
+    for f in findings.iter().filter(|f| f.scope != Scope::Database) {
+        let slot = SEVERITIES
+            .iter()
+            .position(|(s, _)| *s == f.severity)
+            .unwrap_or(2);
+        shared
+            .entry((f.scope, f.location.clone().unwrap_or_default()))
+            .or_insert([0; 3])[slot] += 1;
+    }
+    let mut values = Vec::new();
+    for ((scope, location), counts) in &shared {
+        let scope = match scope {
+            Scope::Bucket => "bucket",
+            Scope::Destination => "destination",
+            Scope::Database => "database",
+        };
+        for (i, (_, name)) in SEVERITIES.iter().enumerate() {
+            values.push((
+                format!(
+                    "scope=\"{scope}\",location=\"{}\",severity=\"{name}\"",
+                    escape(location)
+                ),
+                counts[i].to_string(),
+            ));
+        }
+    }
+    gauge(
+        &mut s,
+        "cnpg_ops_audit_location_findings",
+        "Audit findings about a bucket or a destination path shared by databases, by severity.",
         &values,
+    );
+    gauge(
+        &mut s,
+        "cnpg_ops_audit_last_run_timestamp_seconds",
+        "Unix time the audit finished.",
+        &[(String::new(), run.finished_at.timestamp().to_string())],
+    );
+    gauge(
+        &mut s,
+        "cnpg_ops_audit_duration_seconds",
+        "How long the audit took.",
+        &[(String::new(), format!("{:.3}", run.duration_seconds))],
     );
     s
 }
+
+/// Every finding id the audit emits, with its meaning.
+#[must_use]
+pub fn all_checks() -> Vec<(&'static str, &'static str)> {
+    CHECKS
+        .iter()
+        .chain(bucket::CHECKS)
+        .chain(prefixes::CHECKS)
+        .chain(RUN_CHECKS)
+        .copied()
+        .collect()
+}
+
+/// Ids the command emits when a database cannot be audited.
+pub const RUN_CHECKS: &[(&str, &str)] = &[
+    (
+        "catalog-unreadable",
+        "the catalog could not be listed or read (denied, unreachable, no such bucket)",
+    ),
+    (
+        "catalog-missing",
+        "no catalog at the server folder the manifests name",
+    ),
+    (
+        "catalog-not-configured",
+        "the Cluster has no backup configuration",
+    ),
+    (
+        "database-unreadable",
+        "a database folder whose manifests cannot be read",
+    ),
+];

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{AuditFinding, DatabaseMetrics, Thresholds, audit_catalog, prometheus};
+use super::{AuditFinding, DatabaseMetrics, RunInfo, Thresholds, audit_catalog, prometheus};
 use crate::catalog::findings::Severity;
 use crate::catalog::tests::{Synth, at};
 use crate::gitops::discover::{BackupModel, Database, Schedule};
 
-fn db(retention: Option<&str>, schedule: Option<&str>) -> Database {
+pub(crate) fn db(retention: Option<&str>, schedule: Option<&str>) -> Database {
     Database {
         env: "prod".into(),
         svc: "orders".into(),
@@ -73,7 +73,10 @@ fn stalled_archiving_is_an_error_with_the_newest_segment() {
     assert_eq!(s.evidence["newest_segment"], "000000010000000000000009");
     assert_eq!(s.evidence["uploaded_at"], "2026-03-01T01:30:00Z");
     assert_eq!(s.evidence["age_seconds"], 61 * 60);
-    assert_eq!((s.env.as_str(), s.svc.as_str()), ("prod", "orders"));
+    assert_eq!(
+        (s.env.as_deref(), s.svc.as_deref()),
+        (Some("prod"), Some("orders"))
+    );
 }
 
 #[test]
@@ -263,7 +266,9 @@ fn timelines_without_history_map_the_catalog_finding() {
 /// Splits `name{labels} value` into its parts.
 fn sample(line: &str) -> (String, Vec<(String, String)>, String) {
     let (head, value) = line.rsplit_once(' ').unwrap();
-    let (name, rest) = head.split_once('{').unwrap();
+    let Some((name, rest)) = head.split_once('{') else {
+        return (head.to_owned(), Vec::new(), value.to_owned());
+    };
     let body = rest.strip_suffix('}').unwrap();
     let mut labels = Vec::new();
     let mut chars = body.chars().peekable();
@@ -298,8 +303,12 @@ fn prometheus_output_reads_back() {
     d.namespace = "ns \"a\"\\b".into();
     let findings = audit_catalog(&d, &c, &Thresholds::default());
     let metrics = vec![DatabaseMetrics::from(&d, &c)];
-    let text = prometheus(&findings, &metrics);
-    assert_eq!(text, prometheus(&findings, &metrics));
+    let run = RunInfo {
+        finished_at: at(95),
+        duration_seconds: 1.5,
+    };
+    let text = prometheus(&findings, &metrics, run);
+    assert_eq!(text, prometheus(&findings, &metrics, run));
 
     let mut seen = Vec::new();
     for line in text.lines() {
@@ -311,6 +320,13 @@ fn prometheus_output_reads_back() {
             continue;
         }
         let (name, labels, value) = sample(line);
+        if name.starts_with("cnpg_ops_audit_last_run")
+            || name.starts_with("cnpg_ops_audit_duration")
+        {
+            assert!(labels.is_empty(), "{line}");
+            seen.push((name, None, value));
+            continue;
+        }
         let keys: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(&keys[..4], ["env", "svc", "namespace", "cluster"], "{line}");
         assert_eq!(labels[2].1, "ns \"a\"\\b");
@@ -330,6 +346,13 @@ fn prometheus_output_reads_back() {
     assert_eq!(get("cnpg_ops_newest_wal_age_seconds", None), "300");
     assert_eq!(get("cnpg_ops_newest_backup_age_seconds", None), "2400");
     assert_eq!(get("cnpg_ops_wal_gaps", None), "1");
+    assert_eq!(get("cnpg_ops_audit_catalog_readable", None), "1");
+    assert_eq!(get("cnpg_ops_lifecycle_violations", None), "0");
+    assert_eq!(
+        get("cnpg_ops_audit_last_run_timestamp_seconds", None),
+        at(95).timestamp().to_string()
+    );
+    assert_eq!(get("cnpg_ops_audit_duration_seconds", None), "1.500");
     assert_eq!(get("cnpg_ops_audit_findings", Some("error")), "1");
     assert_eq!(get("cnpg_ops_audit_findings", Some("warning")), "0");
     assert_eq!(get("cnpg_ops_audit_findings", Some("info")), "0");
@@ -339,6 +362,9 @@ fn prometheus_output_reads_back() {
         "cnpg_ops_newest_backup_age_seconds",
         "cnpg_ops_wal_gaps",
         "cnpg_ops_audit_findings",
+        "cnpg_ops_audit_location_findings",
+        "cnpg_ops_lifecycle_violations",
+        "cnpg_ops_audit_catalog_readable",
     ] {
         assert!(text.contains(&format!("# HELP {name} ")), "{name}");
         assert!(text.contains(&format!("# TYPE {name} gauge")), "{name}");

@@ -2,7 +2,7 @@
 //! catalog engine needs to read its backups: the object store prefix, the
 //! server folder (with CloudNativePG's defaults), the credentials kind.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -449,6 +449,98 @@ pub fn discover(repo: &Repo) -> Discovery {
             recovery,
             flux_kustomizations,
         });
+    }
+    out
+}
+
+/// A catalog some Cluster in the repository writes or reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogRef {
+    /// Where.
+    pub location: CatalogLocation,
+    /// `writes` (the Cluster archives there) or `reads` (an externalCluster).
+    pub role: &'static str,
+    /// `file:line` of the Cluster.
+    pub by: String,
+}
+
+/// Every catalog any Cluster in the repository writes or reads, whether or
+/// not its folder reads as a database: restores beside the original,
+/// replicas and clones all own their server folders.
+#[must_use]
+pub fn catalog_references(repo: &Repo) -> Vec<CatalogRef> {
+    let stores: Vec<(&Doc, ObjectStore)> = repo
+        .docs_of("barmancloud.cnpg.io", "ObjectStore")
+        .filter_map(|d| docs::from_value(&d.value).ok().map(|s| (d, s)))
+        .collect();
+    let mut out = Vec::new();
+    for doc in repo.docs_of("postgresql.cnpg.io", "Cluster") {
+        let Ok(cluster) = docs::from_value::<Cluster>(&doc.value) else {
+            continue;
+        };
+        let dir = doc.file.parent().map(Path::to_owned).unwrap_or_default();
+        let namespace = repo
+            .docs_in(&dir)
+            .find(|d| d.is("kustomize.config.k8s.io", "Kustomization"))
+            .and_then(|d| d.value.pointer("/namespace").and_then(|v| v.as_str()))
+            .map(str::to_owned)
+            .or_else(|| cluster.metadata.namespace.clone());
+        // The ObjectStore of that name: in the same folder, else in the
+        // Cluster's namespace, else anywhere.
+        let store_named = |name: &str| {
+            let named = || stores.iter().filter(|(_, s)| s.metadata.name == name);
+            named()
+                .find(|(d, _)| d.file.parent() == Some(dir.as_path()))
+                .or_else(|| {
+                    named().find(|(d, _)| {
+                        namespace.is_some()
+                            && d.value
+                                .pointer("/metadata/namespace")
+                                .and_then(|v| v.as_str())
+                                == namespace.as_deref()
+                    })
+                })
+                .or_else(|| named().next())
+                .map(|(_, s)| s)
+        };
+        let name = cluster.metadata.name.clone();
+        let by = doc.at("");
+        let mut push = |location: Option<CatalogLocation>, role| {
+            if let Some(location) = location {
+                out.push(CatalogRef {
+                    location,
+                    role,
+                    by: by.clone(),
+                });
+            }
+        };
+        if let Some(p) = cluster.barman_plugin() {
+            let store = p
+                .parameters
+                .get("barmanObjectName")
+                .and_then(|n| store_named(n));
+            push(
+                store.map(|s| CatalogLocation::plugin(p, s, &name)),
+                "writes",
+            );
+        }
+        if let Some(s) = cluster.inline_store() {
+            push(Some(CatalogLocation::inline(s, &name)), "writes");
+        }
+        for e in &cluster.spec.external_clusters {
+            let location =
+                if let Some(p) = e.plugin.as_ref().filter(|p| p.name == docs::BARMAN_PLUGIN) {
+                    p.parameters
+                        .get("barmanObjectName")
+                        .and_then(|n| store_named(n))
+                        .map(|s| CatalogLocation::plugin(p, s, &name))
+                } else {
+                    e.barman_object_store
+                        .as_ref()
+                        .map(|s| CatalogLocation::inline(s, &e.name))
+                };
+            push(location, "reads");
+        }
     }
     out
 }
