@@ -82,6 +82,10 @@ pub enum Command {
     /// Clone a database into another env: prove the source catalog, then commit the clone's
     /// folder, bootstrapped by recovery from it, on a new branch.
     Clone(CloneArgs),
+    /// Audit every database's backups: archive freshness, backup age, gaps, anchors against
+    /// retention and bucket lifecycle, orphan and nested prefixes. Exit 1 when an error-level
+    /// finding fires.
+    Audit(AuditArgs),
     /// The runbooks cnpg-ops drives, step by step, with the manual command for each step.
     #[command(subcommand)]
     Playbook(PlaybookCommand),
@@ -229,6 +233,49 @@ pub enum WriteMode {
     Check,
     /// Print the diff and change nothing.
     DryRun,
+}
+
+/// `cnpg-ops audit`
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this env.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only this service.
+    #[arg(long)]
+    pub svc: Option<String>,
+    /// Print the metrics in the Prometheus text format instead of the report (pipe them to a
+    /// Pushgateway).
+    #[arg(long)]
+    pub prometheus: bool,
+    /// Also write the metrics in the Prometheus text format to PATH, atomically, for
+    /// node-exporter's textfile collector (a name ending in .prom).
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<std::path::PathBuf>,
+    /// The newest archived WAL may be at most this old (30m, 2h, 1d).
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub wal_max_age: String,
+    /// The newest DONE backup may be at most the schedule interval times this old.
+    #[arg(long, default_value_t = 1.5, value_name = "FACTOR")]
+    pub backup_grace: f64,
+    /// Do not read bucket configuration (lifecycle, versioning, locks).
+    #[arg(long)]
+    pub skip_bucket_config: bool,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Endpoint of an S3-compatible store, when the manifests and .cnpg-ops.toml name none.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Parallel requests to the object store, per catalog.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Catalogs read at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// The time to judge ages against (default: now).
+    #[arg(long, value_name = "TIME", hide_short_help = true)]
+    pub now: Option<String>,
 }
 
 /// `cnpg-ops ls`

@@ -12,7 +12,7 @@ pub const STORE: u8 = 3;
 pub const INTERRUPTED: u8 = 130;
 
 /// A command that could not do its work.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failure {
     /// Exit code.
     pub code: u8,

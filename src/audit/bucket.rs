@@ -44,8 +44,9 @@ pub struct LifecycleRule {
     pub prefixes: Vec<String>,
     /// Key suffixes the rule is limited to, any of them (GCS `matchesSuffix`).
     pub suffixes: Vec<String>,
-    /// Limited by object tags (barman-cloud tags nothing it writes unless told to).
-    pub tags: bool,
+    /// Why the rule never matches what barman-cloud writes: limited by object
+    /// tags or a custom time, which barman-cloud does not set.
+    pub inert: Option<String>,
     /// Limited by object size or storage class: may match only some objects.
     pub partial_filter: Option<String>,
     /// What the rule does.
@@ -279,7 +280,7 @@ pub fn judge(cfg: &BucketConfig, uses: &[CatalogUse], now: DateTime<Utc>) -> Vec
             hint: Some(hint.to_owned()),
         };
         let need = needed(u);
-        for rule in cfg.rules.iter().filter(|r| r.enabled && !r.tags) {
+        for rule in cfg.rules.iter().filter(|r| r.enabled && r.inert.is_none()) {
             let parts = reaches(rule, &u.prefix);
             if parts.is_empty() {
                 continue;
@@ -549,7 +550,7 @@ mod tests {
     fn rules_on_other_prefixes_tags_or_disabled_do_not_reach_the_catalog() {
         let u = [use_(Some(7), Some(1))];
         let mut tagged = expire("t", "", 1);
-        tagged.tags = true;
+        tagged.inert = Some("tag filter".into());
         let mut off = expire("o", "", 1);
         off.enabled = false;
         let rules = vec![

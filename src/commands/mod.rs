@@ -1,6 +1,7 @@
 //! One module per subcommand. Each turns parsed arguments into settings,
 //! drives the store and the analysis, and hands results to the printer.
 
+pub mod audit;
 pub mod catalog;
 pub mod deliver;
 pub mod lint;
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<u8, Failure> {
         Command::Lint(args) => lint::run(&args, &cli.global, printer),
         Command::Pitr(args) => runbooks::pitr(&args, &cli.global, printer).await,
         Command::Clone(args) => runbooks::clone(&args, &cli.global, printer).await,
+        Command::Audit(args) => audit::run(&args, &cli.global, printer).await,
         Command::Playbook(cmd) => runbooks::playbooks(&cmd, printer),
     }
 }

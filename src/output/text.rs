@@ -635,3 +635,121 @@ pub fn playbook_show(p: &Printer, b: &crate::runbook::playbook::Playbook) -> Str
     }
     out
 }
+
+/// `cnpg-ops audit`.
+#[must_use]
+pub fn audit(
+    p: &Printer,
+    databases: &[crate::commands::audit::DatabaseReport],
+    findings: &[crate::audit::AuditFinding],
+    seconds: f64,
+) -> String {
+    use crate::audit::Scope;
+    let mut out = String::new();
+    let age = |s: Option<i64>| {
+        s.map_or_else(
+            || "-".to_owned(),
+            |s| human_duration(chrono::Duration::seconds(s)),
+        )
+    };
+    let mut rows = vec![vec![
+        "DATABASE".to_owned(),
+        "CATALOG".to_owned(),
+        "FIRST RECOVERABLE".to_owned(),
+        "NEWEST WAL".to_owned(),
+        "NEWEST BACKUP".to_owned(),
+        "GAPS".to_owned(),
+        "FINDINGS".to_owned(),
+    ]];
+    for d in databases {
+        let m = &d.metrics;
+        let mine = findings.iter().filter(|f| {
+            f.scope == Scope::Database
+                && f.env.as_deref() == Some(d.env.as_str())
+                && f.svc.as_deref() == Some(d.svc.as_str())
+        });
+        let (e, w) = mine.fold((0, 0), |(e, w), f| match f.severity {
+            Severity::Error => (e + 1, w),
+            Severity::Warning => (e, w + 1),
+            Severity::Info => (e, w),
+        });
+        let status = match (e, w) {
+            (0, 0) => p.paint(Style::Good, "ok"),
+            (0, w) => p.paint(Style::Warn, &format!("{w} warning(s)")),
+            (e, _) => p.paint(Style::Bad, &format!("{e} error(s)")),
+        };
+        rows.push(vec![
+            format!("{}/{}", d.env, d.svc),
+            sanitize(d.catalog.as_deref().unwrap_or("-")).into_owned(),
+            if m.catalog_readable {
+                t(m.first_recoverable)
+            } else {
+                "unreadable".to_owned()
+            },
+            age(m.newest_wal_age_seconds),
+            age(m.newest_backup_age_seconds),
+            m.wal_gaps.map_or_else(|| "-".to_owned(), |g| g.to_string()),
+            status,
+        ]);
+    }
+    out.push_str(&table(p, &rows));
+    if !findings.is_empty() {
+        let _ = writeln!(out);
+    }
+    let mut last = String::new();
+    for f in findings {
+        let head = match f.scope {
+            Scope::Database => format!(
+                "{}/{}",
+                f.env.as_deref().unwrap_or("?"),
+                f.svc.as_deref().unwrap_or("?")
+            ),
+            Scope::Bucket => format!("bucket {}", f.location.as_deref().unwrap_or("?")),
+            Scope::Destination => f.location.clone().unwrap_or_default(),
+        };
+        if head != last {
+            let _ = writeln!(out, "{}", p.paint(Style::Heading, &sanitize(&head)));
+            last = head;
+        }
+        let sev = match f.severity {
+            Severity::Error => p.paint(Style::Bad, "error  "),
+            Severity::Warning => p.paint(Style::Warn, "warning"),
+            Severity::Info => p.paint(Style::Dim, "info   "),
+        };
+        let _ = writeln!(
+            out,
+            "  {sev} {} {}",
+            p.paint(Style::Dim, f.id),
+            sanitize(&f.message)
+        );
+        if let Some(h) = &f.hint {
+            let _ = writeln!(
+                out,
+                "          {} {}",
+                p.paint(Style::Dim, "hint:"),
+                sanitize(h)
+            );
+        }
+    }
+    let n = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let (errors, warnings, notes) = (n(Severity::Error), n(Severity::Warning), n(Severity::Info));
+    let style = if errors > 0 {
+        Style::Bad
+    } else if warnings > 0 {
+        Style::Warn
+    } else {
+        Style::Good
+    };
+    let _ = writeln!(
+        out,
+        "\n{}",
+        p.paint(
+            style,
+            &format!(
+                "{} database(s) audited in {seconds:.1}s: {errors} error(s), {warnings} warning(s), {notes} note(s)",
+                databases.len()
+            )
+        )
+    );
+    out
+}

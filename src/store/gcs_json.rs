@@ -175,6 +175,23 @@ impl GcsJsonList {
         .await
     }
 
+    /// The bucket resource's lifecycle, versioning and retention policy.
+    pub async fn bucket_metadata(&self) -> Result<serde_json::Value, object_store::Error> {
+        let url = format!("{}/storage/v1/b/{}", self.base, self.bucket);
+        let body = self
+            .send(
+                || {
+                    self.client
+                        .get(&url)
+                        .query(&[("fields", "lifecycle,versioning,retentionPolicy")])
+                },
+                &self.bucket,
+            )
+            .await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| generic(format!("the bucket resource is not the expected JSON: {e}")))
+    }
+
     /// Sends a request with retries on 5xx, 429 and connection failures; maps statuses to
     /// `object_store` errors about `what`.
     async fn send(

@@ -6,6 +6,7 @@
 //! failures. A listing is complete or an error: a page that fails after its
 //! retries fails the whole read. Does not own: what the objects mean (`catalog`).
 
+pub mod bucket;
 pub mod error;
 pub mod gcs_json;
 pub mod list;
@@ -296,6 +297,14 @@ impl Store {
     #[must_use]
     pub fn raw(&self) -> Arc<dyn ObjectStore> {
         self.object.clone()
+    }
+
+    /// The GCS JSON API client, for a `gs://` store.
+    pub(crate) fn gcs_json(&self) -> Option<&gcs_json::GcsJsonList> {
+        match self.paged.as_deref() {
+            Some(Pager::GcsJson(g)) => Some(g),
+            _ => None,
+        }
     }
 
     /// A URL-like name of `key` for messages.

@@ -55,40 +55,7 @@ impl Store {
     /// Finds the server folder under the destination path.
     pub async fn discover(&self, server_name: Option<&str>) -> Result<Discovered, DiscoverError> {
         let dest = self.location.original.clone();
-        let prefix = self.location.prefix.clone();
-        let join = |a: &str, b: &str| {
-            if a.is_empty() {
-                b.to_owned()
-            } else {
-                format!("{a}/{b}")
-            }
-        };
-        let mut layout = DestLayout {
-            top: self.folders(&prefix).await?,
-            ..DestLayout::default()
-        };
-        let tops: Vec<String> = layout
-            .top
-            .iter()
-            .filter(|t| *t != "base" && *t != "wals")
-            .cloned()
-            .collect();
-        let children: Vec<(String, _)> = stream::iter(tops)
-            .map(|t| {
-                let p = join(&prefix, &t);
-                async move { (t, self.folders(&p).await) }
-            })
-            .buffer_unordered(self.options.concurrency.max(1))
-            .collect()
-            .await;
-        for (t, c) in children {
-            let c = c?;
-            if c.contains(&t) {
-                let nested = self.folders(&join(&join(&prefix, &t), &t)).await?;
-                layout.nested.insert(t.clone(), nested);
-            }
-            layout.children.insert(t, c);
-        }
+        let layout = self.layout().await?;
         let d = layout.discover(&dest);
         let server = match server_name {
             Some(s) => {
@@ -155,6 +122,46 @@ impl Store {
             server,
             findings: d.findings,
         })
+    }
+
+    /// The folders under the destination path, two levels deep, and inside
+    /// any folder nested in itself.
+    pub async fn layout(&self) -> Result<DestLayout, StoreError> {
+        let prefix = self.location.prefix.clone();
+        let join = |a: &str, b: &str| {
+            if a.is_empty() {
+                b.to_owned()
+            } else {
+                format!("{a}/{b}")
+            }
+        };
+        let mut layout = DestLayout {
+            top: self.folders(&prefix).await?,
+            ..DestLayout::default()
+        };
+        let tops: Vec<String> = layout
+            .top
+            .iter()
+            .filter(|t| *t != "base" && *t != "wals")
+            .cloned()
+            .collect();
+        let children: Vec<(String, _)> = stream::iter(tops)
+            .map(|t| {
+                let p = join(&prefix, &t);
+                async move { (t, self.folders(&p).await) }
+            })
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect()
+            .await;
+        for (t, c) in children {
+            let c = c?;
+            if c.contains(&t) {
+                let nested = self.folders(&join(&join(&prefix, &t), &t)).await?;
+                layout.nested.insert(t.clone(), nested);
+            }
+            layout.children.insert(t, c);
+        }
+        Ok(layout)
     }
 
     /// Lists and reads the catalog of `server`.
