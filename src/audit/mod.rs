@@ -129,6 +129,7 @@ pub const CHECKS: &[(&str, &str)] = &[
 /// Catalog findings that mean a backup cannot serve a restore.
 const UNUSABLE: &[&str] = &[
     "backup-failed",
+    "backup-info-unreadable",
     "backup-missing-info",
     "backup-data-missing",
     "backup-wal-missing",
@@ -418,9 +419,17 @@ pub fn audit_catalog(
                 Some("check that retention runs (the ObjectStore's retentionPolicy and the sidecar's logs)"),
             );
         } else if frp > start {
+            // A catalog whose oldest backup is younger than the window has not
+            // had the time to cover it; one that is older lost something.
+            let young = catalog
+                .backups
+                .iter()
+                .filter_map(|b| b.begin_time)
+                .min()
+                .is_none_or(|oldest| oldest > start);
             out.push(
                 "retention-window-not-covered",
-                Severity::Warning,
+                if young { Severity::Info } else { Severity::Warning },
                 backup,
                 format!(
                     "the first recoverable point {} is newer than the window start {}: the window promised by retention is not covered",

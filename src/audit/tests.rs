@@ -233,8 +233,24 @@ fn retention_not_enforced_and_window_not_covered() {
         &Thresholds::default(),
     );
     let w = find(&f, "retention-window-not-covered").expect("not covered");
-    assert_eq!(w.severity, Severity::Warning);
+    assert_eq!(w.severity, Severity::Info, "a young catalog is not a loss");
     assert!(!ids(&f).contains(&"retention-not-enforced"));
+
+    // An old backup that cannot serve (its data is gone) and only young
+    // usable ones: something was lost, the window is not covered.
+    let mut s = Synth::new();
+    s.wal(1, 1, 9)
+        .backup("20260228T000000", "DONE", 1, 1, 1, -1400, false)
+        .done("20260301T000050", 5, 55);
+    let c = s.analyse_at(95);
+    let f = audit_catalog(
+        &db(Some("1d"), Some(HALF_HOURLY)),
+        &c,
+        &Thresholds::default(),
+    );
+    let w = find(&f, "retention-window-not-covered").expect("not covered");
+    assert_eq!(w.severity, Severity::Warning, "{f:#?}");
+    assert!(ids(&f).contains(&"backup-unusable"));
 }
 
 #[test]
