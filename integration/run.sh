@@ -17,6 +17,9 @@
 #      runbooks   test_runbooks.py   `pitr` and `clone` on a git repository made from the
 #                                    selfhosted fixture, pointed at the catalog; every
 #                                    committed recovery proven by a real restore
+#      audit      test_audit.py      `audit` of a repository whose catalogs are copies of a
+#                                    fresh real catalog, each broken one way; real lifecycle
+#                                    rules set through the S3 API
 # 5. the last line sums them: `integration: N passed, M failed`
 #
 # Exit status: 0 when every check passed, 1 otherwise. Checks that fail because of a known,
@@ -27,7 +30,7 @@
 #
 # Variables:
 #   CNPG_OPS_BIN          the binary under test (default: target/debug/cnpg-ops in the repo)
-#   INTEGRATION_SUITES    which suites, space-separated (default: verdicts providers failures runbooks;
+#   INTEGRATION_SUITES    which suites, space-separated (default: verdicts providers failures runbooks audit;
 #                         only verdicts when CNPG_OPS_BIN is selftest_oracle.py)
 #   S3_SERVER             garage (default) or moto
 #   CNPG_OPS_CACHE        cache for the venv, Garage and Azurite (default ~/.cache/cnpg-ops)
@@ -53,7 +56,7 @@ final_line=""   # `integration: N passed, M failed`, printed last of all by clea
 if [ "$(basename "$CNPG_OPS_BIN")" = selftest_oracle.py ]; then
   SUITES="${INTEGRATION_SUITES:-verdicts}"
 else
-  SUITES="${INTEGRATION_SUITES:-verdicts providers failures runbooks}"
+  SUITES="${INTEGRATION_SUITES:-verdicts providers failures runbooks audit}"
 fi
 for s in $SUITES; do
   case "$s" in verdicts|providers|failures|runbooks) ;; *) echo "integration: unknown suite '$s'" >&2; exit 2 ;; esac
@@ -134,6 +137,7 @@ if want providers && [ "$providers_ready" = 1 ]; then
 fi
 if want failures && [ "$catalog_ready" = 1 ]; then run_suite failures "$HERE/test_failures.py"; fi
 if want runbooks && [ "$catalog_ready" = 1 ]; then run_suite runbooks "$HERE/test_runbooks.py"; fi
+if want audit; then run_suite audit "$HERE/test_audit.py"; fi
 
 echo
 echo "elapsed: $(( $(date +%s) - INTEGRATION_STARTED ))s"

@@ -240,6 +240,8 @@ EOF
   "${g[@]}" key import --yes -n integration "$S3_KEY_ID" "$S3_SECRET" >/dev/null
   "${g[@]}" bucket create "$S3_BUCKET" >/dev/null
   "${g[@]}" bucket allow --read --write --owner "$S3_BUCKET" --key "$S3_KEY_ID" >/dev/null
+  # A bucket the key may not touch: the audit suite's denied store.
+  "${g[@]}" bucket create "$S3_DENIED_BUCKET" >/dev/null
   S3_REGION=garage
   wait_http "$s3_port" || die "garage S3 API not answering on 127.0.0.1:$s3_port"
 }
@@ -274,6 +276,9 @@ do_start() {
   local s3_port
   s3_port="$(free_port)"
   S3_BUCKET="${S3_BUCKET:-cnpg-backups}"
+  # Only Garage checks keys; moto lets every key in, so there is no denied bucket there.
+  S3_DENIED_BUCKET=""
+  if [ "$S3_SERVER" = garage ]; then S3_DENIED_BUCKET="$S3_BUCKET-denied"; fi
   case "$S3_SERVER" in
     garage) start_garage "$workdir/s3" "$s3_port" ;;
     moto) start_moto "$workdir/s3" "$s3_port" ;;
@@ -284,6 +289,7 @@ do_start() {
 export S3_SERVER=$S3_SERVER
 export S3_ENDPOINT_URL=http://127.0.0.1:$s3_port
 export S3_BUCKET=$S3_BUCKET
+export S3_DENIED_BUCKET=$S3_DENIED_BUCKET
 export AWS_ACCESS_KEY_ID=$S3_KEY_ID
 export AWS_SECRET_ACCESS_KEY=$S3_SECRET
 export AWS_DEFAULT_REGION=$S3_REGION

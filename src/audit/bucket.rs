@@ -23,6 +23,9 @@ pub struct BucketConfig {
     pub provider: String,
     /// Bucket or container.
     pub bucket: String,
+    /// The endpoint, when not the provider's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// Lifecycle rules, as read (disabled ones included).
     pub rules: Vec<LifecycleRule>,
     /// Versioning: `enabled`, `suspended`, `disabled`; `None` when unknown.
@@ -226,7 +229,10 @@ pub fn judge(cfg: &BucketConfig, uses: &[CatalogUse], now: DateTime<Utc>) -> Vec
         scope: Scope::Bucket,
         env: None,
         svc: None,
-        location: Some(format!("{}://{}", cfg.provider, cfg.bucket)),
+        location: Some(match &cfg.endpoint {
+            Some(e) => format!("{}://{} at {e}", cfg.provider, cfg.bucket),
+            None => format!("{}://{}", cfg.provider, cfg.bucket),
+        }),
         subject: cfg.bucket.clone(),
         message,
         evidence,

@@ -357,27 +357,36 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
         .map(|((dest, endpoint), targets)| async move {
             let store = match open(dest, endpoint.as_ref(), a) {
                 Ok(s) => s,
-                Err(f) => return (targets, Err(f)),
+                Err(f) => return (targets, None, Err(f)),
             };
             let layout = store.layout().await.map_err(Failure::from);
-            (targets, layout.map(|l| (store, l)))
+            (targets, Some(store), layout)
         })
         .buffer_unordered(usize::from(a.parallel))
         .collect()
         .await;
-    for (targets, result) in layouts {
-        match result {
-            Ok((store, layout)) => {
+    // Stores whose folders could not be listed: their buckets are still judged,
+    // so that a denied configuration is said too.
+    let mut unlisted: Vec<(Store, Vec<&Target>)> = Vec::new();
+    for (targets, store, result) in layouts {
+        match (store, result) {
+            (Some(store), Ok(layout)) => {
                 let dest = normalise(&targets[0].destination);
                 let d = layout.discover(&dest);
                 let view = DestinationView::new(&dest, d.servers.clone(), d.findings, &refs);
                 findings.extend(prefixes::judge(&view));
                 opened.push((store, targets.iter().collect(), d.servers));
             }
-            Err(f) => {
+            (store, result) => {
+                let f = result
+                    .err()
+                    .unwrap_or_else(|| Failure::usage("no store", None));
                 for t in targets {
                     let display = format!("{}/{}", normalise(&t.destination), t.server);
                     findings.push(unreadable(t.db, &display, f.clone()));
+                }
+                if let Some(store) = store {
+                    unlisted.push((store, targets.iter().collect()));
                 }
             }
         }
@@ -403,7 +412,16 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
     // Catalog uses per bucket, for the configuration checks.
     let mut buckets: BTreeMap<(String, String, Option<String>), (&Store, Vec<CatalogUse>)> =
         BTreeMap::new();
-    for (store, t, read) in reads {
+    let unread = unlisted
+        .iter()
+        .flat_map(|(s, ts)| ts.iter().map(move |t| (s, *t, None)));
+    let read = reads.into_iter().map(|(s, t, r)| (s, t, Some(r)));
+    for (store, t, read) in read.chain(unread) {
+        let read = read.unwrap_or(Read {
+            catalog: None,
+            objects: None,
+            findings: Vec::new(),
+        });
         findings.extend(read.findings);
         let key = (t.db.env.clone(), t.db.svc.clone());
         if let (Some(c), Some(r)) = (&read.catalog, reports.get_mut(&key)) {
@@ -430,13 +448,16 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
     }
     let mut configs = Vec::new();
     if !a.skip_bucket_config {
-        let read: Vec<_> = stream::iter(buckets.values())
-            .map(|(store, uses)| async move { (store.bucket_config().await, uses) })
+        let read: Vec<_> = stream::iter(buckets.iter())
+            .map(|((_, _, endpoint), (store, uses))| async move {
+                (store.bucket_config().await, uses, endpoint)
+            })
             .buffer_unordered(usize::from(a.parallel))
             .collect()
             .await;
-        for (cfg, uses) in read {
-            if let Some(cfg) = cfg {
+        for (cfg, uses, endpoint) in read {
+            if let Some(mut cfg) = cfg {
+                cfg.endpoint = endpoint.clone();
                 findings.extend(bucket::judge(&cfg, uses, now));
                 configs.push(cfg);
             }

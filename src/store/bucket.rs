@@ -384,6 +384,15 @@ pub async fn read_s3(bucket: &str, endpoint: Option<&str>, timeout: Duration) ->
     match lifecycle {
         Ok(out) => cfg.rules = out.rules().iter().map(from_s3_rule).collect(),
         Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => {}
+        // The store did not answer at all: the other calls would fail the same way.
+        Err(e) if !matches!(e, SdkError::ServiceError(_)) => {
+            cfg.unreadable.push(s3_unreadable(
+                "bucket",
+                "s3:GetLifecycleConfiguration, s3:GetBucketVersioning, s3:GetBucketObjectLockConfiguration",
+                &e,
+            ));
+            return cfg;
+        }
         Err(e) => cfg.unreadable.push(s3_unreadable(
             "lifecycle",
             "s3:GetLifecycleConfiguration",
