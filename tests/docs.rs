@@ -152,3 +152,39 @@ fn playbooks_document() {
     }
     check("docs/playbooks.md", &s);
 }
+
+#[test]
+fn audit_document() {
+    use cnpg_ops::audit::{DatabaseMetrics, RunInfo, all_checks, prometheus};
+    let mut s = String::from(
+        "# Audit checks and metrics\n\nGenerated from `src/audit` by `UPDATE_DOCS=1 cargo test --test docs`. \
+         `cnpg-ops audit` prints these ids in its text and JSON reports; the metrics are what \
+         `--prometheus` and `--textfile` write.\n\n## Findings\n\n| id | meaning |\n|---|---|\n",
+    );
+    for (id, meaning) in all_checks() {
+        writeln!(s, "| `{id}` | {meaning} |").unwrap();
+    }
+    let m = DatabaseMetrics {
+        env: "prod".into(),
+        svc: "orders".into(),
+        namespace: "orders".into(),
+        cluster: "orders-pg".into(),
+        catalog_readable: true,
+        first_recoverable: None,
+        newest_wal_age_seconds: Some(1),
+        newest_backup_age_seconds: Some(1),
+        wal_gaps: Some(0),
+    };
+    let run = RunInfo {
+        finished_at: chrono::DateTime::UNIX_EPOCH,
+        duration_seconds: 0.0,
+    };
+    s.push_str("\n## Metrics\n\nEvery metric is a gauge. Per-database metrics carry the labels `env`, `svc`, `namespace` and `cluster`; findings about a bucket or a shared destination path carry `scope` and `location`.\n\n| metric | meaning |\n|---|---|\n");
+    for line in prometheus(&[], &[m], run).lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap();
+            writeln!(s, "| `{name}` | {help} |").unwrap();
+        }
+    }
+    check("docs/audit.md", &s);
+}
