@@ -69,7 +69,7 @@ async fn main() -> ExitCode {
         for segno in first..first + per_tli {
             let name = size.name(tli, segno);
             keys.push((format!("{root}/wals/{}/{name}.gz", &name[..16]), Vec::new()));
-            if (segno - first) % 5000 == 0 {
+            if (segno - first).is_multiple_of(5000) {
                 let id = format!(
                     "2026{:02}{:02}T{:02}0000",
                     1 + (segno / 5000 / 28) % 12,
@@ -100,7 +100,7 @@ async fn main() -> ExitCode {
             async move {
                 store.put(&Path::from(k), PutPayload::from(body)).await?;
                 let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if d % 10_000 == 0 {
+                if d.is_multiple_of(10_000) {
                     eprintln!("{d} objects written");
                 }
                 Ok(())

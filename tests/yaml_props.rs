@@ -71,7 +71,7 @@ impl Writer {
 
     fn trailing(&mut self) -> String {
         self.n += 1;
-        if self.n % 2 == 0 {
+        if self.n.is_multiple_of(2) {
             format!("  # tail {}", self.n)
         } else {
             String::new()
@@ -85,7 +85,7 @@ impl Writer {
             } else {
                 " ".repeat(indent)
             };
-            if !(i == 0 && first_inline) && self.n % 3 == 0 {
+            if !(i == 0 && first_inline) && self.n.is_multiple_of(3) {
                 self.comment(indent);
             }
             match v {

@@ -306,14 +306,12 @@ pub fn judge(cfg: &BucketConfig, uses: &[CatalogUse], now: DateTime<Utc>) -> Vec
                     } => (*days, *date, "archives", Some(class.clone())),
                     _ => continue,
                 };
-                let mut evidence = json!({
-                    "bucket": cfg.bucket,
-                    "rule": rule.id,
-                    "prefixes": rule.prefixes,
-                    "reaches": parts,
-                    "catalog": u.display,
-                });
-                let ev = evidence.as_object_mut().expect("object");
+                let mut ev = serde_json::Map::new();
+                ev.insert("bucket".into(), json!(cfg.bucket));
+                ev.insert("rule".into(), json!(rule.id));
+                ev.insert("prefixes".into(), json!(rule.prefixes));
+                ev.insert("reaches".into(), json!(parts));
+                ev.insert("catalog".into(), json!(u.display));
                 if let Some(d) = acts_after {
                     ev.insert("after_days".into(), json!(d));
                 }
@@ -346,7 +344,7 @@ pub fn judge(cfg: &BucketConfig, uses: &[CatalogUse], now: DateTime<Utc>) -> Vec
                                 "lifecycle rule `{}` of bucket {} {verb} objects under {} behind barman's back, and the retention policy is not a recovery window to judge it against",
                                 rule.id, cfg.bucket, u.display
                             ),
-                            evidence,
+                            Value::Object(ev),
                             "let barman's retention (retentionPolicy: 30d) delete backups; a lifecycle rule can delete a backup's data while its backup.info still lists it, and CloudNativePG then picks a backup that cannot be restored",
                         ));
                     }
@@ -421,7 +419,7 @@ pub fn judge(cfg: &BucketConfig, uses: &[CatalogUse], now: DateTime<Utc>) -> Vec
                         "lifecycle rule `{}` of bucket {} {what} under {}; {needs}",
                         rule.id, cfg.bucket, u.display
                     ),
-                    evidence,
+                    Value::Object(ev),
                     hint,
                 ));
             }

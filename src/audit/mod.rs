@@ -533,6 +533,18 @@ const SEVERITIES: [(Severity, &str); 3] = [
     (Severity::Info, "info"),
 ];
 
+/// The database-scoped findings about `m`'s database.
+fn of_db<'a>(
+    findings: &'a [AuditFinding],
+    m: &'a DatabaseMetrics,
+) -> impl Iterator<Item = &'a AuditFinding> + 'a {
+    findings.iter().filter(move |f| {
+        f.scope == Scope::Database
+            && f.env.as_deref() == Some(m.env.as_str())
+            && f.svc.as_deref() == Some(m.svc.as_str())
+    })
+}
+
 /// Whether a finding says a lifecycle rule removes what a restore needs.
 fn is_lifecycle_violation(f: &AuditFinding) -> bool {
     f.id.starts_with("lifecycle-") && f.severity == Severity::Error
@@ -561,16 +573,6 @@ pub fn prometheus(findings: &[AuditFinding], metrics: &[DatabaseMetrics], run: R
             .filter_map(|m| Some((m.labels(), f(m)?)))
             .collect()
     };
-    fn of_db<'a>(
-        findings: &'a [AuditFinding],
-        m: &'a DatabaseMetrics,
-    ) -> impl Iterator<Item = &'a AuditFinding> + 'a {
-        findings.iter().filter(move |f| {
-            f.scope == Scope::Database
-                && f.env.as_deref() == Some(m.env.as_str())
-                && f.svc.as_deref() == Some(m.svc.as_str())
-        })
-    }
     gauge(
         &mut s,
         "cnpg_ops_audit_catalog_readable",

@@ -95,6 +95,9 @@ impl Summary {
     }
 }
 
+/// A bucket: provider, name, endpoint.
+type BucketKey = (String, String, Option<String>);
+
 /// A database with a catalog, and how to reach it.
 struct Target<'a> {
     db: &'a Database,
@@ -410,8 +413,7 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
     }
 
     // Catalog uses per bucket, for the configuration checks.
-    let mut buckets: BTreeMap<(String, String, Option<String>), (&Store, Vec<CatalogUse>)> =
-        BTreeMap::new();
+    let mut buckets: BTreeMap<BucketKey, (&Store, Vec<CatalogUse>)> = BTreeMap::new();
     let unread = unlisted
         .iter()
         .flat_map(|(s, ts)| ts.iter().map(move |t| (s, *t, None)));
@@ -457,7 +459,7 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
             .await;
         for (cfg, uses, endpoint) in read {
             if let Some(mut cfg) = cfg {
-                cfg.endpoint = endpoint.clone();
+                cfg.endpoint.clone_from(endpoint);
                 findings.extend(bucket::judge(&cfg, uses, now));
                 configs.push(cfg);
             }
@@ -544,10 +546,10 @@ fn check_textfile_dir(path: &Path) -> Result<(), Failure> {
 /// Writes the exposition beside the target and renames it into place, so the
 /// collector never reads half a file.
 fn write_textfile(path: &Path, body: &str) -> Result<(), Failure> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "cnpg-ops.prom".to_owned());
+    let name = path.file_name().map_or_else(
+        || "cnpg-ops.prom".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let fail = |e: std::io::Error| {
         let _ = std::fs::remove_file(&tmp);

@@ -137,15 +137,15 @@ fn text(p: &Printer, o: &Outcome) -> String {
     };
     out.push_str(&p.paint(style, &sanitize(&line)));
     out.push('\n');
-    if let Some(c) = &o.commit {
-        if !c.pushed {
-            let _ = writeln!(
-                out,
-                "  {} git push -u origin {}   (or run again with --push)",
-                p.paint(Style::Dim, "next:"),
-                sanitize(&c.branch)
-            );
-        }
+    if let Some(c) = &o.commit
+        && !c.pushed
+    {
+        let _ = writeln!(
+            out,
+            "  {} git push -u origin {}   (or run again with --push)",
+            p.paint(Style::Dim, "next:"),
+            sanitize(&c.branch)
+        );
     }
     out
 }

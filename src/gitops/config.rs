@@ -262,15 +262,15 @@ impl Config {
                 }
             }
             settings.check_values(path)?;
-            if let Some(t) = &settings.flux_kustomization_name {
-                if !t.contains("{svc}") {
-                    return Err(ConfigError::Template {
-                        path: path.to_owned(),
-                        key: "flux_kustomization_name",
-                        value: t.clone(),
-                        placeholder: "{svc}",
-                    });
-                }
+            if let Some(t) = &settings.flux_kustomization_name
+                && !t.contains("{svc}")
+            {
+                return Err(ConfigError::Template {
+                    path: path.to_owned(),
+                    key: "flux_kustomization_name",
+                    value: t.clone(),
+                    placeholder: "{svc}",
+                });
             }
         }
         Ok(config)
@@ -378,35 +378,35 @@ impl EnvSettings {
             value,
             expected,
         };
-        if let Some(r) = &self.retention {
-            if !is_retention(r) {
-                return Err(bad(
-                    "retention",
-                    r.clone(),
-                    "a retention policy such as \"7d\", \"4w\" or \"1m\" (^[1-9][0-9]*[dwm]$)",
-                ));
-            }
+        if let Some(r) = &self.retention
+            && !is_retention(r)
+        {
+            return Err(bad(
+                "retention",
+                r.clone(),
+                "a retention policy such as \"7d\", \"4w\" or \"1m\" (^[1-9][0-9]*[dwm]$)",
+            ));
         }
-        if let Some(m) = &self.memory_limit {
-            if !crate::lint::platform::parse_quantity(m).is_some_and(|b| b >= 1.0) {
-                return Err(bad(
-                    "memory_limit",
-                    m.clone(),
-                    "a Kubernetes quantity such as \"2Gi\" or \"512Mi\"",
-                ));
-            }
+        if let Some(m) = &self.memory_limit
+            && !crate::lint::platform::parse_quantity(m).is_some_and(|b| b >= 1.0)
+        {
+            return Err(bad(
+                "memory_limit",
+                m.clone(),
+                "a Kubernetes quantity such as \"2Gi\" or \"512Mi\"",
+            ));
         }
         if self.instances == Some(0) {
             return Err(bad("instances", "0".into(), "at least 1"));
         }
-        if let Some(t) = &self.backup_destination {
-            if !t.contains("://") {
-                return Err(bad(
-                    "backup_destination",
-                    t.clone(),
-                    "an object store URL such as \"gs://bucket/{svc}\" or \"s3://bucket/\"",
-                ));
-            }
+        if let Some(t) = &self.backup_destination
+            && !t.contains("://")
+        {
+            return Err(bad(
+                "backup_destination",
+                t.clone(),
+                "an object store URL such as \"gs://bucket/{svc}\" or \"s3://bucket/\"",
+            ));
         }
         if let Some(t) = &self.namespace {
             let sample = t.replace("{svc}", "svc").replace("{env}", "env");

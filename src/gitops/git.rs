@@ -548,10 +548,10 @@ impl Git {
             };
             let mut reported = vec![path.to_owned()];
             // A rename or copy is followed by the path it came from.
-            if xy.contains('R') || xy.contains('C') {
-                if let Some(from) = fields.next() {
-                    reported.push(from.to_owned());
-                }
+            if (xy.contains('R') || xy.contains('C'))
+                && let Some(from) = fields.next()
+            {
+                reported.push(from.to_owned());
             }
             for r in reported {
                 let p = PathBuf::from(&r);

@@ -549,17 +549,15 @@ fn into_existing(
     // becomes a reader.
     if let (discover::Credentials::GkeWorkloadIdentity, Some(member)) =
         (&src_catalog.credentials, gcp_account(repo, &dst.env))
-    {
-        if let Some(bucket) = src_catalog
+        && let Some(bucket) = src_catalog
             .destination_path
             .strip_prefix("gs://")
             .and_then(|p| p.split('/').next())
-        {
-            let buckets = PathBuf::from(repo.env(&src.env).buckets);
-            if files.current(&buckets)?.is_some() {
-                let member = format!("serviceAccount:{member}");
-                files.edit(&buckets, |t| edits::grant_bucket_reader(t, bucket, &member))?;
-            }
+    {
+        let buckets = PathBuf::from(repo.env(&src.env).buckets);
+        if files.current(&buckets)?.is_some() {
+            let member = format!("serviceAccount:{member}");
+            files.edit(&buckets, |t| edits::grant_bucket_reader(t, bucket, &member))?;
         }
     }
     if let Some(c) = &dst.catalog {

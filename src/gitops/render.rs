@@ -517,10 +517,10 @@ pub fn with_foreign_secrets(
         {
             rename(&mut k.name);
         }
-        if let Some(Value::Object(t)) = c.rest.get_mut("sessionToken") {
-            if let Some(Value::String(n)) = t.get_mut("name") {
-                rename(n);
-            }
+        if let Some(Value::Object(t)) = c.rest.get_mut("sessionToken")
+            && let Some(Value::String(n)) = t.get_mut("name")
+        {
+            rename(n);
         }
     }
     if let Some(k) = s
@@ -537,10 +537,10 @@ pub fn with_foreign_secrets(
             }
         }
     }
-    if let Some(Value::Object(ca)) = s.rest.get_mut("endpointCA") {
-        if let Some(Value::String(n)) = ca.get_mut("name") {
-            rename(n);
-        }
+    if let Some(Value::Object(ca)) = s.rest.get_mut("endpointCA")
+        && let Some(Value::String(n)) = ca.get_mut("name")
+    {
+        rename(n);
     }
     (s, needed)
 }

@@ -142,10 +142,8 @@ impl Repo {
             if is_yaml {
                 let path = repo.root.join(&rel);
                 let too_big = std::fs::metadata(&path).map_or(true, |m| m.len() > MAX_FILE);
-                if !too_big {
-                    if let Ok(text) = std::fs::read_to_string(&path) {
-                        repo.add_text(&rel, &text);
-                    }
+                if !too_big && let Ok(text) = std::fs::read_to_string(&path) {
+                    repo.add_text(&rel, &text);
                 }
             }
             repo.files.push(rel);
@@ -277,10 +275,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> 
         let path = entry.path();
         if ft.is_dir() {
             walk(root, &path, out)?;
-        } else if ft.is_file() {
-            if let Ok(rel) = path.strip_prefix(root) {
-                out.push(rel.to_owned());
-            }
+        } else if ft.is_file()
+            && let Ok(rel) = path.strip_prefix(root)
+        {
+            out.push(rel.to_owned());
         }
     }
     Ok(())

@@ -539,10 +539,10 @@ impl Scaffold<'_> {
         if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             m.insert("name".into(), Value::String(self.namespace.clone()));
             m.remove("namespace");
-            if let Some(Value::Object(labels)) = m.get_mut("labels") {
-                if let Some(l) = labels.get_mut("kubernetes.io/metadata.name") {
-                    *l = Value::String(self.namespace.clone());
-                }
+            if let Some(Value::Object(labels)) = m.get_mut("labels")
+                && let Some(l) = labels.get_mut("kubernetes.io/metadata.name")
+            {
+                *l = Value::String(self.namespace.clone());
             }
         }
         v
@@ -682,20 +682,20 @@ impl Scaffold<'_> {
         let mut template = self.src_cluster.clone();
         let src_instances = template.spec.instances;
         let instances = self.env.new_instances(src_instances);
-        if instances != src_instances {
-            if let Some(n) = instances {
-                self.settings.push(format!(
-                    "{n} instance{} ({}: {})",
-                    if n == 1 { "" } else { "s" },
-                    self.src.env,
-                    src_instances.unwrap_or(1)
-                ));
-            }
+        if instances != src_instances
+            && let Some(n) = instances
+        {
+            self.settings.push(format!(
+                "{n} instance{} ({}: {})",
+                if n == 1 { "" } else { "s" },
+                self.src.env,
+                src_instances.unwrap_or(1)
+            ));
         }
-        if let Some(sc) = self.env.storage_class.clone() {
-            if set_storage_class(&mut template, &sc) {
-                self.settings.push(format!("storage class {sc}"));
-            }
+        if let Some(sc) = self.env.storage_class.clone()
+            && set_storage_class(&mut template, &sc)
+        {
+            self.settings.push(format!("storage class {sc}"));
         }
         if let Some(limit) = self.env.memory_limit.clone() {
             let note = set_memory_limit(&mut template, &limit).ok_or_else(|| {
@@ -857,10 +857,10 @@ impl Scaffold<'_> {
                 m.insert("namespace".into(), Value::String(self.namespace.clone()));
             }
         }
-        if let Some(Value::String(c)) = v.pointer_mut("/spec/cluster/name") {
-            if *c == self.src.cluster {
-                c.clone_from(&self.cluster);
-            }
+        if let Some(Value::String(c)) = v.pointer_mut("/spec/cluster/name")
+            && *c == self.src.cluster
+        {
+            c.clone_from(&self.cluster);
         }
         v
     }
@@ -1552,11 +1552,11 @@ fn shell_quote(s: &str) -> String {
 fn secret_refs(store: &BarmanObjectStore) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut add = |v: Option<&Value>| {
-        if let Some(o) = v.and_then(Value::as_object) {
-            if let Some(n) = o.get("name").and_then(Value::as_str) {
-                let key = o.get("key").and_then(Value::as_str).unwrap_or_default();
-                out.push((n.to_owned(), key.to_owned()));
-            }
+        if let Some(o) = v.and_then(Value::as_object)
+            && let Some(n) = o.get("name").and_then(Value::as_str)
+        {
+            let key = o.get("key").and_then(Value::as_str).unwrap_or_default();
+            out.push((n.to_owned(), key.to_owned()));
         }
     };
     let v = docs::to_value(store);

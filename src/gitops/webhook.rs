@@ -169,13 +169,13 @@ pub fn validate_cluster(doc: &Value) -> Vec<Violation> {
         }
     }
 
-    if let Some(recovery) = recovery {
-        if let Some(target) = field(recovery, "recoveryTarget") {
-            out.extend(recovery_target_rules(
-                target,
-                field(recovery, "volumeSnapshots").is_some(),
-            ));
-        }
+    if let Some(recovery) = recovery
+        && let Some(target) = field(recovery, "recoveryTarget")
+    {
+        out.extend(recovery_target_rules(
+            target,
+            field(recovery, "volumeSnapshots").is_some(),
+        ));
     }
 
     if let Some(basebackup) = bootstrap.and_then(|b| field(b, "pg_basebackup")) {
@@ -213,30 +213,30 @@ pub fn validate_cluster(doc: &Value) -> Vec<Violation> {
         }
     }
 
-    if let Some(recovery) = recovery {
-        if field(recovery, "backup").is_some() && !str_at(recovery, "source").is_empty() {
-            out.push(Violation::warning(
-                format!("{RECOVERY}.backup"),
-                "backup and source are mutually exclusive: the webhook admits both, and the \
+    if let Some(recovery) = recovery
+        && field(recovery, "backup").is_some()
+        && !str_at(recovery, "source").is_empty()
+    {
+        out.push(Violation::warning(
+            format!("{RECOVERY}.backup"),
+            "backup and source are mutually exclusive: the webhook admits both, and the \
                  operator then restores through the plugin when source names a plugin external \
                  cluster, from the Backup object otherwise",
-            ));
-        }
+        ));
     }
 
     out.extend(in_tree_barman_warning(spec, external));
 
-    if let Some(backup) = field(spec, "backup") {
-        if !str_at(backup, "retentionPolicy").is_empty()
-            && field(backup, "barmanObjectStore").is_none()
-        {
-            out.push(Violation::warning(
+    if let Some(backup) = field(spec, "backup")
+        && !str_at(backup, "retentionPolicy").is_empty()
+        && field(backup, "barmanObjectStore").is_none()
+    {
+        out.push(Violation::warning(
                 "spec.backup.retentionPolicy",
                 "Retention policies specified in .spec.backup.retentionPolicy are only used by the \
                  in-tree barman-cloud support, which is not being used in this cluster. \
                  Please use a backup plugin and migrate this configuration to the plugin configuration",
             ));
-        }
     }
 
     out

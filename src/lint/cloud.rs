@@ -1050,27 +1050,27 @@ fn double_nesting(
             reads: false,
         });
     }
-    if let Some(p) = u.cluster.barman_plugin() {
-        if let Some((d, s)) = u.store(p.parameters.get("barmanObjectName")) {
-            let server = p
-                .parameters
-                .get("serverName")
-                .cloned()
-                .unwrap_or_else(|| name.clone());
-            stanzas.push(Stanza {
-                doc: d,
-                path: "spec.configuration.destinationPath".into(),
-                what: format!(
-                    "ObjectStore {} (the archive of Cluster {})",
-                    s.metadata.name,
-                    u.ksa()
-                ),
-                dest: s.spec.configuration.destination_path.clone(),
-                names: vec![server.clone(), name.clone()],
-                server,
-                reads: false,
-            });
-        }
+    if let Some(p) = u.cluster.barman_plugin()
+        && let Some((d, s)) = u.store(p.parameters.get("barmanObjectName"))
+    {
+        let server = p
+            .parameters
+            .get("serverName")
+            .cloned()
+            .unwrap_or_else(|| name.clone());
+        stanzas.push(Stanza {
+            doc: d,
+            path: "spec.configuration.destinationPath".into(),
+            what: format!(
+                "ObjectStore {} (the archive of Cluster {})",
+                s.metadata.name,
+                u.ksa()
+            ),
+            dest: s.spec.configuration.destination_path.clone(),
+            names: vec![server.clone(), name.clone()],
+            server,
+            reads: false,
+        });
     }
     for (i, e) in u.cluster.spec.external_clusters.iter().enumerate() {
         if let Some(s) = &e.barman_object_store {
@@ -1087,29 +1087,29 @@ fn double_nesting(
             });
         }
         let plugin = e.plugin.as_ref().filter(|p| p.name == docs::BARMAN_PLUGIN);
-        if let Some(p) = plugin {
-            if let Some((d, s)) = u.store(p.parameters.get("barmanObjectName")) {
-                // The plugin defaults to the recovering Cluster's own name.
-                let server = p
-                    .parameters
-                    .get("serverName")
-                    .cloned()
-                    .unwrap_or_else(|| name.clone());
-                stanzas.push(Stanza {
-                    doc: d,
-                    path: "spec.configuration.destinationPath".into(),
-                    what: format!(
-                        "ObjectStore {} (read by externalClusters entry `{}` of Cluster {})",
-                        s.metadata.name,
-                        e.name,
-                        u.ksa()
-                    ),
-                    dest: s.spec.configuration.destination_path.clone(),
-                    names: vec![server.clone()],
-                    server,
-                    reads: true,
-                });
-            }
+        if let Some(p) = plugin
+            && let Some((d, s)) = u.store(p.parameters.get("barmanObjectName"))
+        {
+            // The plugin defaults to the recovering Cluster's own name.
+            let server = p
+                .parameters
+                .get("serverName")
+                .cloned()
+                .unwrap_or_else(|| name.clone());
+            stanzas.push(Stanza {
+                doc: d,
+                path: "spec.configuration.destinationPath".into(),
+                what: format!(
+                    "ObjectStore {} (read by externalClusters entry `{}` of Cluster {})",
+                    s.metadata.name,
+                    e.name,
+                    u.ksa()
+                ),
+                dest: s.spec.configuration.destination_path.clone(),
+                names: vec![server.clone()],
+                server,
+                reads: true,
+            });
         }
     }
     for s in stanzas {

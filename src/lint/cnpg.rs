@@ -402,10 +402,10 @@ fn schema_and_webhook(doc: &Doc, covered: &Covered, out: &mut Vec<LintFinding>) 
         {
             continue;
         }
-        if let Some(tag) = covered_by(&v) {
-            if tag == "in-tree" || covered.contains(&(doc.file.clone(), doc.index, tag)) {
-                continue;
-            }
+        if let Some(tag) = covered_by(&v)
+            && (tag == "in-tree" || covered.contains(&(doc.file.clone(), doc.index, tag)))
+        {
+            continue;
         }
         let steps = path_steps(&v.path);
         let line = line_at(&doc.node, &steps);
@@ -745,15 +745,15 @@ fn operators(repo: &Repo) -> Vec<Operator> {
                     v,
                     "HelmRelease image tag".into(),
                 );
-            } else if let Some(chart) = pointer_text("/spec/chart/spec/version") {
-                if let Some(v) = chart_operator(&chart) {
-                    push(
-                        doc,
-                        &path_steps("spec.chart.spec.version"),
-                        v,
-                        format!("HelmRelease chart cloudnative-pg {chart}"),
-                    );
-                }
+            } else if let Some(chart) = pointer_text("/spec/chart/spec/version")
+                && let Some(v) = chart_operator(&chart)
+            {
+                push(
+                    doc,
+                    &path_steps("spec.chart.spec.version"),
+                    v,
+                    format!("HelmRelease chart cloudnative-pg {chart}"),
+                );
             }
         }
         if doc.is("source.toolkit.fluxcd.io", "OCIRepository")
@@ -762,15 +762,15 @@ fn operators(repo: &Repo) -> Vec<Operator> {
             let tag = pointer_text("/spec/ref/tag")
                 .map(|t| ("spec.ref.tag", t))
                 .or_else(|| pointer_text("/spec/ref/semver").map(|t| ("spec.ref.semver", t)));
-            if let Some((path, chart)) = tag {
-                if let Some(v) = chart_operator(&chart) {
-                    push(
-                        doc,
-                        &path_steps(path),
-                        v,
-                        format!("OCIRepository chart cloudnative-pg {chart}"),
-                    );
-                }
+            if let Some((path, chart)) = tag
+                && let Some(v) = chart_operator(&chart)
+            {
+                push(
+                    doc,
+                    &path_steps(path),
+                    v,
+                    format!("OCIRepository chart cloudnative-pg {chart}"),
+                );
             }
         }
         let mut strings = Vec::new();
@@ -780,10 +780,10 @@ fn operators(repo: &Repo) -> Vec<Operator> {
                 if let (Ok(a), Ok(b)) = (c[1].parse(), c[2].parse()) {
                     push(doc, &steps, (a, b), format!("image {s}"));
                 }
-            } else if let Some(c) = manifest.captures(s) {
-                if let (Ok(a), Ok(b)) = (c[1].parse(), c[2].parse()) {
-                    push(doc, &steps, (a, b), format!("release manifest {s}"));
-                }
+            } else if let Some(c) = manifest.captures(s)
+                && let (Ok(a), Ok(b)) = (c[1].parse(), c[2].parse())
+            {
+                push(doc, &steps, (a, b), format!("release manifest {s}"));
             }
         }
     }
@@ -1031,10 +1031,8 @@ fn backups(
     let kind = doc.kind();
     let label = format!("{kind} {}", doc.name());
 
-    if scheduled {
-        if let Some(schedule) = text("schedule") {
-            five_fields(doc, &label, schedule, out, covered);
-        }
+    if scheduled && let Some(schedule) = text("schedule") {
+        five_fields(doc, &label, schedule, out, covered);
     }
 
     let namespace = namespace_of(idx.repo, doc);

@@ -453,33 +453,33 @@ fn flux_ownership(ctx: &Context<'_>, m: &Model<'_>, out: &mut Vec<LintFinding>) 
                 ));
             }
         }
-        if direct.len() + indirect == 0 {
-            if let Some(doc) = main_cluster(ctx, db) {
-                let env = ctx.repo.env(&db.env);
-                out.push(at(
-                    "flux-database-not-applied",
-                    doc,
-                    "",
-                    format!(
-                        "no Flux Kustomization applies {}: found none with path ./{}, expected \
+        if direct.len() + indirect == 0
+            && let Some(doc) = main_cluster(ctx, db)
+        {
+            let env = ctx.repo.env(&db.env);
+            out.push(at(
+                "flux-database-not-applied",
+                doc,
+                "",
+                format!(
+                    "no Flux Kustomization applies {}: found none with path ./{}, expected \
                          one ({})",
-                        display(&db.folder),
-                        display(&db.folder),
-                        env.flux_name(&db.svc)
-                    ),
-                    &format!(
-                        "add to {}: a Kustomization (apiVersion: {}) named {} with spec: \
+                    display(&db.folder),
+                    display(&db.folder),
+                    env.flux_name(&db.svc)
+                ),
+                &format!(
+                    "add to {}: a Kustomization (apiVersion: {}) named {} with spec: \
                          {{interval: 10m, path: ./{}, prune: true, sourceRef: {{kind: \
                          GitRepository, name: flux-system}}, dependsOn: [{{name: {}}}], \
                          decryption: {{provider: sops, secretRef: {{name: sops-age}}}}}}",
-                        env.flux_kustomizations,
-                        docs::FLUX_API,
-                        env.flux_name(&db.svc),
-                        display(&db.folder),
-                        env.operators_kustomization
-                    ),
-                ));
-            }
+                    env.flux_kustomizations,
+                    docs::FLUX_API,
+                    env.flux_name(&db.svc),
+                    display(&db.folder),
+                    env.operators_kustomization
+                ),
+            ));
         }
     }
 
@@ -830,50 +830,47 @@ fn sizing(db: &Database, doc: &Doc, out: &mut Vec<LintFinding>) {
     };
     if let (Some((path, label, size)), Some(wal)) =
         (volume, pg_param(spec, "max_wal_size", MI, "1GB"))
+        && let Some(bytes) = parse_quantity(&size)
     {
-        if let Some(bytes) = parse_quantity(&size) {
-            let (id, bound, factor) = if bytes < wal.bytes {
-                ("wal-volume-below-max-wal-size", "max_wal_size", 1.0)
-            } else if bytes < 2.0 * wal.bytes {
-                (
-                    "wal-volume-below-twice-max-wal-size",
-                    "2 × max_wal_size",
-                    2.0,
-                )
-            } else {
-                ("", "", 0.0)
-            };
-            if !id.is_empty() {
-                let needed = ceil_quantity(2.0 * wal.bytes);
-                out.push(at(
-                    id,
-                    doc,
-                    path,
-                    format!(
-                        "Cluster {name}: the volume that holds pg_wal ({label} {size}, {}) is \
+        let (id, bound, factor) = if bytes < wal.bytes {
+            ("wal-volume-below-max-wal-size", "max_wal_size", 1.0)
+        } else if bytes < 2.0 * wal.bytes {
+            (
+                "wal-volume-below-twice-max-wal-size",
+                "2 × max_wal_size",
+                2.0,
+            )
+        } else {
+            ("", "", 0.0)
+        };
+        if !id.is_empty() {
+            let needed = ceil_quantity(2.0 * wal.bytes);
+            out.push(at(
+                id,
+                doc,
+                path,
+                format!(
+                    "Cluster {name}: the volume that holds pg_wal ({label} {size}, {}) is \
                          smaller than {bound} ({}, {}): found {size}, expected at least {}",
-                        human(bytes),
-                        wal.shown("max_wal_size"),
-                        human(factor * wal.bytes),
-                        needed
-                    ),
-                    &format!(
-                        "{}: WAL grows past max_wal_size while archiving lags or a replica falls \
+                    human(bytes),
+                    wal.shown("max_wal_size"),
+                    human(factor * wal.bytes),
+                    needed
+                ),
+                &format!(
+                    "{}: WAL grows past max_wal_size while archiving lags or a replica falls \
                          behind, and a full pg_wal volume stops PostgreSQL",
-                        if path == "spec.walStorage.size" {
-                            format!(
-                                "set walStorage.size to at least {needed} (or lower max_wal_size)"
-                            )
-                        } else {
-                            format!(
-                                "give WAL its own volume with walStorage.size of at least \
+                    if path == "spec.walStorage.size" {
+                        format!("set walStorage.size to at least {needed} (or lower max_wal_size)")
+                    } else {
+                        format!(
+                            "give WAL its own volume with walStorage.size of at least \
                                  {needed}, or grow {label} well past it (the data shares it), \
                                  or lower max_wal_size"
-                            )
-                        }
-                    ),
-                ));
-            }
+                        )
+                    }
+                ),
+            ));
         }
     }
 

@@ -245,24 +245,25 @@ pub async fn run<R: Runbook>(
     for step in &playbook.steps {
         // Steps that changed something are never repeated on resume; reads
         // run again so later steps plan from fresh facts.
-        if let Some(done) = journal.as_ref().and_then(|j| j.finished(&step.id)).cloned() {
-            if !step.read_only && runbook.resume(step, &done.facts).map_err(to_failure)? {
-                if json {
-                    p.json_line(&Event::StepSkipped {
-                        step: &step.id,
-                        reason: "finished in an earlier run",
-                    });
-                } else {
-                    p.out(&format!(
-                        "{} {} — done in an earlier run: {}\n",
-                        p.paint(Style::Dim, "="),
-                        step.title,
-                        sanitize(&done.summary)
-                    ));
-                }
-                statuses.push((step.id.clone(), "skipped".into()));
-                continue;
+        if let Some(done) = journal.as_ref().and_then(|j| j.finished(&step.id)).cloned()
+            && !step.read_only
+            && runbook.resume(step, &done.facts).map_err(to_failure)?
+        {
+            if json {
+                p.json_line(&Event::StepSkipped {
+                    step: &step.id,
+                    reason: "finished in an earlier run",
+                });
+            } else {
+                p.out(&format!(
+                    "{} {} — done in an earlier run: {}\n",
+                    p.paint(Style::Dim, "="),
+                    step.title,
+                    sanitize(&done.summary)
+                ));
             }
+            statuses.push((step.id.clone(), "skipped".into()));
+            continue;
         }
         let t0 = Instant::now();
         let plan = match runbook.plan(step) {
@@ -305,13 +306,13 @@ pub async fn run<R: Runbook>(
             statuses.push((step.id.clone(), "planned".into()));
             continue;
         }
-        if step.destructive {
-            if let Err(e) = confirm(step, &plan, opts) {
-                report_failure(p, json, step, &e, t0);
-                statuses.push((step.id.clone(), "declined".into()));
-                failure = Some(e);
-                break;
-            }
+        if step.destructive
+            && let Err(e) = confirm(step, &plan, opts)
+        {
+            report_failure(p, json, step, &e, t0);
+            statuses.push((step.id.clone(), "declined".into()));
+            failure = Some(e);
+            break;
         }
         if json {
             p.json_line(&Event::StepStarted {
@@ -400,10 +401,10 @@ pub async fn run<R: Runbook>(
         (None, true) => "dry-run",
         (None, false) => "succeeded",
     };
-    if failure.is_none() {
-        if let Some(j) = journal.as_mut() {
-            j.complete().map_err(|e| Failure::usage(e, None))?;
-        }
+    if failure.is_none()
+        && let Some(j) = journal.as_mut()
+    {
+        j.complete().map_err(|e| Failure::usage(e, None))?;
     }
     if json {
         p.json_line(&Event::Summary {

@@ -47,7 +47,7 @@ impl Step {
     /// Never for an embedded playbook: a test parses every timeout.
     #[must_use]
     pub fn timeout(&self) -> Duration {
-        parse_duration(&self.timeout).unwrap_or(Duration::from_secs(60))
+        parse_duration(&self.timeout).unwrap_or(Duration::from_mins(1))
     }
 }
 
@@ -130,7 +130,7 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_mins(90));
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());

@@ -171,17 +171,17 @@ impl Runbook for RecoveryRun<'_> {
                     .loaded
                     .as_ref()
                     .ok_or_else(|| StepError::usage("the catalog was not read", None))?;
-                if let CatalogTarget::Time(t) = self.s.target {
-                    if t > loaded.now {
-                        return Err(StepError::usage(
-                            format!(
-                                "the target {} is in the future (now is {})",
-                                format_utc(t),
-                                format_utc(loaded.now)
-                            ),
-                            Some("pass a past time, an LSN, or latest".to_owned()),
-                        ));
-                    }
+                if let CatalogTarget::Time(t) = self.s.target
+                    && t > loaded.now
+                {
+                    return Err(StepError::usage(
+                        format!(
+                            "the target {} is in the future (now is {})",
+                            format_utc(t),
+                            format_utc(loaded.now)
+                        ),
+                        Some("pass a past time, an LSN, or latest".to_owned()),
+                    ));
                 }
                 let report = loaded.catalog.check(self.s.target, self.s.timeline);
                 let refusal = if report.recoverable {

@@ -135,7 +135,7 @@ impl Store {
             })?;
             add_meta(&mut listing, strip, &meta);
             n += 1;
-            if n % PAGE == 0 {
+            if n.is_multiple_of(PAGE) {
                 progress(n);
             }
         }

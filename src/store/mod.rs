@@ -75,7 +75,7 @@ impl Default for StoreOptions {
             endpoint_url: None,
             concurrency: 16,
             strategy: ListStrategy::Auto,
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_mins(1),
             max_retries: 5,
         }
     }
@@ -159,7 +159,7 @@ impl Store {
                 base: 2.0,
             },
             max_retries: options.max_retries,
-            retry_timeout: Duration::from_secs(120),
+            retry_timeout: Duration::from_mins(2),
         };
         let (object, paged): (Arc<dyn ObjectStore>, Option<Pager>) = match location.provider {
             Provider::File => {

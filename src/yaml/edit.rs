@@ -239,10 +239,9 @@ fn apply_json(root: &mut Value, path: &[Step], op: &Op<'_>) -> Result<(), EditEr
             && matches!(step, Step::Key(_))
             && node.is_object()
             && json_child(node, step).is_none()
+            && let (Step::Key(k), Value::Object(m)) = (step, &mut *node)
         {
-            if let (Step::Key(k), Value::Object(m)) = (step, &mut *node) {
-                m.insert(k.clone(), Value::Object(serde_json::Map::new()));
-            }
+            m.insert(k.clone(), Value::Object(serde_json::Map::new()));
         }
         if matches!(op, Op::Set(_) | Op::Append(_)) && node.is_null() {
             *node = Value::Object(serde_json::Map::new());

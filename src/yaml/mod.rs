@@ -578,10 +578,10 @@ pub fn resolve_plain(s: &str) -> Value {
     if let Some(n) = parse_int(s) {
         return Value::Number(n);
     }
-    if looks_like_float(s) {
-        if let Some(n) = s.parse::<f64>().ok().and_then(Number::from_f64) {
-            return Value::Number(n);
-        }
+    if looks_like_float(s)
+        && let Some(n) = s.parse::<f64>().ok().and_then(Number::from_f64)
+    {
+        return Value::Number(n);
     }
     Value::String(s.to_owned())
 }
