@@ -261,6 +261,13 @@ pub struct AuditArgs {
     /// Do not read bucket configuration (lifecycle, versioning, locks).
     #[arg(long)]
     pub skip_bucket_config: bool,
+    /// Do not read the Clusters' live state from Kubernetes.
+    #[arg(long)]
+    pub no_live: bool,
+    /// The kubeconfig context to read the live state from, for every env (default: each env's
+    /// kube_context in .cnpg-ops.toml; `in-cluster` for the pod's service account).
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
     /// Exit 1 on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,

@@ -12,6 +12,7 @@ pub mod codec;
 pub mod commands;
 pub mod exit;
 pub mod gitops;
+pub mod k8s;
 pub mod lint;
 pub mod output;
 pub mod runbook;

@@ -53,17 +53,28 @@ fn setup() -> Setup {
     Setup { repo, catalog }
 }
 
+/// `audit` without the live state (the fixture's envs name kube contexts).
 fn audit(s: &Setup, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
-        .arg("audit")
+    let mut all = vec!["--no-live"];
+    all.extend_from_slice(args);
+    audit_with(s, None, &all)
+}
+
+fn audit_with(s: &Setup, kubeconfig: Option<&Path>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"));
+    cmd.arg("audit")
         .arg("--repo")
         .arg(s.repo.root())
         .args(["--now", NOW])
         .args(args)
         .env("NO_COLOR", "1")
         .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .unwrap()
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    match kubeconfig {
+        Some(k) => cmd.env("KUBECONFIG", k),
+        None => cmd.env("KUBECONFIG", s.catalog.path().join("no-kubeconfig")),
+    };
+    cmd.output().unwrap()
 }
 
 fn json(out: &Output) -> Value {
@@ -296,4 +307,266 @@ fn the_wal_age_threshold() {
     );
     let r = json(&out);
     assert!(!ids_of(&r, "prod", "foo").contains(&"wal-archiving-stalled"));
+}
+
+// ---------------------------------------------------------------- live state
+
+const CONTEXT: &str = "gke_acme-prod_europe-west1_main";
+
+fn cluster(conditions: &[(&str, &str, &str, &str)], phase: &str) -> Value {
+    let conditions: Vec<Value> = conditions
+        .iter()
+        .map(|(t, st, reason, message)| {
+            serde_json::json!({"type": t, "status": st, "reason": reason, "message": message,
+                               "lastTransitionTime": "2026-11-24T16:00:00Z"})
+        })
+        .collect();
+    serde_json::json!({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": {"name": "foo-pg", "namespace": "foo-prod"},
+        "spec": {"instances": 2, "storage": {"size": "10Gi"}},
+        "status": {"phase": phase, "conditions": conditions}
+    })
+}
+
+fn object_store(first: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "barmancloud.cnpg.io/v1", "kind": "ObjectStore",
+        "metadata": {"name": "foo-store", "namespace": "foo-prod"},
+        "spec": {"configuration": {"destinationPath": "gs://acme-prod-pg-backups/foo"}},
+        "status": {"serverRecoveryWindow": {"pg-main": {"firstRecoverabilityPoint": first}}}
+    })
+}
+
+const OK: &[(&str, &str, &str, &str)] = &[
+    (
+        "ContinuousArchiving",
+        "True",
+        "ContinuousArchivingSuccess",
+        "Continuous archiving is working",
+    ),
+    (
+        "LastBackupSucceeded",
+        "True",
+        "LastBackupSucceeded",
+        "Backup was successful",
+    ),
+];
+
+fn live_ids(r: &Value) -> Vec<String> {
+    r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["svc"] == "foo" && f["env"] == "prod")
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .filter(|id| id.starts_with("live-"))
+        .collect()
+}
+
+/// The catalog's first recoverable point, as the audit reports it.
+fn first_recoverable(s: &Setup) -> String {
+    let r = json(&audit(s, &["--env", "prod", "--svc", "foo", "-o", "json"]));
+    r["databases"][0]["metrics"]["first_recoverable"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_healthy_cluster_that_agrees_with_the_bucket() {
+    let s = setup();
+    let kube = support::fake_kube::FakeKube::start();
+    kube.add(cluster(OK, "Cluster in healthy state"));
+    kube.add(object_store(&first_recoverable(&s)));
+    let dir = tempfile::tempdir().unwrap();
+    let config = kube.kubeconfig(dir.path(), CONTEXT);
+    let out = audit_with(
+        &s,
+        Some(&config),
+        &["--env", "prod", "--svc", "foo", "-o", "json"],
+    );
+    let r = json(&out);
+    assert!(live_ids(&r).is_empty(), "{r:#}");
+    let live = &r["databases"][0]["live"];
+    assert_eq!(live["context"], CONTEXT);
+    assert_eq!(live["cluster"]["phase"], "Cluster in healthy state");
+    assert_eq!(live["object_store_found"], true);
+    assert_eq!(
+        kube.requests(),
+        [
+            "GET /apis/postgresql.cnpg.io/v1/namespaces/foo-prod/clusters/foo-pg",
+            "GET /apis/barmancloud.cnpg.io/v1/namespaces/foo-prod/objectstores/foo-store"
+        ]
+    );
+}
+
+#[test]
+fn failing_archiving_a_failed_backup_and_a_window_the_bucket_cannot_serve() {
+    let s = setup();
+    let kube = support::fake_kube::FakeKube::start();
+    kube.add(cluster(
+        &[
+            (
+                "ContinuousArchiving",
+                "False",
+                "ContinuousArchivingFailing",
+                "unexpected failure invoking barman-cloud-wal-archive: exit status 4",
+            ),
+            (
+                "LastBackupSucceeded",
+                "False",
+                "LastBackupFailed",
+                "403 Forbidden",
+            ),
+        ],
+        "Cluster in healthy state",
+    ));
+    // The operator still counts a backup the bucket no longer has.
+    kube.add(object_store("2026-11-01T00:00:00Z"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = kube.kubeconfig(dir.path(), CONTEXT);
+    let out = audit_with(
+        &s,
+        Some(&config),
+        &["--env", "prod", "--svc", "foo", "-o", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    assert_eq!(
+        live_ids(&r),
+        [
+            "live-archiving-failing",
+            "live-backup-failed",
+            "live-recovery-window-differs"
+        ]
+    );
+    let f = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "live-archiving-failing")
+        .unwrap();
+    assert!(f["message"].as_str().unwrap().contains("exit status 4"));
+    assert_eq!(f["location"], format!("{CONTEXT}: foo-prod/foo-pg"));
+}
+
+#[test]
+fn a_missing_cluster_and_a_missing_object_store() {
+    let s = setup();
+    let kube = support::fake_kube::FakeKube::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = kube.kubeconfig(dir.path(), CONTEXT);
+    let r = json(&audit_with(
+        &s,
+        Some(&config),
+        &["--env", "prod", "--svc", "foo", "-o", "json"],
+    ));
+    assert_eq!(live_ids(&r), ["live-cluster-missing"]);
+    kube.add(cluster(OK, "Cluster in healthy state"));
+    let r = json(&audit_with(
+        &s,
+        Some(&config),
+        &["--env", "prod", "--svc", "foo", "-o", "json"],
+    ));
+    assert_eq!(live_ids(&r), ["live-object-store-missing"]);
+}
+
+#[test]
+fn an_api_that_cannot_be_read_is_said_and_the_catalog_is_still_judged() {
+    let s = setup();
+    let kube = support::fake_kube::FakeKube::start();
+    kube.fail_with(Some(403));
+    let dir = tempfile::tempdir().unwrap();
+    let config = kube.kubeconfig(dir.path(), CONTEXT);
+    let r = json(&audit_with(
+        &s,
+        Some(&config),
+        &["--env", "prod", "--svc", "foo", "-o", "json"],
+    ));
+    assert_eq!(live_ids(&r), ["live-unreachable"]);
+    let f = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "live-unreachable")
+        .unwrap();
+    assert!(f["message"].as_str().unwrap().contains("forbidden"), "{f}");
+    assert!(f["hint"].as_str().unwrap().contains("rbac"), "{f}");
+    assert!(ids_of(&r, "prod", "foo").contains(&"wal-gap-in-window"));
+
+    // A context the kubeconfig does not have, and no kubeconfig at all.
+    let other = kube.kubeconfig(dir.path(), "some-other-context");
+    let r = json(&audit_with(
+        &s,
+        Some(&other),
+        &["--env", "prod", "--svc", "foo", "-o", "json"],
+    ));
+    let f = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "live-unreachable")
+        .unwrap();
+    assert!(f["message"].as_str().unwrap().contains(CONTEXT), "{f}");
+    assert!(
+        f["hint"].as_str().unwrap().contains("some-other-context"),
+        "{f}"
+    );
+    let r = json(&audit_with(
+        &s,
+        None,
+        &["--env", "prod", "--svc", "foo", "-o", "json"],
+    ));
+    assert_eq!(live_ids(&r), ["live-unreachable"]);
+
+    // Nothing listens there.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(&kube.url, &url),
+    )
+    .unwrap();
+    let r = json(&audit_with(
+        &s,
+        Some(&config),
+        &["--env", "prod", "--svc", "foo", "-o", "json"],
+    ));
+    assert_eq!(live_ids(&r), ["live-unreachable"]);
+}
+
+#[test]
+fn no_live_reads_nothing_and_context_overrides_the_env() {
+    let s = setup();
+    let kube = support::fake_kube::FakeKube::start();
+    kube.add(cluster(OK, "Cluster in healthy state"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = kube.kubeconfig(dir.path(), "elsewhere");
+    let r = json(&audit_with(
+        &s,
+        Some(&config),
+        &["--env", "prod", "--svc", "foo", "-o", "json", "--no-live"],
+    ));
+    assert!(kube.requests().is_empty());
+    assert!(r["databases"][0]["live"].is_null());
+    let r = json(&audit_with(
+        &s,
+        Some(&config),
+        &[
+            "--env",
+            "prod",
+            "--svc",
+            "foo",
+            "-o",
+            "json",
+            "--context",
+            "elsewhere",
+        ],
+    ));
+    assert_eq!(r["databases"][0]["live"]["context"], "elsewhere");
+    assert_eq!(kube.requests().len(), 2);
 }

@@ -20,6 +20,7 @@ use crate::gitops::discover::Database;
 use crate::gitops::webhook::backup_interval;
 
 pub mod bucket;
+pub mod live;
 pub mod prefixes;
 
 #[cfg(test)]
@@ -171,7 +172,7 @@ fn scaled(d: Duration, factor: f64) -> Duration {
 }
 
 /// The newest archived segment over all timelines, and when it was uploaded.
-fn newest_wal(catalog: &Catalog) -> Option<(String, DateTime<Utc>)> {
+pub(crate) fn newest_wal(catalog: &Catalog) -> Option<(String, DateTime<Utc>)> {
     catalog
         .timelines
         .iter()
@@ -685,6 +686,7 @@ pub fn all_checks() -> Vec<(&'static str, &'static str)> {
         .iter()
         .chain(bucket::CHECKS)
         .chain(prefixes::CHECKS)
+        .chain(live::CHECKS)
         .chain(RUN_CHECKS)
         .copied()
         .collect()

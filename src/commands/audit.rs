@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::audit::bucket::{self, BucketConfig, CatalogUse};
+use crate::audit::live::{self, LiveState};
 use crate::audit::prefixes::{self, DestinationView, normalise};
 use crate::audit::{
     self, AuditFinding, DatabaseMetrics, RunInfo, Scope, Thresholds, audit_catalog,
@@ -26,6 +27,7 @@ use crate::cli::{AuditArgs, GlobalArgs, OutputFormat};
 use crate::commands::ls::load_repo;
 use crate::exit::{FINDINGS, Failure, OK};
 use crate::gitops::discover::{self, CatalogRef, Database};
+use crate::k8s;
 use crate::output::{Printer, text};
 use crate::runbook::playbook::parse_duration;
 use crate::store::{Location, Store, StoreOptions};
@@ -50,6 +52,8 @@ pub struct DatabaseReport {
     pub metrics: DatabaseMetrics,
     /// Objects listed.
     pub objects: Option<usize>,
+    /// What the Kubernetes API reported, when a context was read.
+    pub live: Option<LiveState>,
 }
 
 /// `audit -o json`.
@@ -314,6 +318,7 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
                 .map(|c| format!("{}/{}", normalise(&c.destination_path), c.server_name)),
             metrics: DatabaseMetrics::unread(db),
             objects: None,
+            live: None,
         };
         reports.insert((db.env.clone(), db.svc.clone()), report);
         let Some(c) = &db.catalog else {
@@ -414,6 +419,7 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
 
     // Catalog uses per bucket, for the configuration checks.
     let mut buckets: BTreeMap<BucketKey, (&Store, Vec<CatalogUse>)> = BTreeMap::new();
+    let mut catalogs: BTreeMap<(String, String), Catalog> = BTreeMap::new();
     let unread = unlisted
         .iter()
         .flat_map(|(s, ts)| ts.iter().map(move |t| (s, *t, None)));
@@ -447,6 +453,9 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
             interval: audit::interval(t.db),
             anchor: read.catalog.as_ref().and_then(|c| anchor_of(t.db, c)),
         });
+        if let Some(c) = read.catalog {
+            catalogs.insert(key, c);
+        }
     }
     let mut configs = Vec::new();
     if !a.skip_bucket_config {
@@ -465,6 +474,18 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
             }
         }
         configs.sort_by(|x, y| (&x.provider, &x.bucket).cmp(&(&y.provider, &y.bucket)));
+    }
+    if !a.no_live {
+        if let Some(s) = &spinner {
+            s.set_message("reading the live state");
+        }
+        let (live_findings, states) = read_live(a, &repo, &dbs, &catalogs, &thresholds).await;
+        findings.extend(live_findings);
+        for (key, state) in states {
+            if let Some(r) = reports.get_mut(&key) {
+                r.live = Some(state);
+            }
+        }
     }
     if let Some(s) = &spinner {
         s.finish_and_clear();
@@ -557,4 +578,101 @@ fn write_textfile(path: &Path, body: &str) -> Result<(), Failure> {
     };
     std::fs::write(&tmp, body).map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// Reads the Cluster (and plugin ObjectStore) of every database whose env
+/// names a kube context, and judges it against the catalog.
+async fn read_live(
+    a: &AuditArgs,
+    repo: &crate::gitops::repo::Repo,
+    dbs: &[&Database],
+    catalogs: &BTreeMap<(String, String), Catalog>,
+    thresholds: &Thresholds,
+) -> (Vec<AuditFinding>, Vec<((String, String), LiveState)>) {
+    let mut by_context: BTreeMap<String, Vec<&Database>> = BTreeMap::new();
+    for db in dbs {
+        let context = a
+            .context
+            .clone()
+            .or_else(|| repo.env(&db.env).kube_context.clone());
+        if let Some(c) = context {
+            by_context.entry(c).or_default().push(db);
+        }
+    }
+    let mut findings = Vec::new();
+    let mut states = Vec::new();
+    for (context, dbs) in by_context {
+        let unreachable = |db: &Database, e: &k8s::KubeError| {
+            db_finding(
+                db,
+                "live-unreachable",
+                Severity::Warning,
+                Some(context.clone()),
+                format!("cannot compare the live state: {}", e.message),
+                json!({"context": context, "error": e.message}),
+                Some(e.hint.clone()),
+            )
+        };
+        let client = match k8s::client(&context).await {
+            Ok(c) => c,
+            Err(e) => {
+                findings.extend(dbs.iter().map(|db| unreachable(db, &e)));
+                continue;
+            }
+        };
+        let results: Vec<(&Database, Result<LiveState, k8s::KubeError>)> = stream::iter(dbs)
+            .map(|db| {
+                let client = client.clone();
+                let context = context.clone();
+                async move {
+                    let state = async {
+                        let cluster =
+                            k8s::cluster_status(&client, &context, &db.namespace, &db.cluster)
+                                .await?;
+                        let plugin = db.catalog.as_ref().and_then(|c| {
+                            c.object_store.clone().map(|s| (s, c.server_name.clone()))
+                        });
+                        let (found, window) = match plugin {
+                            Some((store, server)) if cluster.is_some() => {
+                                match k8s::recovery_window(
+                                    &client,
+                                    &context,
+                                    &db.namespace,
+                                    &store,
+                                    &server,
+                                )
+                                .await?
+                                {
+                                    Some(w) => (Some(true), w),
+                                    None => (Some(false), None),
+                                }
+                            }
+                            _ => (None, None),
+                        };
+                        Ok(LiveState {
+                            context: context.clone(),
+                            cluster,
+                            object_store_found: found,
+                            object_store_window: window,
+                        })
+                    }
+                    .await;
+                    (db, state)
+                }
+            })
+            .buffer_unordered(usize::from(a.parallel))
+            .collect()
+            .await;
+        for (db, result) in results {
+            match result {
+                Ok(state) => {
+                    let key = (db.env.clone(), db.svc.clone());
+                    findings.extend(live::judge(db, &state, catalogs.get(&key), thresholds));
+                    states.push((key, state));
+                }
+                Err(e) => findings.push(unreachable(db, &e)),
+            }
+        }
+    }
+    (findings, states)
 }

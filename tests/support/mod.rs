@@ -1,4 +1,5 @@
 //! Helpers shared by the integration-test binaries.
 #![allow(dead_code)]
+pub mod fake_kube;
 pub mod fixture;
 pub mod repo;

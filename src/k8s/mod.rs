@@ -1,0 +1,228 @@
+//! Access to the Kubernetes API: a client for a kubeconfig context (or the
+//! in-cluster service account), and the read-only lookups the audit needs.
+//!
+//! Owns: connecting, timeouts, turning API answers into typed status or a
+//! classified error. Does not own: what the status means (`audit::live`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::{Deserialize, Serialize};
+
+/// The context name that means "the service account this pod runs as".
+pub const IN_CLUSTER: &str = "in-cluster";
+
+/// Why the API could not answer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct KubeError {
+    /// What went wrong, naming the context.
+    pub message: String,
+    /// What to do.
+    pub hint: String,
+}
+
+/// A `metav1.Condition`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Type (`ContinuousArchiving`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Machine-readable reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// What the operator said.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// When the status last flipped.
+    #[serde(default)]
+    pub last_transition_time: Option<DateTime<Utc>>,
+}
+
+/// The part of `Cluster.status` the audit reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStatus {
+    /// Phase text (`Cluster in healthy state`).
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// Why it is in that phase.
+    #[serde(default)]
+    pub phase_reason: Option<String>,
+    /// Conditions.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// In-tree backups only (deprecated, not updated for the plugin).
+    #[serde(default)]
+    pub first_recoverability_point: Option<DateTime<Utc>>,
+    /// In-tree backups only.
+    #[serde(default)]
+    pub last_successful_backup: Option<DateTime<Utc>>,
+}
+
+impl ClusterStatus {
+    /// The condition of `kind`, if reported.
+    #[must_use]
+    pub fn condition(&self, kind: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+}
+
+/// One entry of `ObjectStore.status.serverRecoveryWindow`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryWindow {
+    /// The first point the plugin says a restore reaches.
+    #[serde(default)]
+    pub first_recoverability_point: Option<DateTime<Utc>>,
+    /// The last successful backup.
+    #[serde(default)]
+    pub last_successful_backup_time: Option<DateTime<Utc>>,
+    /// The last failed backup.
+    #[serde(default)]
+    pub last_failed_backup_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ObjectStoreStatus {
+    #[serde(default)]
+    server_recovery_window: BTreeMap<String, RecoveryWindow>,
+}
+
+fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: group.to_owned(),
+        version: "v1".to_owned(),
+        api_version: format!("{group}/v1"),
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
+    }
+}
+
+/// A client for `context` of the kubeconfig (`KUBECONFIG` or `~/.kube/config`),
+/// or for the pod's service account when `context` is [`IN_CLUSTER`].
+pub async fn client(context: &str) -> Result<kube::Client, KubeError> {
+    let mut config = if context == IN_CLUSTER {
+        kube::Config::incluster().map_err(|e| KubeError {
+            message: format!("cannot use the in-cluster service account: {e}"),
+            hint: "run inside a pod with a mounted service account token, or name a kubeconfig context".to_owned(),
+        })?
+    } else {
+        let kubeconfig = Kubeconfig::read().map_err(|e| KubeError {
+            message: format!("cannot read the kubeconfig for context `{context}`: {e}"),
+            hint: "set KUBECONFIG, or kube_context for the env in .cnpg-ops.toml".to_owned(),
+        })?;
+        if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+            let known: Vec<&str> = kubeconfig
+                .contexts
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            return Err(KubeError {
+                message: format!("the kubeconfig has no context `{context}`"),
+                hint: format!("contexts: {}", known.join(", ")),
+            });
+        }
+        kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &KubeConfigOptions {
+                context: Some(context.to_owned()),
+                ..KubeConfigOptions::default()
+            },
+        )
+        .await
+        .map_err(|e| KubeError {
+            message: format!("kubeconfig context `{context}`: {e}"),
+            hint: "check the context's cluster and user entries".to_owned(),
+        })?
+    };
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.read_timeout = Some(Duration::from_secs(30));
+    kube::Client::try_from(config).map_err(|e| KubeError {
+        message: format!("cannot build a client for context `{context}`: {e}"),
+        hint: "check the context's cluster and user entries".to_owned(),
+    })
+}
+
+fn classify(context: &str, what: &str, e: &kube::Error) -> KubeError {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => KubeError {
+            message: format!("context `{context}`: reading {what} is forbidden: {}", s.message),
+            hint: "grant get/list on clusters.postgresql.cnpg.io and objectstores.barmancloud.cnpg.io (deploy/rbac.yaml)".to_owned(),
+        },
+        kube::Error::Api(s) if s.code == 401 => KubeError {
+            message: format!("context `{context}`: not authenticated: {}", s.message),
+            hint: "refresh the credentials of the context".to_owned(),
+        },
+        other => {
+            let mut message = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                message.push_str(": ");
+                message.push_str(&s.to_string());
+                source = s.source();
+            }
+            KubeError {
+                message: format!("context `{context}`: cannot read {what}: {message}"),
+                hint: "check that the API server is reachable from here".to_owned(),
+            }
+        }
+    }
+}
+
+/// The status of Cluster `name` in `namespace`; `None` when there is none.
+pub async fn cluster_status(
+    client: &kube::Client,
+    context: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<ClusterStatus>, KubeError> {
+    let ar = resource("postgresql.cnpg.io", "Cluster", "clusters");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    let what = format!("Cluster {namespace}/{name}");
+    let obj = api
+        .get_opt(name)
+        .await
+        .map_err(|e| classify(context, &what, &e))?;
+    Ok(obj.map(|o| {
+        o.data
+            .get("status")
+            .cloned()
+            .and_then(|s| serde_json::from_value(s).ok())
+            .unwrap_or_default()
+    }))
+}
+
+/// The recovery window ObjectStore `name` reports for `server`; the outer
+/// `None` when there is no such ObjectStore.
+pub async fn recovery_window(
+    client: &kube::Client,
+    context: &str,
+    namespace: &str,
+    name: &str,
+    server: &str,
+) -> Result<Option<Option<RecoveryWindow>>, KubeError> {
+    let ar = resource("barmancloud.cnpg.io", "ObjectStore", "objectstores");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+    let what = format!("ObjectStore {namespace}/{name}");
+    let obj = api
+        .get_opt(name)
+        .await
+        .map_err(|e| classify(context, &what, &e))?;
+    Ok(obj.map(|o| {
+        o.data
+            .get("status")
+            .cloned()
+            .and_then(|s| serde_json::from_value::<ObjectStoreStatus>(s).ok())
+            .unwrap_or_default()
+            .server_recovery_window
+            .remove(server)
+    }))
+}
