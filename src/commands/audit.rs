@@ -99,6 +99,22 @@ impl Summary {
     }
 }
 
+/// The steps of `playbooks/audit.toml`, in the order this command takes them.
+const STEPS: [&str; 5] = [
+    "locate-databases",
+    "read-catalogs",
+    "read-bucket-config",
+    "read-live-status",
+    "report-findings",
+];
+
+/// The title the audit playbook gives a step, for progress messages.
+fn title(action: &str) -> String {
+    crate::runbook::playbook::get("audit")
+        .and_then(|b| b.steps.into_iter().find(|s| s.action == action))
+        .map_or_else(|| action.to_owned(), |s| s.title)
+}
+
 /// A bucket: provider, name, endpoint.
 type BucketKey = (String, String, Option<String>);
 
@@ -354,7 +370,7 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
     }
 
     let spinner = if p.format == OutputFormat::Text && !a.prometheus {
-        p.spinner(&format!("auditing {} database(s)", dbs.len()))
+        p.spinner(&format!("{} ({} database(s))", title(STEPS[1]), dbs.len()))
     } else {
         None
     };
@@ -414,7 +430,7 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
             .collect()
             .await;
     if let Some(s) = &spinner {
-        s.set_message("reading bucket configuration");
+        s.set_message(title(STEPS[2]));
     }
 
     // Catalog uses per bucket, for the configuration checks.
@@ -477,7 +493,7 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
     }
     if !a.no_live {
         if let Some(s) = &spinner {
-            s.set_message("reading the live state");
+            s.set_message(title(STEPS[3]));
         }
         let (live_findings, states) = read_live(a, &repo, &dbs, &catalogs, &thresholds).await;
         findings.extend(live_findings);
@@ -675,4 +691,15 @@ async fn read_live(
         }
     }
     (findings, states)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_takes_the_steps_of_its_playbook() {
+        let book = crate::runbook::playbook::get("audit").unwrap();
+        let actions: Vec<&str> = book.steps.iter().map(|s| s.action.as_str()).collect();
+        assert_eq!(actions, super::STEPS);
+        assert!(book.steps.iter().all(|s| s.read_only && !s.destructive));
+    }
 }
