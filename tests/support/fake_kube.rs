@@ -5,12 +5,12 @@
 //! kubeconfig it writes points a real client at it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+
+use super::fake_http::FakeHttp;
 
 #[derive(Default)]
 struct State {
@@ -25,6 +25,7 @@ pub struct FakeKube {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     state: Arc<Mutex<State>>,
+    _http: FakeHttp,
 }
 
 fn plural(kind: &str) -> String {
@@ -53,17 +54,31 @@ fn status_body(code: u16, reason: &str, message: &str) -> Value {
 impl FakeKube {
     /// Starts the server on a free loopback port.
     pub fn start() -> FakeKube {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = shared.clone();
-                std::thread::spawn(move || serve(stream, &state));
+        let http = FakeHttp::start(move |method, target| {
+            let path = target.split('?').next().unwrap_or("").to_owned();
+            let mut st = shared.lock().unwrap();
+            st.requests.push(format!("{method} {path}"));
+            match (st.fail, method) {
+                (Some(code), _) => (code, status_body(code, "Forbidden", "injected failure")),
+                (None, "GET") => {
+                    if let Some(obj) = st.objects.get(&path) {
+                        (200, obj.clone())
+                    } else {
+                        let name = path.rsplit('/').next().unwrap_or("");
+                        let message = format!("\"{name}\" not found");
+                        (404, status_body(404, "NotFound", &message))
+                    }
+                }
+                _ => (405, status_body(405, "MethodNotAllowed", "only GET")),
             }
         });
-        FakeKube { url, state }
+        FakeKube {
+            url: http.url.clone(),
+            state,
+            _http: http,
+        }
     }
 
     /// Stores an object; it must satisfy its CRD schema, with a resourceVersion
@@ -107,67 +122,5 @@ impl FakeKube {
         )
         .unwrap();
         path
-    }
-}
-
-fn serve(stream: TcpStream, state: &Mutex<State>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut stream = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let (method, target) = (
-            parts.next().unwrap_or("").to_owned(),
-            parts.next().unwrap_or("").to_owned(),
-        );
-        let mut length = 0usize;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let path = target.split('?').next().unwrap_or("").to_owned();
-        let (code, value) = {
-            let mut st = state.lock().unwrap();
-            st.requests.push(format!("{method} {path}"));
-            match (st.fail, method.as_str()) {
-                (Some(code), _) => (code, status_body(code, "Forbidden", "injected failure")),
-                (None, "GET") => {
-                    if let Some(obj) = st.objects.get(&path) {
-                        (200, obj.clone())
-                    } else {
-                        let name = path.rsplit('/').next().unwrap_or("");
-                        let message = format!("\"{name}\" not found");
-                        (404, status_body(404, "NotFound", &message))
-                    }
-                }
-                _ => (405, status_body(405, "MethodNotAllowed", "only GET")),
-            }
-        };
-        let body = serde_json::to_vec(&value).unwrap();
-        let head = format!(
-            "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        if stream.write_all(head.as_bytes()).is_err() || stream.write_all(&body).is_err() {
-            return;
-        }
     }
 }
