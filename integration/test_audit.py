@@ -25,6 +25,10 @@ each copy is broken the way the silent failures break catalogs:
   denied-pg     a bucket the key may not read (Garage)      catalog-unreadable (access denied) and
                                                             bucket-config-unreadable
   missing-pg    a server folder that was never written      catalog-missing
+  moto-pg       a copy in a second S3 server (moto, which   lifecycle-archives-needed (GLACIER after
+                implements what Garage does not): object     2 days); the report shows the lock's mode
+                lock with a 30-day GOVERNANCE default,       and period, and versioning enabled (or,
+                a transition rule to GLACIER                 as moto 5.2.5 answers, unreadable with why)
 
 One audit of the whole repository must report every case above at once (the unreadable
 stores do not stop the others) and exit 1. Then, on healthy-pg alone: exit 0 and a
@@ -39,13 +43,17 @@ Usage: test_audit.py [--workdir DIR] [--label audit] [--counts FILE]
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from common import (
@@ -144,6 +152,8 @@ class Suite:
         self.root.mkdir(mode=0o755)
         os.chmod(self.root, 0o755)
         self.instances: list[Postgres] = []
+        self.children: list[subprocess.Popen] = []
+        self.moto_url = ""
         self.backup_id = ""
         self.post_backup_wal: list[str] = []
         self.timings: dict[str, float] = {}
@@ -245,6 +255,41 @@ class Suite:
                             CopySource={"Bucket": self.bucket, "Key": "audit/src/src-pg/" + ghost})
         self.copy("audit/lc/lc-pg/")
 
+    def start_moto(self) -> None:
+        """A second S3 server with object lock, versioning and a transition rule, holding a
+        copy of the source catalog under s3://locked/pg/moto-pg."""
+        moto = self.s["venv"] / "bin" / "moto_server"
+        if not moto.exists():
+            raise IntegrationError(f"{moto} is missing: integration/setup.sh installs moto")
+        port = free_port()
+        log_file = open(self.root / "moto.log", "w")
+        self.children.append(subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
+                                              stdout=log_file, stderr=subprocess.STDOUT))
+        self.moto_url = f"http://127.0.0.1:{port}"
+
+        def up():
+            try:
+                urllib.request.urlopen(self.moto_url, timeout=1)
+                return True
+            except Exception:
+                return False
+        wait_for(up, 30, "moto to answer")
+        import boto3
+        from botocore.config import Config
+        c = boto3.client("s3", endpoint_url=self.moto_url, region_name="us-east-1",
+                         config=Config(s3={"addressing_style": "path"}))
+        c.create_bucket(Bucket="locked", ObjectLockEnabledForBucket=True)
+        c.put_object_lock_configuration(Bucket="locked", ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}}})
+        c.put_bucket_lifecycle_configuration(Bucket="locked", LifecycleConfiguration={"Rules": [
+            {"ID": "to-glacier", "Status": "Enabled", "Filter": {"Prefix": "pg/"},
+             "Transitions": [{"Days": 2, "StorageClass": "GLACIER"}]}]})
+        for o in self.source:
+            body = self.s3.get_object(Bucket=self.bucket, Key=o["Key"])["Body"].read()
+            md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+            c.put_object(Bucket="locked", Key="pg/moto-pg/" + o["Key"][len("audit/src/src-pg/"):],
+                         Body=body, ContentMD5=md5)
+
     # ------------------------------------------------------------ the repository
 
     def build_repo(self) -> Path:
@@ -263,6 +308,8 @@ class Suite:
             "down": ("down-pg", cases_dest, dead),
             "missing": ("missing-pg", cases_dest, self.endpoint),
         }
+        if self.moto_url:
+            dbs["moto"] = ("moto-pg", "s3://locked/pg", self.moto_url)
         if self.s.get("denied_bucket"):
             dbs["denied"] = ("denied-pg", f"s3://{self.s['denied_bucket']}/pg", self.endpoint)
         self.dbs = dbs
@@ -338,7 +385,7 @@ class Suite:
         self.expect(report, "lc", "lifecycle-deletes-anchor",
                     lambda f: f["severity"] == "error" and f["evidence"]["rule"] == "audit-lc"
                     and f["evidence"]["after_days"] == 3)
-        others = [f for f in report["findings"] if f["id"].startswith("lifecycle-") and f.get("svc") != "lc"]
+        others = [f for f in report["findings"] if f["id"].startswith("lifecycle-") and f.get("svc") not in ("lc", "moto")]
         self.r.check("the lifecycle rule reaches no other catalog", not others, json.dumps(others)[:300])
         self.expect(report, "down", "catalog-unreadable",
                     lambda f: "connection refused" in f["message"].lower() and f["evidence"]["exit_code"] == 3)
@@ -360,6 +407,30 @@ class Suite:
             self.r.check("Garage's missing object lock API is a note, not silence",
                          any(f["evidence"]["part"] == "object-lock" for f in unsupported),
                          str(unsupported)[:300])
+        if self.moto_url:
+            self.expect(report, "moto", "lifecycle-archives-needed",
+                        lambda f: f["evidence"]["storage_class"] == "GLACIER" and f["evidence"]["rule"] == "to-glacier")
+            locked = next((b for b in report["buckets"] if b["bucket"] == "locked"), {})
+            self.r.check("moto: the object lock's mode and period read through the S3 API",
+                         locked.get("lock") == {"kind": "s3-object-lock", "mode": "GOVERNANCE",
+                                                "seconds": 30 * 86400, "locked": False},
+                         json.dumps(locked)[:400])
+            # moto 5.2.5 answers GetBucketVersioning with a <GetBucketVersioningResponse> root,
+            # which the S3 API (and aws-sdk-s3) do not know: then the audit must say it could
+            # not read versioning, naming why, rather than guess.
+            unreadable = [u for u in locked.get("unreadable", []) if u["part"] == "versioning"]
+            if locked.get("versioning") == "enabled":
+                self.r.check("moto: versioning enabled, no noncurrent expiry: a note",
+                             any(f["id"] == "bucket-versioning-unbounded" and f["subject"] == "locked"
+                                 for f in report["findings"]), "")
+            else:
+                self.r.check("moto: versioning it cannot parse is reported, with the reason",
+                             bool(unreadable) and "VersioningConfiguration" in unreadable[0]["detail"]
+                             and any(f["id"] == "bucket-config-unreadable" and f["subject"] == "locked"
+                                     and f["evidence"]["part"] == "versioning" for f in report["findings"]),
+                             json.dumps(locked)[:400])
+            m = next(d for d in report["databases"] if d["svc"] == "moto")["metrics"]
+            self.r.check("moto: the copied catalog reads", m["catalog_readable"] and m["wal_gaps"] == 0, json.dumps(m))
         log(f"audit: whole repository in {run.seconds:.1f}s, {report['summary']}")
 
     def healthy_alone(self) -> None:
@@ -432,6 +503,13 @@ class Suite:
                          restored == should, f"exit {p.returncode}: {p.stderr.strip()[-300:]}")
 
     def close(self) -> None:
+        for proc in self.children:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         for pg in self.instances:
             try:
                 pg.stop("immediate")
@@ -467,6 +545,7 @@ def main(argv=None) -> int:
             {"ID": "audit-unrelated", "Status": "Enabled", "Filter": {"Prefix": "audit/unrelated/"},
              "Expiration": {"Days": 1}},
         ]})
+        suite.start_moto()
         suite.repo = suite.build_repo()
         suite.whole_repo()
         suite.healthy_alone()

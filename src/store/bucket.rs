@@ -297,15 +297,16 @@ fn from_s3_rule(r: &s3::LifecycleRule) -> LifecycleRule {
 fn s3_unreadable<E, R>(part: &str, needs: &str, e: &SdkError<E, R>) -> Unreadable
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let code = e.code().unwrap_or_default();
     let message = e.message().unwrap_or_default();
     let detail = match e {
-        SdkError::ServiceError(_) => format!("{code}: {message}")
+        SdkError::ServiceError(_) if !code.is_empty() => format!("{code}: {message}")
             .trim_end_matches(": ")
             .to_owned(),
-        other => aws_sdk_s3::error::DisplayErrorContext(other).to_string(),
+        // A response that did not parse, a timeout, no connection: the chain of causes says why.
+        other => chain(other),
     };
     let kind = match code {
         "AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => {
@@ -319,6 +320,24 @@ where
         kind: kind.into(),
         detail,
         needs: needs.into(),
+    }
+}
+
+/// An error and its causes, each once, on one line of at most 400 characters.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    let line = parts.join(": ");
+    match line.char_indices().nth(400) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line,
     }
 }
 
