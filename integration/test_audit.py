@@ -3,7 +3,7 @@
 
 A real PostgreSQL instance archives through barman-cloud-wal-archive into
 s3://BUCKET/audit/src/src-pg; barman-cloud-backup takes a base backup; four WAL switches
-follow. That catalog is copied (server-side CopyObject) into one server folder per case and
+follow, then a second backup and one more switch. That catalog is copied (server-side CopyObject) into one server folder per case and
 each copy is broken the way the silent failures break catalogs:
 
   healthy-pg    untouched                                   audits clean (no error, no warning)
@@ -153,6 +153,7 @@ class Suite:
         os.chmod(self.root, 0o755)
         self.instances: list[Postgres] = []
         self.children: list[subprocess.Popen] = []
+        self.backup_names: list[str] = []
         self.moto_url = ""
         self.backup_id = ""
         self.post_backup_wal: list[str] = []
@@ -169,7 +170,8 @@ class Suite:
         return pg
 
     def barman_backup(self, pg: Postgres, dest: str, server: str) -> str:
-        name = f"backup-{pg.name}"
+        name = f"backup-{pg.name}-{len(self.backup_names)}"
+        self.backup_names.append(name)
         pg.run(barman_tool(self.s["venv"], "barman-cloud-backup"), "--immediate-checkpoint", "--gzip",
                "--name", name, "-h", pg.sockdir, "-p", pg.port, "-U", "postgres",
                "--endpoint-url", self.endpoint, dest, server, timeout=300)
@@ -178,7 +180,7 @@ class Suite:
         ids = sorted(k.split("/")[-2] for k in infos)
         if not ids:
             raise IntegrationError(f"barman-cloud-backup of {pg.name} wrote no backup.info")
-        return ids[-1]
+        return ids[-1]  # backup ids are their start times: the newest is the one just taken
 
     def clear(self) -> None:
         """A re-run in the same WORKDIR starts from an empty audit/ prefix."""
@@ -206,6 +208,15 @@ class Suite:
             wait_for(lambda seg=seg: (pg.scalar("SELECT last_archived_wal FROM pg_stat_archiver") or "") >= seg,
                      60, f"segment {seg} archived")
             self.post_backup_wal.append(seg)
+        # A second backup, so that weeks later the first one is what retention should have
+        # deleted (the second is then the anchor the window keeps).
+        self.second_backup = self.barman_backup(pg, dest, "src-pg")
+        pg.query("INSERT INTO t SELECT g FROM generate_series(1, 100) g")
+        seg = pg.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())")
+        pg.query("SELECT pg_switch_wal()")
+        wait_for(lambda: (pg.scalar("SELECT last_archived_wal FROM pg_stat_archiver") or "") >= seg,
+                 60, f"segment {seg} archived")
+        log(f"audit: second backup {self.second_backup}")
         pg.stop()
         self.source = list_objects(self.s3, self.bucket, "audit/src/src-pg/")
         log(f"audit: source catalog of {len(self.source)} objects, WAL after the backup: {self.post_backup_wal}")
@@ -469,6 +480,7 @@ class Suite:
         for label, delta, fid, absent in (
             ("3 hours later", dt.timedelta(hours=3), "wal-archiving-stalled", "backup-overdue"),
             ("3 days later", dt.timedelta(days=3), "backup-overdue", None),
+            # The first backup is then older than the anchor (the second) the window keeps.
             ("20 days later", dt.timedelta(days=20), "retention-not-enforced", None),
         ):
             run = self.audit(f"healthy {label}", "--svc", "healthy", "-o", "json", "--now", rfc3339(now + delta))

@@ -452,6 +452,36 @@ fn failing_archiving_a_failed_backup_and_a_window_the_bucket_cannot_serve() {
 }
 
 #[test]
+fn an_object_store_that_cannot_be_read_does_not_hide_the_cluster() {
+    let s = setup();
+    let kube = support::fake_kube::FakeKube::start();
+    kube.add(cluster(
+        &[(
+            "ContinuousArchiving",
+            "False",
+            "ContinuousArchivingFailing",
+            "exit status 1",
+        )],
+        "Cluster in healthy state",
+    ));
+    kube.deny("/objectstores/");
+    let dir = tempfile::tempdir().unwrap();
+    let config = kube.kubeconfig(dir.path(), CONTEXT);
+    let r = json(&audit_with(
+        &s,
+        Some(&config),
+        &["--env", "prod", "--svc", "foo", "-o", "json"],
+    ));
+    assert_eq!(live_ids(&r), ["live-archiving-failing", "live-unreachable"]);
+    assert!(
+        r["databases"][0]["live"]["object_store_error"]
+            .as_str()
+            .unwrap()
+            .contains("forbidden")
+    );
+}
+
+#[test]
 fn a_missing_cluster_and_a_missing_object_store() {
     let s = setup();
     let kube = support::fake_kube::FakeKube::start();

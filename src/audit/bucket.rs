@@ -73,8 +73,10 @@ pub enum Action {
     Transition {
         /// After this many days from creation.
         days: Option<u32>,
-        /// On or after this date.
+        /// Every matching object on or after this date (S3 `Date`).
         date: Option<DateTime<Utc>>,
+        /// Objects created before this date (GCS `createdBefore`).
+        created_before: Option<DateTime<Utc>>,
         /// The class.
         class: String,
         /// Whether objects in that class must be restored before a read.
@@ -84,6 +86,8 @@ pub enum Action {
     Noncurrent {
         /// What it does, as read.
         what: String,
+        /// Whether it deletes noncurrent versions.
+        expires: bool,
     },
     /// Aborts incomplete multipart uploads.
     AbortMultipart {
@@ -291,21 +295,32 @@ pub fn judge(cfg: &BucketConfig, uses: &[CatalogUse], now: DateTime<Utc>) -> Vec
             if parts.is_empty() {
                 continue;
             }
+            if !suffix_reaches_barman(&rule.suffixes) {
+                continue;
+            }
             for action in &rule.actions {
-                let (acts_after, date, verb, archive_class) = match action {
+                let (acts_after, date, created_before, verb, archive_class) = match action {
                     Action::Delete {
                         days,
                         date,
                         created_before,
-                    } => (*days, date.or(*created_before), "deletes", None),
+                    } => (*days, *date, *created_before, "deletes", None),
                     Action::Transition {
                         days,
                         date,
+                        created_before,
                         class,
                         archive: true,
-                    } => (*days, *date, "archives", Some(class.clone())),
+                    } => (
+                        *days,
+                        *date,
+                        *created_before,
+                        "archives",
+                        Some(class.clone()),
+                    ),
                     _ => continue,
                 };
+                let date = date.or(created_before);
                 let mut ev = serde_json::Map::new();
                 ev.insert("bucket".into(), json!(cfg.bucket));
                 ev.insert("rule".into(), json!(rule.id));
@@ -354,24 +369,28 @@ pub fn judge(cfg: &BucketConfig, uses: &[CatalogUse], now: DateTime<Utc>) -> Vec
                 if need.interval_assumed {
                     ev.insert("interval_assumed".into(), json!("1d"));
                 }
-                // Whether the rule reaches objects the window still needs.
-                let too_early = match (acts_after, date) {
-                    (Some(d), _) => Duration::days(i64::from(d)) <= need.age,
-                    // S3 Date: from that date on every matching object goes.
-                    (None, Some(_)) if matches!(action, Action::Delete { date: Some(_), .. }) => {
-                        true
-                    }
-                    // GCS createdBefore: objects older than the date go.
-                    (None, Some(d)) => d > now - need.age,
-                    (None, None) => false,
-                };
-                if !too_early {
+                // Whether the rule reaches objects the window still needs: every
+                // condition it has must hold (GCS conditions are all required).
+                let anchor_at = u.anchor.as_ref().map(|(_, at)| *at);
+                let by_age = acts_after.is_none_or(|d| {
+                    let d = Duration::days(i64::from(d));
+                    // Too short for the window, or the anchor (older after missed
+                    // backups) is already that old.
+                    d <= need.age || anchor_at.is_some_and(|at| d <= now - at)
+                });
+                let by_created = created_before
+                    .is_none_or(|cb| cb > now - need.age || anchor_at.is_some_and(|at| at < cb));
+                // An S3 date: from that day on, every matching object goes.
+                if !(by_age && by_created) {
                     continue;
                 }
                 let when = match (acts_after, date) {
                     (Some(d), _) => format!("after {d} day(s)"),
+                    (None, Some(d)) if created_before.is_some() => {
+                        format!("when created before {}", time(d))
+                    }
                     (None, Some(d)) => format!("from {}", time(d)),
-                    (None, None) => String::new(),
+                    (None, None) => "at once".to_owned(),
                 };
                 let needs = format!(
                     "the window needs objects up to {:.1} days old (retention window plus backup interval{})",
@@ -448,26 +467,59 @@ pub fn judge(cfg: &BucketConfig, uses: &[CatalogUse], now: DateTime<Utc>) -> Vec
     }
 
     if cfg.versioning.as_deref() == Some("enabled") {
-        let noncurrent = cfg.rules.iter().any(|r| {
-            r.enabled
-                && r.actions
-                    .iter()
-                    .any(|a| matches!(a, Action::Noncurrent { what } if what.contains("expire")))
-        });
-        if !noncurrent {
+        // Catalogs no enabled rule expires the noncurrent versions of.
+        let uncovered: Vec<&str> = uses
+            .iter()
+            .filter(|u| {
+                !cfg.rules.iter().any(|r| {
+                    r.enabled
+                        && !reaches(r, &u.prefix).is_empty()
+                        && r.actions
+                            .iter()
+                            .any(|a| matches!(a, Action::Noncurrent { expires: true, .. }))
+                })
+            })
+            .map(|u| u.display.as_str())
+            .collect();
+        if !uncovered.is_empty() {
             out.push(bucket_finding(
                 "bucket-versioning-unbounded",
                 Severity::Info,
                 format!(
-                    "versioning is enabled on bucket {} and no rule expires noncurrent versions: every backup and WAL segment barman's retention deletes is kept as a noncurrent version",
-                    cfg.bucket
+                    "versioning is enabled on bucket {} and no rule expires noncurrent versions under {}: every backup and WAL segment barman's retention deletes is kept as a noncurrent version",
+                    cfg.bucket,
+                    uncovered.join(", ")
                 ),
-                json!({"bucket": cfg.bucket, "versioning": "enabled"}),
+                json!({"bucket": cfg.bucket, "versioning": "enabled", "catalogs": uncovered}),
                 Some("add a lifecycle rule that expires noncurrent versions after a few days".to_owned()),
             ));
         }
     }
     out
+}
+
+/// Whether a rule limited to key suffixes can match anything barman-cloud
+/// writes (backup.info, data tars, WAL segments, partial, history and backup
+/// history files, each with the compressions barman-cloud uses).
+fn suffix_reaches_barman(suffixes: &[String]) -> bool {
+    const NAMES: &[&str] = &[
+        "backup.info",
+        "data.tar",
+        "16384.tar",
+        "000000010000000000000001",
+        "000000010000000000000001.partial",
+        "00000002.history",
+        "000000010000000000000001.00000028.backup",
+    ];
+    const COMPRESSIONS: &[&str] = &["", ".gz", ".bz2", ".xz", ".snappy", ".lz4", ".zst"];
+    suffixes.is_empty()
+        || suffixes.iter().any(|s| {
+            NAMES.iter().any(|n| {
+                COMPRESSIONS
+                    .iter()
+                    .any(|c| format!("{n}{c}").ends_with(s.as_str()))
+            })
+        })
 }
 
 /// Whether an S3 storage class must be restored before a GET.
@@ -492,7 +544,10 @@ mod tests {
             display: "s3://b/pg/orders".into(),
             window: window_days.map(Duration::days),
             interval: interval_days.map(Duration::days),
-            anchor: Some(("20261115T000000".into(), now() - Duration::days(9))),
+            anchor: Some((
+                "20261116T000000".into(),
+                now() - Duration::days(7) - Duration::hours(12),
+            )),
         }
     }
 
@@ -540,6 +595,77 @@ mod tests {
         assert_eq!(f[0].evidence["reaches"], json!(["base", "wals"]));
         assert_eq!(f[0].env.as_deref(), Some("prod"));
         assert!(judge(&cfg(vec![expire("r", "", 9)]), &u, now()).is_empty());
+    }
+
+    #[test]
+    fn an_anchor_aged_by_missed_backups_is_judged_by_its_real_age() {
+        // 9 days is enough for a 7-day window with daily backups, but three
+        // missed nights made the anchor 10 days old: the rule deletes it now.
+        let mut u = use_(Some(7), Some(1));
+        u.anchor = Some(("20261114T000000".into(), now() - Duration::days(10)));
+        let f = judge(&cfg(vec![expire("r", "", 9)]), &[u], now());
+        assert_eq!(ids(&f), ["lifecycle-deletes-anchor"]);
+        assert_eq!(f[0].evidence["anchor_age_days"], 10.0);
+    }
+
+    #[test]
+    fn gcs_conditions_are_all_required_and_suffixes_must_reach_barman_objects() {
+        let u = [use_(Some(7), Some(1))];
+        let rule = |days, created_before, suffixes: &[&str]| LifecycleRule {
+            id: "g".into(),
+            enabled: true,
+            suffixes: suffixes.iter().map(|s| (*s).to_owned()).collect(),
+            actions: vec![Action::Delete {
+                days,
+                date: None,
+                created_before,
+            }],
+            ..LifecycleRule::default()
+        };
+        let long_ago = Some(now() - Duration::days(100));
+        // Age 1 day, but only for objects created 100 days ago: nothing needed.
+        assert!(judge(&cfg(vec![rule(Some(1), long_ago, &[])]), &u, now()).is_empty());
+        // No condition at all: every object, at once.
+        let f = judge(&cfg(vec![rule(None, None, &[])]), &u, now());
+        assert!(f[0].message.contains("at once"), "{}", f[0].message);
+        // Suffixes barman-cloud never writes, and ones it does.
+        assert!(
+            judge(
+                &cfg(vec![rule(Some(1), None, &[".csv", ".parquet"])]),
+                &u,
+                now()
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            ids(&judge(
+                &cfg(vec![rule(Some(1), None, &[".zst"])]),
+                &u,
+                now()
+            )),
+            ["lifecycle-deletes-anchor"]
+        );
+    }
+
+    #[test]
+    fn an_s3_transition_date_moves_every_object_from_that_day() {
+        let u = [use_(Some(7), Some(1))];
+        let r = LifecycleRule {
+            id: "t".into(),
+            enabled: true,
+            actions: vec![Action::Transition {
+                days: None,
+                date: Some(now() - Duration::days(365)),
+                created_before: None,
+                class: "DEEP_ARCHIVE".into(),
+                archive: true,
+            }],
+            ..LifecycleRule::default()
+        };
+        assert_eq!(
+            ids(&judge(&cfg(vec![r]), &u, now())),
+            ["lifecycle-archives-needed"]
+        );
     }
 
     #[test]
@@ -599,6 +725,7 @@ mod tests {
             actions: vec![Action::Transition {
                 days: Some(3),
                 date: None,
+                created_before: None,
                 class: class.into(),
                 archive,
             }],
@@ -694,11 +821,40 @@ mod tests {
                 "bucket-versioning-unbounded"
             ]
         );
+        // Removing expired delete markers, or expiring noncurrent versions
+        // elsewhere, keeps the catalog's versions all the same.
+        c.lock = None;
+        c.rules = vec![
+            LifecycleRule {
+                id: "markers".into(),
+                enabled: true,
+                actions: vec![Action::Noncurrent {
+                    what: "remove expired delete markers".into(),
+                    expires: false,
+                }],
+                ..LifecycleRule::default()
+            },
+            LifecycleRule {
+                id: "elsewhere".into(),
+                enabled: true,
+                prefixes: vec!["logs/".into()],
+                actions: vec![Action::Noncurrent {
+                    what: "expire noncurrent after 3 days".into(),
+                    expires: true,
+                }],
+                ..LifecycleRule::default()
+            },
+        ];
+        assert_eq!(
+            ids(&judge(&c, &[use_(Some(7), Some(1))], now())),
+            ["bucket-versioning-unbounded"]
+        );
         c.rules = vec![LifecycleRule {
             id: "nc".into(),
             enabled: true,
             actions: vec![Action::Noncurrent {
                 what: "expire noncurrent after 3 days".into(),
+                expires: true,
             }],
             ..LifecycleRule::default()
         }];

@@ -66,6 +66,9 @@ pub struct LiveState {
     pub object_store_found: Option<bool>,
     /// The window the ObjectStore reports for the server.
     pub object_store_window: Option<RecoveryWindow>,
+    /// Why the ObjectStore could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_store_error: Option<String>,
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -196,6 +199,15 @@ pub fn judge(
         );
     }
 
+    if let Some(e) = &live.object_store_error {
+        push(
+            "live-unreachable",
+            Severity::Warning,
+            format!("cannot compare the ObjectStore's recovery window: {e}"),
+            json!({"context": live.context, "error": e}),
+            "grant get on objectstores.barmancloud.cnpg.io (deploy/rbac.yaml)",
+        );
+    }
     // What the operator says a restore reaches against what the bucket holds.
     let reported = match live.object_store_found {
         Some(false) => {
@@ -291,6 +303,7 @@ mod tests {
             cluster: status,
             object_store_found: None,
             object_store_window: None,
+            object_store_error: None,
         }
     }
 

@@ -403,18 +403,23 @@ pub fn audit_catalog(
     // First recoverable point against the window.
     if let (Some(w), Some((frp, backup))) = (window, catalog.first_recoverable_point()) {
         let start = now - w;
-        let slack = interval.map_or(Duration::zero(), |iv| iv * 2);
+        // Retention keeps the newest backup that ended before the window (the
+        // anchor, however old missed backups made it) and deletes the older
+        // ones at its next run; give it two intervals (an hour without a schedule).
+        let slack = interval.map_or(Duration::hours(1), |iv| iv * 2);
+        let anchor_id = anchor.map(|a| a.id.clone());
         let evidence = json!({"first_recoverable_point": time(frp), "window_start": time(start),
-            "backup": backup, "window_seconds": w.num_seconds()});
-        if frp < start - slack {
+            "backup": backup, "anchor_backup": anchor_id, "window_seconds": w.num_seconds()});
+        if frp < start - slack && anchor_id.as_deref() != Some(backup.as_str()) {
             out.push(
                 "retention-not-enforced",
                 Severity::Warning,
-                backup,
+                backup.clone(),
                 format!(
-                    "the first recoverable point {} is older than the window start {} plus two backup intervals",
+                    "backup {backup} and its first recoverable point {} are older than what the window keeps (it starts {}, anchored by {}): retention has not deleted them",
                     time(frp),
-                    time(start)
+                    time(start),
+                    anchor_id.as_deref().unwrap_or("no backup")
                 ),
                 evidence,
                 Some("check that retention runs (the ObjectStore's retentionPolicy and the sidecar's logs)"),

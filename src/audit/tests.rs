@@ -386,3 +386,20 @@ fn prometheus_output_reads_back() {
         assert!(text.contains(&format!("# TYPE {name} gauge")), "{name}");
     }
 }
+
+#[test]
+fn an_anchor_aged_by_missed_backups_is_not_unenforced_retention() {
+    // One backup, long before the window: retention keeps it as the anchor.
+    let mut s = Synth::new();
+    s.wal(1, 1, 9).done("20260301T000020", 2, 25);
+    let c = s.analyse_at(1440 + 200);
+    let f = audit_catalog(
+        &db(Some("1d"), Some(HALF_HOURLY)),
+        &c,
+        &Thresholds::default(),
+    );
+    assert!(!ids(&f).contains(&"retention-not-enforced"), "{f:#?}");
+    // Nor without a schedule.
+    let f = audit_catalog(&db(Some("1d"), None), &c, &Thresholds::default());
+    assert!(!ids(&f).contains(&"retention-not-enforced"), "{f:#?}");
+}

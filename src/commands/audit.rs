@@ -648,28 +648,30 @@ async fn read_live(
                         let plugin = db.catalog.as_ref().and_then(|c| {
                             c.object_store.clone().map(|s| (s, c.server_name.clone()))
                         });
-                        let (found, window) = match plugin {
-                            Some((store, server)) if cluster.is_some() => {
-                                match k8s::recovery_window(
-                                    &client,
-                                    &context,
-                                    &db.namespace,
-                                    &store,
-                                    &server,
-                                )
-                                .await?
-                                {
-                                    Some(w) => (Some(true), w),
-                                    None => (Some(false), None),
-                                }
+                        // The Cluster's status stands even when its ObjectStore
+                        // cannot be read; that failure is reported on its own.
+                        let (mut found, mut window, mut store_error) = (None, None, None);
+                        if let Some((store, server)) = plugin.filter(|_| cluster.is_some()) {
+                            match k8s::recovery_window(
+                                &client,
+                                &context,
+                                &db.namespace,
+                                &store,
+                                &server,
+                            )
+                            .await
+                            {
+                                Ok(Some(w)) => (found, window) = (Some(true), w),
+                                Ok(None) => found = Some(false),
+                                Err(e) => store_error = Some(e.message),
                             }
-                            _ => (None, None),
-                        };
+                        }
                         Ok(LiveState {
                             context: context.clone(),
                             cluster,
                             object_store_found: found,
                             object_store_window: window,
+                            object_store_error: store_error,
                         })
                     }
                     .await;

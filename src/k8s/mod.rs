@@ -191,13 +191,14 @@ pub async fn cluster_status(
         .get_opt(name)
         .await
         .map_err(|e| classify(context, &what, &e))?;
-    Ok(obj.map(|o| {
-        o.data
-            .get("status")
-            .cloned()
-            .and_then(|s| serde_json::from_value(s).ok())
-            .unwrap_or_default()
-    }))
+    obj.map(|o| match o.data.get("status") {
+        None | Some(serde_json::Value::Null) => Ok(ClusterStatus::default()),
+        Some(s) => serde_json::from_value(s.clone()).map_err(|e| KubeError {
+            message: format!("context `{context}`: the status of {what} does not read: {e}"),
+            hint: "a CloudNativePG version this cnpg-ops does not know? Compare with `kubectl get cluster -o yaml`".to_owned(),
+        }),
+    })
+    .transpose()
 }
 
 /// The recovery window ObjectStore `name` reports for `server`; the outer
@@ -216,13 +217,14 @@ pub async fn recovery_window(
         .get_opt(name)
         .await
         .map_err(|e| classify(context, &what, &e))?;
-    Ok(obj.map(|o| {
-        o.data
-            .get("status")
-            .cloned()
-            .and_then(|s| serde_json::from_value::<ObjectStoreStatus>(s).ok())
-            .unwrap_or_default()
-            .server_recovery_window
-            .remove(server)
-    }))
+    obj.map(|o| match o.data.get("status") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(s) => serde_json::from_value::<ObjectStoreStatus>(s.clone())
+            .map(|mut st| st.server_recovery_window.remove(server))
+            .map_err(|e| KubeError {
+                message: format!("context `{context}`: the status of {what} does not read: {e}"),
+                hint: "a plugin version this cnpg-ops does not know? Compare with `kubectl get objectstore -o yaml`".to_owned(),
+            }),
+    })
+    .transpose()
 }

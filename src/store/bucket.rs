@@ -161,6 +161,7 @@ pub fn from_gcs(bucket: &str, v: &Value) -> BucketConfig {
             (_, true) => Action::Noncurrent {
                 what: format!("{} noncurrent versions", action.to_lowercase())
                     .replace("delete noncurrent", "expire noncurrent"),
+                expires: action == "Delete",
             },
             ("Delete", false) => Action::Delete {
                 days: age,
@@ -169,7 +170,8 @@ pub fn from_gcs(bucket: &str, v: &Value) -> BucketConfig {
             },
             ("SetStorageClass", false) => Action::Transition {
                 days: age,
-                date: date("createdBefore"),
+                date: None,
+                created_before: date("createdBefore"),
                 class: r
                     .pointer("/action/storageClass")
                     .and_then(Value::as_str)
@@ -183,6 +185,7 @@ pub fn from_gcs(bucket: &str, v: &Value) -> BucketConfig {
             },
             (other, false) => Action::Noncurrent {
                 what: format!("unknown action {other}"),
+                expires: false,
             },
         };
         cfg.rules.push(LifecycleRule {
@@ -245,6 +248,7 @@ fn from_s3_rule(r: &s3::LifecycleRule) -> LifecycleRule {
         if e.expired_object_delete_marker() == Some(true) {
             actions.push(Action::Noncurrent {
                 what: "remove expired delete markers".into(),
+                expires: false,
             });
         }
     }
@@ -256,6 +260,7 @@ fn from_s3_rule(r: &s3::LifecycleRule) -> LifecycleRule {
         actions.push(Action::Transition {
             days: day(t.days().map(i64::from)),
             date: date(t.date()),
+            created_before: None,
             archive: s3_class_is_archive(&class),
             class,
         });
@@ -266,11 +271,13 @@ fn from_s3_rule(r: &s3::LifecycleRule) -> LifecycleRule {
                 "expire noncurrent versions after {} day(s)",
                 n.noncurrent_days().unwrap_or(0)
             ),
+            expires: true,
         });
     }
     if !r.noncurrent_version_transitions().is_empty() {
         actions.push(Action::Noncurrent {
             what: "transition noncurrent versions".into(),
+            expires: false,
         });
     }
     if let Some(a) = r.abort_incomplete_multipart_upload() {
@@ -507,9 +514,10 @@ mod tests {
                 created_before: None
             }]
         );
-        assert!(
-            matches!(&c.rules[1].actions[0], Action::Noncurrent { what } if what.contains("expire"))
-        );
+        assert!(matches!(
+            &c.rules[1].actions[0],
+            Action::Noncurrent { expires: true, .. }
+        ));
         assert!(matches!(
             &c.rules[2].actions[0],
             Action::Transition { archive: false, .. }

@@ -17,6 +17,8 @@ struct State {
     objects: BTreeMap<String, Value>,
     /// Answer every request with this status code.
     fail: Option<u16>,
+    /// Answer 403 to paths containing any of these.
+    denied: Vec<String>,
     requests: Vec<String>,
 }
 
@@ -60,7 +62,13 @@ impl FakeKube {
             let path = target.split('?').next().unwrap_or("").to_owned();
             let mut st = shared.lock().unwrap();
             st.requests.push(format!("{method} {path}"));
-            match (st.fail, method) {
+            let fail = st.fail.or_else(|| {
+                st.denied
+                    .iter()
+                    .any(|d| path.contains(d.as_str()))
+                    .then_some(403)
+            });
+            match (fail, method) {
                 (Some(code), _) => (code, status_body(code, "Forbidden", "injected failure")),
                 (None, "GET") => {
                     if let Some(obj) = st.objects.get(&path) {
@@ -100,6 +108,11 @@ impl FakeKube {
     /// Answers every request with `code` from now on (`None` to stop).
     pub fn fail_with(&self, code: Option<u16>) {
         self.state.lock().unwrap().fail = code;
+    }
+
+    /// Answers 403 to every path that contains `fragment` (a resource plural, say).
+    pub fn deny(&self, fragment: &str) {
+        self.state.lock().unwrap().denied.push(fragment.to_owned());
     }
 
     /// `METHOD PATH` of every request so far.
