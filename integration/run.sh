@@ -59,7 +59,7 @@ else
   SUITES="${INTEGRATION_SUITES:-verdicts providers failures runbooks audit}"
 fi
 for s in $SUITES; do
-  case "$s" in verdicts|providers|failures|runbooks) ;; *) echo "integration: unknown suite '$s'" >&2; exit 2 ;; esac
+  case "$s" in verdicts|providers|failures|runbooks|audit) ;; *) echo "integration: unknown suite '$s'" >&2; exit 2 ;; esac
 done
 want() { case " $SUITES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
