@@ -391,8 +391,8 @@ class Suite:
                     lambda f: f["location"].endswith("/audit/cases/nested-pg/nested-pg"))
         orphans = [f for f in report["findings"] if f["id"] == "prefix-orphan"]
         self.r.check("ghost-pg is the only orphan",
-                     [f["location"] for f in orphans] == [f"s3://{self.bucket}/audit/cases/ghost-pg"],
-                     str([f["location"] for f in orphans]))
+                     [(f["location"], f["subject"]) for f in orphans] == [(f"s3://{self.bucket}/audit/cases", "ghost-pg")],
+                     str([(f["location"], f["subject"]) for f in orphans]))
         self.expect(report, "lc", "lifecycle-deletes-anchor",
                     lambda f: f["severity"] == "error" and f["evidence"]["rule"] == "audit-lc"
                     and f["evidence"]["after_days"] == 3)

@@ -501,6 +501,7 @@ fn exposition() -> String {
         newest_wal_age_seconds: Some(60),
         newest_backup_age_seconds: Some(3600),
         wal_gaps: Some(0),
+        lifecycle_checked: true,
     };
     let finding = AuditFinding {
         id: "lifecycle-expires-needed",

@@ -174,6 +174,7 @@ fn audit_document() {
         newest_wal_age_seconds: Some(1),
         newest_backup_age_seconds: Some(1),
         wal_gaps: Some(0),
+        lifecycle_checked: true,
     };
     let run = RunInfo {
         finished_at: chrono::DateTime::UNIX_EPOCH,

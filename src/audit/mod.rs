@@ -471,6 +471,8 @@ pub struct DatabaseMetrics {
     pub newest_backup_age_seconds: Option<i64>,
     /// Number of WAL gaps.
     pub wal_gaps: Option<usize>,
+    /// Whether the bucket's lifecycle rules were read for this catalog.
+    pub lifecycle_checked: bool,
 }
 
 impl DatabaseMetrics {
@@ -503,6 +505,24 @@ impl DatabaseMetrics {
             newest_wal_age_seconds: None,
             newest_backup_age_seconds: None,
             wal_gaps: None,
+            lifecycle_checked: false,
+        }
+    }
+
+    /// A database folder that does not read as one: only its env and svc are known.
+    #[must_use]
+    pub fn unknown(env: &str, svc: &str) -> DatabaseMetrics {
+        DatabaseMetrics {
+            env: env.to_owned(),
+            svc: svc.to_owned(),
+            namespace: String::new(),
+            cluster: String::new(),
+            catalog_readable: false,
+            first_recoverable: None,
+            newest_wal_age_seconds: None,
+            newest_backup_age_seconds: None,
+            wal_gaps: None,
+            lifecycle_checked: false,
         }
     }
 
@@ -612,14 +632,14 @@ pub fn prometheus(findings: &[AuditFinding], metrics: &[DatabaseMetrics], run: R
     gauge(
         &mut s,
         "cnpg_ops_lifecycle_violations",
-        "Bucket lifecycle rules that delete or archive objects the retention window still needs.",
+        "Bucket lifecycle rules that delete or archive objects the retention window still needs (absent when the rules could not be read).",
         &per_db(&|m| {
-            Some(
+            m.lifecycle_checked.then(|| {
                 of_db(findings, m)
                     .filter(|f| is_lifecycle_violation(f))
                     .count()
-                    .to_string(),
-            )
+                    .to_string()
+            })
         }),
     );
     let mut by_severity = Vec::new();

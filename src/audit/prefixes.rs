@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{AuditFinding, Scope};
 use crate::catalog::findings::{Finding, Severity};
-use crate::gitops::discover::{CatalogRef, Database};
+use crate::gitops::discover::{CatalogRefs, Database};
 
 /// The ids this module emits.
 pub const CHECKS: &[(&str, &str)] = &[
@@ -25,7 +25,34 @@ pub const CHECKS: &[(&str, &str)] = &[
         "prefix-includes-server",
         "a destination path that is itself a server folder",
     ),
+    (
+        "prefix-unlisted",
+        "a destination path that could not be listed: orphans and nesting there are not judged",
+    ),
 ];
+
+/// A destination path whose folders could not be listed.
+#[must_use]
+pub fn unlisted(destination: &str, error: &str, hint: Option<&str>) -> AuditFinding {
+    AuditFinding {
+        id: "prefix-unlisted",
+        severity: Severity::Warning,
+        scope: Scope::Destination,
+        env: None,
+        svc: None,
+        location: Some(normalise(destination)),
+        subject: normalise(destination),
+        message: format!(
+            "cannot list the folders under {}: {error}; orphan and nested folders there are not judged, the catalogs are read one by one",
+            normalise(destination)
+        ),
+        evidence: json!({"destination": normalise(destination), "error": error}),
+        hint: Some(hint.map_or_else(
+            || "grant list on the destination path to the audit's identity".to_owned(),
+            str::to_owned,
+        )),
+    }
+}
 
 /// The server folders under one destination path and who owns them.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +67,8 @@ pub struct DestinationView {
     pub owners: BTreeMap<String, Vec<String>>,
     /// Servers `s` whose catalog a manifest writes at `<destination>/s/s/`.
     pub nested_owned: BTreeSet<String>,
+    /// `file:line` of Cluster manifests that do not read: owners unknown.
+    pub unread_clusters: Vec<String>,
 }
 
 /// Normalises a destination path for comparison.
@@ -55,11 +84,12 @@ impl DestinationView {
         destination: &str,
         servers: Vec<String>,
         layout: Vec<Finding>,
-        refs: &[CatalogRef],
+        refs: &CatalogRefs,
     ) -> DestinationView {
         let destination = normalise(destination);
         let mut owners: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in refs
+            .refs
             .iter()
             .filter(|r| normalise(&r.location.destination_path) == destination)
         {
@@ -69,6 +99,7 @@ impl DestinationView {
                 .push(format!("{} by {}", r.role, r.by));
         }
         let nested_owned = refs
+            .refs
             .iter()
             .filter(|r| {
                 normalise(&r.location.destination_path)
@@ -82,6 +113,7 @@ impl DestinationView {
             layout,
             owners,
             nested_owned,
+            unread_clusters: refs.unread.clone(),
         }
     }
 }
@@ -108,18 +140,35 @@ pub fn judge(view: &DestinationView) -> Vec<AuditFinding> {
         .iter()
         .filter(|s| !view.owners.contains_key(*s))
     {
+        // A Cluster manifest that does not read may be its owner: say so, softly.
+        let (severity, hint) = if view.unread_clusters.is_empty() {
+            (
+                Severity::Warning,
+                "a folder left by an earlier serverName generation, a removed database or a typo: once no restore needs it, delete it (its storage is billed), or name it in a manifest".to_owned(),
+            )
+        } else {
+            (
+                Severity::Info,
+                format!(
+                    "{} Cluster manifest(s) do not read ({}); one of them may own this folder: fix them before deleting anything",
+                    view.unread_clusters.len(),
+                    view.unread_clusters.join(", ")
+                ),
+            )
+        };
         out.push(finding(
             "prefix-orphan",
-            Severity::Warning,
-            format!("{}/{server}", view.destination),
+            severity,
+            view.destination.clone(),
             server.clone(),
             format!(
                 "{}/{server}/ holds a catalog that no Cluster in the repository writes or reads",
                 view.destination
             ),
             json!({"destination": view.destination, "server": server,
-                   "owned": view.owners.keys().collect::<Vec<_>>()}),
-            "a folder left by an earlier serverName generation, a removed database or a typo: once no restore needs it, delete it (its storage is billed), or name it in a manifest".to_owned(),
+                   "owned": view.owners.keys().collect::<Vec<_>>(),
+                   "unread_clusters": view.unread_clusters}),
+            hint,
         ));
     }
     for f in &view.layout {
@@ -128,7 +177,11 @@ pub fn judge(view: &DestinationView) -> Vec<AuditFinding> {
             "path-includes-server" => ("prefix-includes-server", Severity::Error),
             _ => continue,
         };
-        let server = f.subject.split('/').next().unwrap_or_default();
+        let server = if id == "prefix-includes-server" {
+            view.destination.rsplit('/').next().unwrap_or_default()
+        } else {
+            f.subject.split('/').next().unwrap_or_default()
+        };
         // A manifest that writes to `<destination>/<server>` owns the nested folder;
         // the per-database check reports it there.
         if id == "prefix-double-nested" && view.nested_owned.contains(server) {
@@ -137,7 +190,7 @@ pub fn judge(view: &DestinationView) -> Vec<AuditFinding> {
         out.push(finding(
             id,
             severity,
-            format!("{}/{}", view.destination, f.subject.trim_end_matches('/')),
+            view.destination.clone(),
             f.subject.clone(),
             f.message.clone(),
             json!({"destination": view.destination, "server": server, "layout_finding": f.id}),
@@ -182,7 +235,14 @@ pub fn nested_by_manifest(db: &Database) -> Option<AuditFinding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gitops::discover::{CatalogLocation, Credentials};
+    use crate::gitops::discover::{CatalogLocation, CatalogRef, Credentials};
+
+    fn refs(list: &[CatalogRef]) -> CatalogRefs {
+        CatalogRefs {
+            refs: list.to_vec(),
+            unread: Vec::new(),
+        }
+    }
 
     fn loc(dest: &str, server: &str) -> CatalogLocation {
         CatalogLocation {
@@ -205,7 +265,7 @@ mod tests {
 
     #[test]
     fn servers_nobody_writes_or_reads_are_orphans() {
-        let refs = [
+        let owned = [
             r("s3://b/pg/", "orders", "writes"),
             r("s3://b/pg", "orders-1", "reads"),
             r("s3://other/pg", "old", "writes"),
@@ -214,13 +274,27 @@ mod tests {
             "s3://b/pg",
             vec!["old".into(), "orders".into(), "orders-1".into()],
             vec![],
-            &refs,
+            &refs(&owned),
         );
         let f = judge(&view);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].id, "prefix-orphan");
-        assert_eq!(f[0].location.as_deref(), Some("s3://b/pg/old"));
+        assert_eq!(f[0].location.as_deref(), Some("s3://b/pg"));
+        assert_eq!(f[0].subject, "old");
+        assert_eq!(f[0].severity, Severity::Warning);
         assert_eq!(f[0].evidence["owned"], json!(["orders", "orders-1"]));
+        // With a Cluster manifest that does not read, the owner may be unknown.
+        let mut unknown = refs(&owned);
+        unknown.unread.push("prod/x/database.yaml:1".into());
+        let view = DestinationView::new("s3://b/pg", vec!["old".into()], vec![], &unknown);
+        let f = judge(&view);
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(
+            f[0].hint
+                .as_deref()
+                .unwrap()
+                .contains("prod/x/database.yaml:1")
+        );
     }
 
     #[test]
@@ -234,14 +308,15 @@ mod tests {
             ),
             Finding::new("path-sibling-servers", Severity::Info, "s3://b/pg", "two"),
         ];
-        let view = DestinationView::new("s3://b/pg", vec![], layout.clone(), &[]);
+        let view = DestinationView::new("s3://b/pg", vec![], layout.clone(), &refs(&[]));
         let f = judge(&view);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].id, "prefix-double-nested");
-        assert_eq!(f[0].location.as_deref(), Some("s3://b/pg/orders/orders"));
+        assert_eq!(f[0].location.as_deref(), Some("s3://b/pg"));
+        assert_eq!(f[0].subject, "orders/orders/");
         // Written there on purpose by a manifest: reported per database instead.
         let owned = [r("s3://b/pg/orders", "orders", "writes")];
-        let view = DestinationView::new("s3://b/pg", vec![], layout, &owned);
+        let view = DestinationView::new("s3://b/pg", vec![], layout, &refs(&owned));
         assert!(judge(&view).is_empty());
     }
 

@@ -318,7 +318,9 @@ fn prometheus_output_reads_back() {
     let mut d = db(None, Some(HALF_HOURLY));
     d.namespace = "ns \"a\"\\b".into();
     let findings = audit_catalog(&d, &c, &Thresholds::default());
-    let metrics = vec![DatabaseMetrics::from(&d, &c)];
+    let mut m = DatabaseMetrics::from(&d, &c);
+    m.lifecycle_checked = true;
+    let metrics = vec![m];
     let run = RunInfo {
         finished_at: at(95),
         duration_seconds: 1.5,

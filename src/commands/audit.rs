@@ -26,7 +26,7 @@ use crate::catalog::time::{Zone, parse_target};
 use crate::cli::{AuditArgs, GlobalArgs, OutputFormat};
 use crate::commands::ls::load_repo;
 use crate::exit::{FINDINGS, Failure, OK};
-use crate::gitops::discover::{self, CatalogRef, Database};
+use crate::gitops::discover::{self, Database};
 use crate::k8s;
 use crate::output::{Printer, text};
 use crate::runbook::playbook::parse_duration;
@@ -115,6 +115,10 @@ fn title(action: &str) -> String {
         .map_or_else(|| action.to_owned(), |s| s.title)
 }
 
+/// A store, the databases that archive there, and the server folders it
+/// lists (`None` when the destination could not be listed).
+type Opened<'a> = (Store, Vec<&'a Target<'a>>, Option<Vec<String>>);
+
 /// A bucket: provider, name, endpoint.
 type BucketKey = (String, String, Option<String>);
 
@@ -172,35 +176,40 @@ fn open(destination: &str, endpoint: Option<&String>, a: &AuditArgs) -> Result<S
 async fn read_one(
     t: &Target<'_>,
     store: &Store,
-    servers: &[String],
+    servers: Option<&[String]>,
     now: DateTime<Utc>,
     thresholds: &Thresholds,
 ) -> Read {
     let display = format!("{}/{}", normalise(&t.destination), t.server);
-    if !servers.contains(&t.server) {
-        return Read {
-            catalog: None,
-            objects: None,
-            findings: vec![db_finding(
-                t.db,
-                "catalog-missing",
-                Severity::Error,
-                Some(display.clone()),
-                format!("no catalog at {display}/: no base/ or wals/ folder there"),
-                json!({"destination": normalise(&t.destination), "server": t.server,
-                       "servers_found": servers}),
-                Some(if servers.is_empty() {
-                    "nothing has been archived: check the Cluster's ContinuousArchiving condition, the identity binding and the destinationPath".to_owned()
-                } else {
-                    format!(
-                        "the folders found are {}; check serverName (CloudNativePG: the plugin's serverName parameter, else the cluster name)",
-                        servers.join(", ")
-                    )
-                }),
-            )],
-        };
+    let missing = |servers: &[String]| Read {
+        catalog: None,
+        objects: None,
+        findings: vec![db_finding(
+            t.db,
+            "catalog-missing",
+            Severity::Error,
+            Some(display.clone()),
+            format!("no catalog at {display}/: no base/ or wals/ folder there"),
+            json!({"destination": normalise(&t.destination), "server": t.server,
+                   "servers_found": servers}),
+            Some(if servers.is_empty() {
+                "nothing has been archived: check the Cluster's ContinuousArchiving condition, the identity binding and the destinationPath".to_owned()
+            } else {
+                format!(
+                    "the folders found are {}; check serverName (CloudNativePG: the plugin's serverName parameter, else the cluster name)",
+                    servers.join(", ")
+                )
+            }),
+        )],
+    };
+    if let Some(servers) = servers
+        && !servers.contains(&t.server)
+    {
+        return missing(servers);
     }
     match store.read_catalog(&t.server, &|_| {}).await {
+        // The destination could not be listed, and nothing is under the server folder.
+        Ok(input) if servers.is_none() && input.listing.is_empty() => missing(&[]),
         Ok(input) => {
             let catalog = Catalog::analyse(&input, AnalysisOptions::at(now));
             let findings = audit_catalog(t.db, &catalog, thresholds);
@@ -272,8 +281,16 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
     }
 
     let repo = load_repo(g)?;
+    if let Some(c) = &a.context
+        && a.env.is_none()
+        && !a.no_live
+    {
+        p.warn(&format!(
+            "--context {c} is read for every env's databases; add --env to compare only the env that cluster runs"
+        ));
+    }
     let found = discover::discover(&repo);
-    let refs: Vec<CatalogRef> = discover::catalog_references(&repo);
+    let refs = discover::catalog_references(&repo);
     let keep = |env: &str, svc: &str| {
         a.env.as_deref().is_none_or(|e| e == env) && a.svc.as_deref().is_none_or(|s| s == svc)
     };
@@ -304,7 +321,22 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
     }
 
     let mut findings: Vec<AuditFinding> = Vec::new();
+    let mut reports: BTreeMap<(String, String), DatabaseReport> = BTreeMap::new();
     for pr in &problems {
+        // Still a row in the metrics, so that the folder does not drop out of monitoring.
+        reports.insert(
+            (pr.env.clone(), pr.svc.clone()),
+            DatabaseReport {
+                env: pr.env.clone(),
+                svc: pr.svc.clone(),
+                namespace: String::new(),
+                cluster: String::new(),
+                catalog: None,
+                metrics: DatabaseMetrics::unknown(&pr.env, &pr.svc),
+                objects: None,
+                live: None,
+            },
+        );
         findings.push(AuditFinding {
             id: "database-unreadable",
             severity: Severity::Warning,
@@ -321,7 +353,6 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
 
     // Databases with a catalog, grouped by destination path and endpoint.
     let mut groups: BTreeMap<(String, Option<String>), Vec<Target>> = BTreeMap::new();
-    let mut reports: BTreeMap<(String, String), DatabaseReport> = BTreeMap::new();
     for db in &dbs {
         let report = DatabaseReport {
             env: db.env.clone(),
@@ -343,10 +374,17 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
                 "catalog-not-configured",
                 Severity::Warning,
                 None,
-                format!(
-                    "Cluster {} has no backup configuration: nothing is archived and nothing can be restored",
-                    db.cluster
-                ),
+                if db.backup_model == discover::BackupModel::None {
+                    format!(
+                        "Cluster {} has no backup configuration: nothing is archived and nothing can be restored",
+                        db.cluster
+                    )
+                } else {
+                    format!(
+                        "the backup configuration of Cluster {} does not resolve to a catalog (the ObjectStore its plugin names is not in the repository): the audit cannot read its backups",
+                        db.cluster
+                    )
+                },
                 json!({"backup_model": db.backup_model, "cluster_file": db.cluster_file}),
                 Some("configure the barman-cloud plugin with an ObjectStore (`cnpg-ops lint` names what is missing)".to_owned()),
             ));
@@ -375,51 +413,48 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
         None
     };
 
-    // Open each destination and list its folders.
-    let mut opened: Vec<(Store, Vec<&Target>, Vec<String>)> = Vec::new();
+    // Open each destination and list its folders. A destination that cannot be
+    // listed is said; its catalogs are still read one by one, since a
+    // credential may read a server folder but not list its parent.
+    let mut opened: Vec<Opened> = Vec::new();
     let layouts: Vec<_> = stream::iter(groups.iter())
         .map(|((dest, endpoint), targets)| async move {
             let store = match open(dest, endpoint.as_ref(), a) {
                 Ok(s) => s,
-                Err(f) => return (targets, None, Err(f)),
+                Err(f) => return (targets, Err(f)),
             };
             let layout = store.layout().await.map_err(Failure::from);
-            (targets, Some(store), layout)
+            (targets, Ok((store, layout)))
         })
         .buffer_unordered(usize::from(a.parallel))
         .collect()
         .await;
-    // Stores whose folders could not be listed: their buckets are still judged,
-    // so that a denied configuration is said too.
-    let mut unlisted: Vec<(Store, Vec<&Target>)> = Vec::new();
-    for (targets, store, result) in layouts {
-        match (store, result) {
-            (Some(store), Ok(layout)) => {
-                let dest = normalise(&targets[0].destination);
+    for (targets, result) in layouts {
+        let dest = normalise(&targets[0].destination);
+        match result {
+            Ok((store, Ok(layout))) => {
                 let d = layout.discover(&dest);
                 let view = DestinationView::new(&dest, d.servers.clone(), d.findings, &refs);
                 findings.extend(prefixes::judge(&view));
-                opened.push((store, targets.iter().collect(), d.servers));
+                opened.push((store, targets.iter().collect(), Some(d.servers)));
             }
-            (store, result) => {
-                let f = result
-                    .err()
-                    .unwrap_or_else(|| Failure::usage("no store", None));
+            Ok((store, Err(f))) => {
+                findings.push(prefixes::unlisted(&dest, &f.message, f.hint.as_deref()));
+                opened.push((store, targets.iter().collect(), None));
+            }
+            Err(f) => {
                 for t in targets {
                     let display = format!("{}/{}", normalise(&t.destination), t.server);
                     findings.push(unreadable(t.db, &display, f.clone()));
-                }
-                if let Some(store) = store {
-                    unlisted.push((store, targets.iter().collect()));
                 }
             }
         }
     }
 
     // Read every catalog.
-    let jobs: Vec<(&Store, &Target, &[String])> = opened
+    let jobs: Vec<(&Store, &Target, Option<&[String]>)> = opened
         .iter()
-        .flat_map(|(s, ts, servers)| ts.iter().map(move |t| (s, *t, servers.as_slice())))
+        .flat_map(|(s, ts, servers)| ts.iter().map(move |t| (s, *t, servers.as_deref())))
         .collect();
     let reads: Vec<(&Store, &Target, Read)> =
         stream::iter(jobs)
@@ -436,16 +471,7 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
     // Catalog uses per bucket, for the configuration checks.
     let mut buckets: BTreeMap<BucketKey, (&Store, Vec<CatalogUse>)> = BTreeMap::new();
     let mut catalogs: BTreeMap<(String, String), Catalog> = BTreeMap::new();
-    let unread = unlisted
-        .iter()
-        .flat_map(|(s, ts)| ts.iter().map(move |t| (s, *t, None)));
-    let read = reads.into_iter().map(|(s, t, r)| (s, t, Some(r)));
-    for (store, t, read) in read.chain(unread) {
-        let read = read.unwrap_or(Read {
-            catalog: None,
-            objects: None,
-            findings: Vec::new(),
-        });
+    for (store, t, read) in reads {
         findings.extend(read.findings);
         let key = (t.db.env.clone(), t.db.svc.clone());
         if let (Some(c), Some(r)) = (&read.catalog, reports.get_mut(&key)) {
@@ -486,6 +512,15 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
             if let Some(mut cfg) = cfg {
                 cfg.endpoint.clone_from(endpoint);
                 findings.extend(bucket::judge(&cfg, uses, now));
+                let rules_read = !cfg
+                    .unreadable
+                    .iter()
+                    .any(|u| u.part == "lifecycle" || u.part == "bucket");
+                for u in uses.iter().filter(|_| rules_read) {
+                    if let Some(r) = reports.get_mut(&(u.env.clone(), u.svc.clone())) {
+                        r.metrics.lifecycle_checked = true;
+                    }
+                }
                 configs.push(cfg);
             }
         }
@@ -527,7 +562,9 @@ pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
                 &y.subject,
             ))
     });
-    findings.dedup();
+    // The same finding reached twice (a bucket shared by two endpoints' names, say).
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert(serde_json::to_string(f).unwrap_or_default()));
     let duration = started.elapsed().as_secs_f64();
     let databases: Vec<DatabaseReport> = reports.into_values().collect();
     let metrics: Vec<DatabaseMetrics> = databases.iter().map(|d| d.metrics.clone()).collect();

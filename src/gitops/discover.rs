@@ -464,18 +464,30 @@ pub struct CatalogRef {
     pub by: String,
 }
 
+/// The catalogs the repository's Clusters name, and the Clusters that could
+/// not be read (their catalogs are unknown).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CatalogRefs {
+    /// Every catalog written or read.
+    pub refs: Vec<CatalogRef>,
+    /// `file:line` of Cluster documents that do not read as a Cluster.
+    pub unread: Vec<String>,
+}
+
 /// Every catalog any Cluster in the repository writes or reads, whether or
 /// not its folder reads as a database: restores beside the original,
 /// replicas and clones all own their server folders.
 #[must_use]
-pub fn catalog_references(repo: &Repo) -> Vec<CatalogRef> {
+pub fn catalog_references(repo: &Repo) -> CatalogRefs {
     let stores: Vec<(&Doc, ObjectStore)> = repo
         .docs_of("barmancloud.cnpg.io", "ObjectStore")
         .filter_map(|d| docs::from_value(&d.value).ok().map(|s| (d, s)))
         .collect();
     let mut out = Vec::new();
+    let mut unread = Vec::new();
     for doc in repo.docs_of("postgresql.cnpg.io", "Cluster") {
         let Ok(cluster) = docs::from_value::<Cluster>(&doc.value) else {
+            unread.push(doc.at(""));
             continue;
         };
         let dir = doc.file.parent().map(Path::to_owned).unwrap_or_default();
@@ -542,5 +554,5 @@ pub fn catalog_references(repo: &Repo) -> Vec<CatalogRef> {
             push(location, "reads");
         }
     }
-    out
+    CatalogRefs { refs: out, unread }
 }
