@@ -86,6 +86,9 @@ pub enum Command {
     /// retention and bucket lifecycle, orphan and nested prefixes. Exit 1 when an error-level
     /// finding fires.
     Audit(AuditArgs),
+    /// Take a manual backup: a Backup with the method the live Cluster uses; with --wait,
+    /// wait for it and confirm it is DONE with its WAL in the catalog.
+    Backup(BackupArgs),
     /// The runbooks cnpg-ops drives, step by step, with the manual command for each step.
     #[command(subcommand)]
     Playbook(PlaybookCommand),
@@ -125,6 +128,38 @@ pub struct RunArgs {
     /// The time to judge "now" against (default: now).
     #[arg(long, value_name = "TIME", hide_short_help = true)]
     pub now: Option<String>,
+}
+
+/// `cnpg-ops backup`
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Env of the database (default: from the current directory).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Service (default: from the current directory).
+    #[arg(long)]
+    pub svc: Option<String>,
+    /// The kubeconfig context (default: the env's kube_context in .cnpg-ops.toml;
+    /// `in-cluster` for the pod's service account).
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+    /// Wait for the Backup to complete, then confirm it in the catalog.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long to wait for the Backup (30m, 2h).
+    #[arg(long, default_value = "2h", value_name = "DURATION")]
+    pub timeout: String,
+    /// How often to look at the Backup and the catalog.
+    #[arg(
+        long,
+        default_value = "2s",
+        value_name = "DURATION",
+        hide_short_help = true
+    )]
+    pub poll: String,
+    /// Runbook flags.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// `cnpg-ops pitr`

@@ -21,6 +21,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<u8, Failure> {
         Command::Pitr(args) => runbooks::pitr(&args, &cli.global, printer).await,
         Command::Clone(args) => runbooks::clone(&args, &cli.global, printer).await,
         Command::Audit(args) => audit::run(&args, &cli.global, printer).await,
+        Command::Backup(args) => runbooks::backup(&args, &cli.global, printer).await,
         Command::Playbook(cmd) => runbooks::playbooks(&cmd, printer),
     }
 }

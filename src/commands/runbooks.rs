@@ -8,7 +8,8 @@ use serde_json::json;
 use crate::catalog::target::TimelineChoice;
 use crate::catalog::time::Zone;
 use crate::cli::{
-    CloneArgs, GlobalArgs, OutputFormat, PitrArgs, PlaybookCommand, RunArgs, WriteArgs, WriteMode,
+    BackupArgs, CloneArgs, GlobalArgs, OutputFormat, PitrArgs, PlaybookCommand, RunArgs, WriteArgs,
+    WriteMode,
 };
 use crate::commands::deliver;
 use crate::exit::{Failure, OK};
@@ -16,6 +17,7 @@ use crate::gitops::changes::Mode;
 use crate::gitops::plan::RecoveryRequest;
 use crate::gitops::repo::{self, Repo};
 use crate::output::{Printer, text};
+use crate::runbook::backup::{BackupRun, BackupSettings};
 use crate::runbook::engine::{self, Options};
 use crate::runbook::journal::{Journal, state_dir};
 use crate::runbook::playbook;
@@ -110,6 +112,79 @@ async fn execute(
     engine::run(&book, &mut run, journal.as_mut(), opts, p).await
 }
 
+/// env and svc from the flags, else from the database folder the command runs in.
+fn env_svc(
+    root: &Path,
+    env: Option<&String>,
+    svc: Option<&String>,
+) -> Result<(String, String), Failure> {
+    let inferred = if env.is_some() && svc.is_some() {
+        None
+    } else {
+        infer_env_svc(root)
+    };
+    let env = env
+        .cloned()
+        .or_else(|| inferred.as_ref().map(|x| x.0.clone()));
+    let svc = svc
+        .cloned()
+        .or_else(|| inferred.as_ref().map(|x| x.1.clone()));
+    match (env, svc) {
+        (Some(e), Some(s)) => Ok((e, s)),
+        _ => Err(Failure::usage(
+            "which database? pass --env and --svc, or run inside its folder",
+            Some("cnpg-ops ls lists them".to_owned()),
+        )),
+    }
+}
+
+/// Runs `backup`.
+pub async fn backup(a: &BackupArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
+    let zone = zone(g)?;
+    let root = root(g)?;
+    let (env, svc) = env_svc(&root, a.env.as_ref(), a.svc.as_ref())?;
+    let poll = playbook::parse_duration(&a.poll)
+        .map_err(|e| Failure::usage(format!("--poll: {e}"), None))?;
+    playbook::parse_duration(&a.timeout)
+        .map_err(|e| Failure::usage(format!("--timeout: {e}"), None))?;
+    let mut book =
+        playbook::get("backup").ok_or_else(|| Failure::usage("no playbook backup", None))?;
+    for s in &mut book.steps {
+        if s.action == "wait-backup" {
+            s.timeout.clone_from(&a.timeout);
+        }
+    }
+    let opts = Options {
+        dry_run: a.run.dry_run,
+        yes: a.run.yes,
+        restart: a.run.restart,
+        interactive: std::io::IsTerminal::is_terminal(&std::io::stdin())
+            && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let args = json!({"env": env, "svc": svc, "context": a.context, "repo": canonical(&root)});
+    let mut journal = if opts.dry_run {
+        None
+    } else {
+        Some(
+            Journal::open(&state_dir(), "backup", &args, opts.restart)
+                .map_err(|e| Failure::usage(e, None))?,
+        )
+    };
+    let settings = BackupSettings {
+        root,
+        env,
+        svc,
+        context: a.context.clone(),
+        wait: a.wait,
+        poll,
+        endpoint_url: a.run.endpoint_url.clone(),
+        concurrency: a.run.concurrency,
+        zone,
+    };
+    let mut run = BackupRun::new(settings, p);
+    engine::run(&book, &mut run, journal.as_mut(), opts, p).await
+}
+
 /// What pitr and clone share once their arguments are read.
 struct Common<'a> {
     root: PathBuf,
@@ -168,25 +243,7 @@ pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
     let zone = zone(g)?;
     let opts = options(&a.run, &a.write)?;
     let root = root(g)?;
-    let inferred = if a.env.is_some() && a.svc.is_some() {
-        None
-    } else {
-        infer_env_svc(&root)
-    };
-    let env = a
-        .env
-        .clone()
-        .or_else(|| inferred.as_ref().map(|x| x.0.clone()));
-    let svc = a
-        .svc
-        .clone()
-        .or_else(|| inferred.as_ref().map(|x| x.1.clone()));
-    let (Some(env), Some(svc)) = (env, svc) else {
-        return Err(Failure::usage(
-            "which database? pass --env and --svc, or run inside its folder",
-            Some("cnpg-ops ls lists them".to_owned()),
-        ));
-    };
+    let (env, svc) = env_svc(&root, a.env.as_ref(), a.svc.as_ref())?;
     let common = Common {
         root: root.clone(),
         zone,

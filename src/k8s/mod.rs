@@ -8,12 +8,231 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::{Deserialize, Serialize};
 
 /// The context name that means "the service account this pod runs as".
 pub const IN_CLUSTER: &str = "in-cluster";
+
+/// The field manager of every server-side apply cnpg-ops makes.
+pub const FIELD_MANAGER: &str = "cnpg-ops";
+
+/// A kind the runbooks read or write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// API group (`""` for the core group).
+    pub group: &'static str,
+    /// Version.
+    pub version: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// Plural resource name.
+    pub plural: &'static str,
+}
+
+/// `postgresql.cnpg.io/v1` Cluster.
+pub const CLUSTER: Kind = Kind {
+    group: "postgresql.cnpg.io",
+    version: "v1",
+    kind: "Cluster",
+    plural: "clusters",
+};
+/// `postgresql.cnpg.io/v1` Backup.
+pub const BACKUP: Kind = Kind {
+    group: "postgresql.cnpg.io",
+    version: "v1",
+    kind: "Backup",
+    plural: "backups",
+};
+/// `barmancloud.cnpg.io/v1` ObjectStore.
+pub const OBJECT_STORE: Kind = Kind {
+    group: "barmancloud.cnpg.io",
+    version: "v1",
+    kind: "ObjectStore",
+    plural: "objectstores",
+};
+/// `kustomize.toolkit.fluxcd.io/v1` Kustomization.
+pub const KUSTOMIZATION: Kind = Kind {
+    group: "kustomize.toolkit.fluxcd.io",
+    version: "v1",
+    kind: "Kustomization",
+    plural: "kustomizations",
+};
+/// Core v1 Pod.
+pub const POD: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "Pod",
+    plural: "pods",
+};
+/// Core v1 PersistentVolumeClaim.
+pub const PVC: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "PersistentVolumeClaim",
+    plural: "persistentvolumeclaims",
+};
+
+impl Kind {
+    /// `group/version`, or `version` for the core group.
+    #[must_use]
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_owned()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    fn resource(&self) -> ApiResource {
+        ApiResource {
+            group: self.group.to_owned(),
+            version: self.version.to_owned(),
+            api_version: self.api_version(),
+            kind: self.kind.to_owned(),
+            plural: self.plural.to_owned(),
+        }
+    }
+}
+
+/// A connected client and the context it came from, for messages.
+#[derive(Clone)]
+pub struct Kube {
+    /// The client.
+    pub client: kube::Client,
+    /// The kubeconfig context (or `in-cluster`).
+    pub context: String,
+}
+
+impl std::fmt::Debug for Kube {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kube")
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_value(o: DynamicObject) -> serde_json::Value {
+    serde_json::to_value(o).unwrap_or_default()
+}
+
+impl Kube {
+    /// Connects to `context` (see [`client`]).
+    pub async fn connect(context: &str) -> Result<Kube, KubeError> {
+        Ok(Kube {
+            client: client(context).await?,
+            context: context.to_owned(),
+        })
+    }
+
+    fn api(&self, kind: Kind, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), namespace, &kind.resource())
+    }
+
+    fn what(kind: Kind, namespace: &str, name: &str) -> String {
+        format!("{} {namespace}/{name}", kind.kind)
+    }
+
+    /// The object, or `None` when there is none.
+    pub async fn get(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, KubeError> {
+        self.api(kind, namespace)
+            .get_opt(name)
+            .await
+            .map(|o| o.map(to_value))
+            .map_err(|e| classify(&self.context, &Self::what(kind, namespace, name), &e))
+    }
+
+    /// The objects of `kind` in `namespace` with the labels `selector` (`k=v,k2=v2`).
+    pub async fn list(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<serde_json::Value>, KubeError> {
+        self.api(kind, namespace)
+            .list(&ListParams::default().labels(selector))
+            .await
+            .map(|l| l.items.into_iter().map(to_value).collect())
+            .map_err(|e| {
+                classify(
+                    &self.context,
+                    &format!("{} in {namespace} ({selector})", kind.plural),
+                    &e,
+                )
+            })
+    }
+
+    /// Creates `object` (which names its own namespace and name).
+    pub async fn create(
+        &self,
+        kind: Kind,
+        object: &serde_json::Value,
+    ) -> Result<serde_json::Value, KubeError> {
+        let ns = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default");
+        let name = object["metadata"]["name"].as_str().unwrap_or("");
+        let obj: DynamicObject = serde_json::from_value(object.clone()).map_err(|e| KubeError {
+            message: format!("{} is not an object: {e}", Self::what(kind, ns, name)),
+            hint: String::new(),
+        })?;
+        let pp = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        self.api(kind, ns)
+            .create(&pp, &obj)
+            .await
+            .map(to_value)
+            .map_err(|e| classify(&self.context, &Self::what(kind, ns, name), &e))
+    }
+
+    /// Server-side apply of `fields` (the fields cnpg-ops owns) to an object.
+    pub async fn apply(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        fields: &serde_json::Value,
+    ) -> Result<serde_json::Value, KubeError> {
+        let mut body = fields.clone();
+        body["apiVersion"] = serde_json::json!(kind.api_version());
+        body["kind"] = serde_json::json!(kind.kind);
+        body["metadata"]["name"] = serde_json::json!(name);
+        body["metadata"]["namespace"] = serde_json::json!(namespace);
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        self.api(kind, namespace)
+            .patch(name, &pp, &Patch::Apply(body))
+            .await
+            .map(to_value)
+            .map_err(|e| classify(&self.context, &Self::what(kind, namespace, name), &e))
+    }
+
+    /// Deletes an object; false when there was none.
+    pub async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<bool, KubeError> {
+        match self
+            .api(kind, namespace)
+            .delete(name, &DeleteParams::foreground())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(classify(
+                &self.context,
+                &Self::what(kind, namespace, name),
+                &e,
+            )),
+        }
+    }
+}
 
 /// Why the API could not answer.
 #[derive(Debug, Clone, thiserror::Error)]
