@@ -145,7 +145,7 @@ pub async fn backup(a: &BackupArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, F
     let (env, svc) = env_svc(&root, a.env.as_ref(), a.svc.as_ref())?;
     let poll = playbook::parse_duration(&a.poll)
         .map_err(|e| Failure::usage(format!("--poll: {e}"), None))?;
-    playbook::parse_duration(&a.timeout)
+    let timeout = playbook::parse_duration(&a.timeout)
         .map_err(|e| Failure::usage(format!("--timeout: {e}"), None))?;
     let mut book =
         playbook::get("backup").ok_or_else(|| Failure::usage("no playbook backup", None))?;
@@ -177,6 +177,8 @@ pub async fn backup(a: &BackupArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, F
         context: a.context.clone(),
         wait: a.wait,
         poll,
+        // WAL follows a backup within minutes; never longer than the whole wait.
+        confirm_timeout: timeout.min(std::time::Duration::from_secs(600)),
         endpoint_url: a.run.endpoint_url.clone(),
         concurrency: a.run.concurrency,
         zone,

@@ -36,6 +36,9 @@ pub struct BackupSettings {
     pub wait: bool,
     /// How often to look at the Backup and the catalog.
     pub poll: Duration,
+    /// How long to look for the backup in the catalog once the operator
+    /// says it completed.
+    pub confirm_timeout: Duration,
     /// S3 endpoint override.
     pub endpoint_url: Option<String>,
     /// Parallel requests to the store.
@@ -392,7 +395,8 @@ impl<'p> BackupRun<'p> {
         };
         let quiet = Printer::new(OutputFormat::Json, crate::cli::ColorChoice::Never, 0);
         // The WAL at the end of the backup is archived shortly after it: look again
-        // until it is there (the step's timeout bounds this).
+        // until it is there, for a while.
+        let deadline = std::time::Instant::now() + self.s.confirm_timeout;
         loop {
             let loaded = load(&args, self.s.zone, &quiet)
                 .await
@@ -422,7 +426,20 @@ impl<'p> BackupRun<'p> {
                         Some("the operator said completed; compare the Backup's status with the sidecar's logs".to_owned()),
                     ));
                 }
-                _ => {
+                found => {
+                    if std::time::Instant::now() >= deadline {
+                        let state = found.map_or_else(
+                            || "is not there".to_owned(),
+                            |b| format!("is {} but {}", b.status, b.unusable_reasons.join("; ")),
+                        );
+                        return Err(StepError::finding(
+                            format!(
+                                "the operator says backup {id} completed, but in {} it {state}",
+                                loaded.display
+                            ),
+                            Some("the Cluster may archive to another destinationPath or serverName than the manifests say; compare `kubectl get backup -o yaml` with `cnpg-ops ls`".to_owned()),
+                        ));
+                    }
                     self.printer.info(&format!(
                         "backup {id} is not yet DONE with its WAL in {}; looking again",
                         loaded.display
