@@ -178,7 +178,7 @@ pub async fn backup(a: &BackupArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, F
         wait: a.wait,
         poll,
         // WAL follows a backup within minutes; never longer than the whole wait.
-        confirm_timeout: timeout.min(std::time::Duration::from_secs(600)),
+        confirm_timeout: timeout.min(std::time::Duration::from_mins(10)),
         endpoint_url: a.run.endpoint_url.clone(),
         concurrency: a.run.concurrency,
         zone,

@@ -9,5 +9,6 @@
 pub mod backup;
 pub mod engine;
 pub mod journal;
+pub mod live;
 pub mod playbook;
 pub mod recovery;
