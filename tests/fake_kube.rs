@@ -263,7 +263,7 @@ async fn create_get_list_and_the_errors_of_create() {
 #[tokio::test]
 async fn replace_merge_patch_and_generation() {
     let s = setup_with(Options {
-        tick: Duration::from_secs(3600),
+        tick: Duration::from_hours(1),
         ..Options::default()
     })
     .await;
@@ -397,7 +397,7 @@ async fn replace_merge_patch_and_generation() {
 #[tokio::test]
 async fn server_side_apply_creates_updates_and_records_the_manager() {
     let s = setup_with(Options {
-        tick: Duration::from_secs(3600),
+        tick: Duration::from_hours(1),
         ..Options::default()
     })
     .await;
@@ -462,7 +462,7 @@ async fn server_side_apply_creates_updates_and_records_the_manager() {
 #[tokio::test]
 async fn the_status_subresource_and_delete_with_finalizers() {
     let s = setup_with(Options {
-        tick: Duration::from_secs(3600),
+        tick: Duration::from_hours(1),
         ..Options::default()
     })
     .await;
@@ -534,7 +534,7 @@ async fn the_status_subresource_and_delete_with_finalizers() {
 #[tokio::test]
 async fn watch_streams_changes_after_a_version_and_ends_at_its_timeout() {
     let s = setup_with(Options {
-        tick: Duration::from_secs(3600),
+        tick: Duration::from_hours(1),
         ..Options::default()
     })
     .await;

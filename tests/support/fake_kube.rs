@@ -463,12 +463,11 @@ fn labels_match(obj: &Value, selector: &str) -> bool {
 /// A field selector on `metadata.name` and `metadata.namespace`.
 fn fields_match(obj: &Value, selector: &str) -> bool {
     selector.split(',').filter(|s| !s.is_empty()).all(|term| {
-        let (field, negate, value) = match term.split_once("!=") {
-            Some((f, v)) => (f, true, v),
-            None => {
-                let (f, v) = term.split_once('=').unwrap_or((term, ""));
-                (f, false, v.trim_start_matches('='))
-            }
+        let (field, negate, value) = if let Some((f, v)) = term.split_once("!=") {
+            (f, true, v)
+        } else {
+            let (f, v) = term.split_once('=').unwrap_or((term, ""));
+            (f, false, v.trim_start_matches('='))
         };
         let actual = match field {
             "metadata.name" => str_of(obj, "/metadata/name"),
@@ -946,13 +945,11 @@ impl State {
         obj
     }
 
-    fn tick(&mut self, o: &Options) -> bool {
-        let mut more = false;
+    fn tick(&mut self, o: &Options) {
         self.tick_clusters(o);
         self.tick_backups(o);
         self.tick_garbage(o);
-        more |= self.tick_flux(o);
-        more
+        self.tick_flux(o);
     }
 
     fn count(&mut self, step: &str, path: &str) -> u32 {
@@ -1284,7 +1281,7 @@ impl State {
     /// `status.lastHandledReconcileAt`; the test's hook applies the
     /// manifests, then the status records the request and Ready. A
     /// GitRepository only acknowledges the request (the source is fetched).
-    fn tick_flux(&mut self, o: &Options) -> bool {
+    fn tick_flux(&mut self, o: &Options) {
         let paths: Vec<String> = self
             .objects
             .iter()
@@ -1300,7 +1297,6 @@ impl State {
             .filter(|(_, v)| v["spec"]["suspend"] != true && wants_reconcile(v))
             .map(|(p, _)| p.clone())
             .collect();
-        let mut any = false;
         for path in paths {
             if self.count("reconcile", &path) < o.reconcile_ticks {
                 continue;
@@ -1308,12 +1304,10 @@ impl State {
             self.counters.remove(&format!("reconcile:{path}"));
             if self.objects[&path]["kind"] == "Kustomization" && self.on_reconcile.is_some() {
                 self.deferred.push(Deferred::Reconcile(path));
-                any = true;
             } else {
                 self.mark_reconciled(&path);
             }
         }
-        any
     }
 
     fn mark_reconciled(&mut self, path: &str) {
@@ -1390,11 +1384,12 @@ impl FakeKube {
             options,
         });
         let weak = Arc::downgrade(&core);
-        let http = FakeHttp::start_with(move |req| match weak.upgrade() {
-            Some(core) => handle(&core, req),
-            None => {
-                let (code, body) = failure(503, "ServiceUnavailable", "the fake has stopped");
-                Response::Json(code, body)
+        let http = FakeHttp::start_with(move |req| {
+            if let Some(shared) = weak.upgrade() {
+                handle(&shared, req)
+            } else {
+                let (status, body) = failure(503, "ServiceUnavailable", "the fake has stopped");
+                Response::Json(status, body)
             }
         });
         core.lock().url.clone_from(&http.url);
@@ -1584,12 +1579,12 @@ impl FakeKube {
     }
 
     /// JSON merge patch through the API (`path` may end in `/status`).
-    pub fn merge(&self, path: &str, patch: &Value) -> Result<Value, Value> {
+    pub fn merge(&self, path: &str, changes: &Value) -> Result<Value, Value> {
         self.call(&Request {
             method: "PATCH".into(),
             target: format!("{path}?fieldManager=fake-kube"),
             headers: vec![("content-type".into(), "application/merge-patch+json".into())],
-            body: serde_json::to_vec(patch).unwrap(),
+            body: serde_json::to_vec(changes).unwrap(),
         })
     }
 
@@ -1756,10 +1751,10 @@ impl FakeKube {
 
 /// Logs the request, injects faults, serves it, then runs the hooks it
 /// queued (before answering).
-fn handle(core: &Arc<Core>, req: &Request) -> Response {
+fn handle(shared: &Arc<Core>, req: &Request) -> Response {
     let path = req.path().to_owned();
     let injected = {
-        let mut st = core.lock();
+        let mut st = shared.lock();
         st.requests.push(LoggedRequest {
             method: req.method.clone(),
             path: path.clone(),
@@ -1777,24 +1772,24 @@ fn handle(core: &Arc<Core>, req: &Request) -> Response {
         } else {
             "injected failure".to_owned()
         };
-        let (code, body) = failure(code, reason_of(code), &message);
-        return Response::Json(code, body);
+        let (status, body) = failure(code, reason_of(code), &message);
+        return Response::Json(status, body);
     }
     if req.method == "GET" && req.query("watch").is_some_and(|w| w == "true" || w == "1") {
-        return match watch(core, req) {
+        return match watch(shared, req) {
             Ok(r) => r,
-            Err((code, body)) => Response::Json(code, body),
+            Err((status, body)) => Response::Json(status, body),
         };
     }
-    let result = serve_api(core, req);
-    let url = core.lock().url.clone();
+    let result = serve_api(shared, req);
+    let url = shared.lock().url.clone();
     FakeKube {
         url,
-        core: core.clone(),
+        core: shared.clone(),
     }
     .run_deferred();
     match result {
-        Ok((code, body)) | Err((code, body)) => Response::Json(code, body),
+        Ok((status, body)) | Err((status, body)) => Response::Json(status, body),
     }
 }
 
@@ -1932,7 +1927,7 @@ fn serve_api(core: &Core, req: &Request) -> Result<(u16, Value), Failure> {
         }
         ("PATCH", Some(name)) => {
             let path = t.object(&name);
-            let patch = parse_body(req)?;
+            let body = parse_body(req)?;
             match req.content_type().unwrap_or("") {
                 "application/apply-patch+yaml" => {
                     if req.query("fieldManager").is_none() {
@@ -1942,7 +1937,7 @@ fn serve_api(core: &Core, req: &Request) -> Result<(u16, Value), Failure> {
                             "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
                         ));
                     }
-                    check_body(&t, &patch)?;
+                    check_body(&t, &body)?;
                     let writer = Writer {
                         manager: &manager,
                         operation: "Apply",
@@ -1955,19 +1950,19 @@ fn serve_api(core: &Core, req: &Request) -> Result<(u16, Value), Failure> {
                     let result = if let Some(old) = st.objects.get(&path).cloned() {
                         let mut new = old;
                         if let Some(previous) = st.applied.get(&key) {
-                            drop_unapplied(&mut new, previous, &patch);
+                            drop_unapplied(&mut new, previous, &body);
                         }
-                        merge_patch(&mut new, &strip_nulls(&patch));
-                        st.update(&t, &path, new, &writer, &patch, dry_run)
+                        merge_patch(&mut new, &strip_nulls(&body));
+                        st.update(&t, &path, new, &writer, &body, dry_run)
                             .map(|o| (200, o))
                     } else if t.status {
                         Err(not_found(&t, &name))
                     } else {
-                        st.create(&t, patch.clone(), &writer, dry_run)
+                        st.create(&t, body.clone(), &writer, dry_run)
                             .map(|o| (201, o))
                     };
                     if result.is_ok() && !dry_run {
-                        st.applied.insert(key, patch);
+                        st.applied.insert(key, body);
                     }
                     result
                 }
@@ -1978,13 +1973,13 @@ fn serve_api(core: &Core, req: &Request) -> Result<(u16, Value), Failure> {
                         .cloned()
                         .ok_or_else(|| not_found(&t, &name))?;
                     let mut new = old;
-                    merge_patch(&mut new, &patch);
+                    merge_patch(&mut new, &body);
                     let writer = Writer {
                         manager: &manager,
                         operation: "Update",
                         subresource: sub,
                     };
-                    st.update(&t, &path, new, &writer, &patch, dry_run)
+                    st.update(&t, &path, new, &writer, &body, dry_run)
                         .map(|o| (200, o))
                 }
                 other => Err(failure(
