@@ -32,6 +32,13 @@
 //! Faults can be injected per method and path fragment, watches dropped, a
 //! Cluster kept from becoming healthy and a PVC kept forever. Every request
 //! is logged.
+//!
+//! Hooks (`on_backup_completed`, `on_cluster_created`, `on_reconcile`) run
+//! without the server's lock, so they may call back into the fake; a hook
+//! that panics is recorded in [`FakeKube::hook_panics`]. A hook that captures
+//! a clone of its `FakeKube` keeps the server (and its ticker) alive until
+//! the test process ends; `on_reconcile` gets the server as an argument
+//! for that reason.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -93,6 +100,8 @@ pub const RESOURCES: &[Resource] = &[
     ),
     resource("v1", "secrets", "Secret", true, false),
     resource("v1", "configmaps", "ConfigMap", true, false),
+    resource("v1", "serviceaccounts", "ServiceAccount", true, false),
+    resource("v1", "services", "Service", true, true),
     resource("postgresql.cnpg.io/v1", "clusters", "Cluster", true, true),
     resource("postgresql.cnpg.io/v1", "backups", "Backup", true, true),
     resource(
@@ -601,7 +610,11 @@ struct State {
     doomed: HashMap<String, String>,
     backups_started: u32,
     deferred: Vec<Deferred>,
-    reconciling: Option<Reconciling>,
+    /// Reconciles whose hook is running, one per thread.
+    reconciling: Vec<Reconciling>,
+    /// Backups and Kustomizations whose hook is running: the ticker leaves
+    /// them alone until the hook is done.
+    in_flight: HashSet<String>,
     hook_panics: Vec<String>,
     on_backup_completed: Option<ObjectHook>,
     on_cluster_created: Option<ObjectHook>,
@@ -1027,7 +1040,10 @@ impl State {
             .objects
             .iter()
             .filter(|(_, v)| v["apiVersion"] == "postgresql.cnpg.io/v1" && v["kind"] == "Backup")
-            .filter(|(_, v)| matches!(str_of(v, "/status/phase"), "" | "pending" | "running"))
+            .filter(|(p, v)| {
+                matches!(str_of(v, "/status/phase"), "" | "pending" | "running")
+                    && !self.in_flight.contains(*p)
+            })
             .map(|(p, _)| p.clone())
             .collect();
         for path in paths {
@@ -1148,6 +1164,7 @@ impl State {
         s["online"] = json!(true);
         s["destinationPath"] = json!(destination);
         s["serverName"] = json!(server);
+        self.in_flight.insert(path.to_owned());
         self.deferred.push(Deferred::BackupDone {
             path: path.to_owned(),
             backup: b,
@@ -1156,6 +1173,7 @@ impl State {
 
     /// Publishes a completed backup (after the hook ran).
     fn publish_backup(&mut self, path: &str, backup: Value) {
+        self.in_flight.remove(path);
         if !self.objects.contains_key(path) {
             return;
         }
@@ -1294,7 +1312,9 @@ impl State {
                     ) | (Some("source.toolkit.fluxcd.io/v1"), Some("GitRepository"))
                 )
             })
-            .filter(|(_, v)| v["spec"]["suspend"] != true && wants_reconcile(v))
+            .filter(|(p, v)| {
+                v["spec"]["suspend"] != true && wants_reconcile(v) && !self.in_flight.contains(*p)
+            })
             .map(|(p, _)| p.clone())
             .collect();
         for path in paths {
@@ -1303,6 +1323,7 @@ impl State {
             }
             self.counters.remove(&format!("reconcile:{path}"));
             if self.objects[&path]["kind"] == "Kustomization" && self.on_reconcile.is_some() {
+                self.in_flight.insert(path.clone());
                 self.deferred.push(Deferred::Reconcile(path));
             } else {
                 self.mark_reconciled(&path);
@@ -1311,6 +1332,7 @@ impl State {
     }
 
     fn mark_reconciled(&mut self, path: &str) {
+        self.in_flight.remove(path);
         let Some(mut v) = self.objects.get(path).cloned() else {
             return;
         };
@@ -1450,9 +1472,10 @@ impl FakeKube {
                     (st.on_reconcile.clone(), st.objects.get(&path).cloned())
                 };
                 let (Some(hook), Some(ks)) = (hook, ks) else {
+                    self.core.lock().in_flight.remove(&path);
                     return;
                 };
-                self.core.lock().reconciling = Some(Reconciling {
+                self.core.lock().reconciling.push(Reconciling {
                     thread: std::thread::current().id(),
                     namespace: str_of(&ks, "/metadata/namespace").to_owned(),
                     name: str_of(&ks, "/metadata/name").to_owned(),
@@ -1460,7 +1483,9 @@ impl FakeKube {
                 });
                 self.guarded(|| hook(self, &ks));
                 let mut st = self.core.lock();
-                let done = st.reconciling.take().unwrap();
+                let me = std::thread::current().id();
+                let at = st.reconciling.iter().position(|r| r.thread == me).unwrap();
+                let done = st.reconciling.remove(at);
                 if ks["spec"]["prune"] == true {
                     // Garbage collection: what this Kustomization applied
                     // before and did not apply now.
@@ -1540,9 +1565,8 @@ impl FakeKube {
         let mut manager = "fake-kube";
         {
             let st = self.core.lock();
-            if let Some(r) = &st.reconciling
-                && r.thread == std::thread::current().id()
-            {
+            let me = std::thread::current().id();
+            if let Some(r) = st.reconciling.iter().find(|r| r.thread == me) {
                 manager = "kustomize-controller";
                 let labels = meta(&mut obj).entry("labels").or_insert_with(|| json!({}));
                 labels["kustomize.toolkit.fluxcd.io/name"] = json!(r.name);
@@ -1559,9 +1583,8 @@ impl FakeKube {
         let result = self.call(&req);
         if result.is_ok() {
             let mut st = self.core.lock();
-            if let Some(r) = &mut st.reconciling
-                && r.thread == std::thread::current().id()
-            {
+            let me = std::thread::current().id();
+            if let Some(r) = st.reconciling.iter_mut().find(|r| r.thread == me) {
                 r.applied.push(path);
             }
         }
