@@ -51,31 +51,36 @@ impl Step {
     }
 }
 
-/// Parses `90s`, `10m`, `2h`, `1h30m`.
+/// Parses `90s`, `10m`, `2h`, `1h30m`, `1d`, `250ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let mut total = 0u64;
+    let bad = || format!("`{s}` is not a duration such as 30s, 10m or 2h");
+    let mut total_ms = 0u64;
     let mut num = String::new();
-    for c in s.trim().chars() {
+    let mut chars = s.trim().chars().peekable();
+    while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
             num.push(c);
             continue;
         }
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration such as 30s, 10m or 2h"))?;
+        let n: u64 = num.parse().map_err(|_| bad())?;
         num.clear();
-        total += n * match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(format!("`{s}` is not a duration such as 30s, 10m or 2h")),
+        let unit_ms = match c {
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1
+            }
+            's' => 1000,
+            'm' => 60_000,
+            'h' => 3_600_000,
+            'd' => 86_400_000,
+            _ => return Err(bad()),
         };
+        total_ms += n * unit_ms;
     }
-    if !num.is_empty() || total == 0 {
-        return Err(format!("`{s}` is not a duration such as 30s, 10m or 2h"));
+    if !num.is_empty() || total_ms == 0 {
+        return Err(bad());
     }
-    Ok(Duration::from_secs(total))
+    Ok(Duration::from_millis(total_ms))
 }
 
 const FILES: &[(&str, &str)] = &[
@@ -131,6 +136,11 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_mins(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            parse_duration("1m500ms").unwrap(),
+            Duration::from_millis(60_500)
+        );
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
