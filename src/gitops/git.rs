@@ -698,6 +698,45 @@ impl Git {
         }
     }
 
+    /// Fetches `branch` from `remote` (its remote-tracking ref is updated). git
+    /// may ask for credentials on the terminal.
+    pub fn fetch(&self, remote: &str, branch: &str) -> Result<(), GitError> {
+        let inv = Invocation {
+            dir: &self.root,
+            args: os_args([
+                "fetch",
+                "--quiet",
+                "--",
+                remote,
+                &format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}"),
+            ]),
+            interactive: true,
+        };
+        let out = inv.output()?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(inv.failed(&out))
+        }
+    }
+
+    /// Whether `commit` is contained in `rev` (an ancestor of it, or it).
+    pub fn contains(&self, rev: &str, commit: &str) -> Result<bool, GitError> {
+        let inv = self.git([
+            "merge-base",
+            "--is-ancestor",
+            "--end-of-options",
+            commit,
+            rev,
+        ]);
+        let out = inv.output()?;
+        match out.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(inv.failed(&out)),
+        }
+    }
+
     /// Pushes `branch` to `remote` and sets it as the branch's upstream. git
     /// may ask for credentials on the terminal.
     pub fn push(&self, remote: &str, branch: &str) -> Result<(), GitError> {

@@ -239,13 +239,8 @@ impl<'p> BackupRun<'p> {
         let method = self
             .method
             .ok_or_else(|| StepError::usage("no method", None))?;
-        let name = format!("{}-{}", db.cluster, Utc::now().format("%Y%m%d%H%M%S"));
         let kube = self.kube().await?;
-        kube.create(
-            BACKUP,
-            &backup_object(&name, &db.namespace, &db.cluster, method),
-        )
-        .await?;
+        let name = create_backup(&kube, &db.namespace, &db.cluster, method).await?;
         self.backup = Some(name.clone());
         Ok(StepOutcome {
             summary: format!("Backup {}/{name} created (method {method})", db.namespace),
@@ -271,91 +266,119 @@ impl<'p> BackupRun<'p> {
             });
         }
         let kube = self.kube().await?;
-        let mut last_phase = String::new();
-        loop {
-            let backup = kube
-                .get(BACKUP, &db.namespace, &name)
-                .await?
-                .ok_or_else(|| {
-                    StepError::finding(
-                        format!(
-                            "Backup {}/{name} disappeared while waiting for it",
-                            db.namespace
-                        ),
-                        None,
-                    )
-                })?;
-            let status = backup.get("status").cloned().unwrap_or(Value::Null);
-            let phase = status
-                .get("phase")
+        let status = wait_for_backup(
+            &kube,
+            &db.namespace,
+            &db.cluster,
+            &name,
+            self.s.poll,
+            self.printer,
+        )
+        .await?;
+        let id = status.get("backupId").and_then(Value::as_str).unwrap_or("");
+        let summary = format!(
+            "Backup {name} completed: backup id {id}, WAL {} to {}",
+            status
+                .get("beginWal")
                 .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            if phase != last_phase && !phase.is_empty() {
-                self.printer.info(&format!("Backup {name}: {phase}"));
-                last_phase.clone_from(&phase);
-            }
-            match phase.as_str() {
-                "completed" => {
-                    let id = status.get("backupId").and_then(Value::as_str).unwrap_or("");
-                    let summary = format!(
-                        "Backup {name} completed: backup id {id}, WAL {} to {}",
-                        status
-                            .get("beginWal")
-                            .and_then(Value::as_str)
-                            .unwrap_or("?"),
-                        status.get("endWal").and_then(Value::as_str).unwrap_or("?")
-                    );
-                    let f = facts(json!({"backup_id": id,
-                        "begin_wal": status.get("beginWal"), "end_wal": status.get("endWal")}));
-                    self.status = Some(status);
-                    return Ok(StepOutcome {
-                        summary,
-                        details: Vec::new(),
-                        facts: f,
-                    });
-                }
-                "failed" => {
-                    let error = status
-                        .get("error")
-                        .and_then(Value::as_str)
-                        .unwrap_or("(the operator gave no error)");
-                    return Err(StepError::finding(
-                        format!("Backup {}/{name} failed: {error}", db.namespace),
-                        Some(self.failure_hint(&kube, &db).await),
-                    ));
-                }
-                _ => tokio::time::sleep(self.s.poll).await,
-            }
-        }
-    }
-
-    /// What to check after a failed backup, with the Cluster's own archiving
-    /// condition when it says something.
-    async fn failure_hint(&self, kube: &Kube, db: &Database) -> String {
-        let mut hint = String::from(
-            "check, in order: the identity binding (Workload Identity / IRSA / the credentials Secret), the bucket permissions for the pods, then the Cluster's ContinuousArchiving condition",
+                .unwrap_or("?"),
+            status.get("endWal").and_then(Value::as_str).unwrap_or("?")
         );
-        if let Ok(Some(c)) = kube.get(CLUSTER, &db.namespace, &db.cluster).await
-            && let Some(cond) = c
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .and_then(|cs| {
-                    cs.iter().find(|x| {
-                        x.get("type").and_then(Value::as_str) == Some("ContinuousArchiving")
-                    })
-                })
-        {
-            let status = cond.get("status").and_then(Value::as_str).unwrap_or("?");
-            let message = cond.get("message").and_then(Value::as_str).unwrap_or("");
-            let _ = write!(hint, "; ContinuousArchiving is {status} now");
-            if !message.is_empty() {
-                let _ = write!(hint, ": {message}");
-            }
-        }
-        hint
+        let f = facts(json!({"backup_id": id,
+            "begin_wal": status.get("beginWal"), "end_wal": status.get("endWal")}));
+        self.status = Some(status);
+        Ok(StepOutcome {
+            summary,
+            details: Vec::new(),
+            facts: f,
+        })
     }
+}
 
+/// Creates a Backup of `cluster` with `method`; returns its name.
+pub async fn create_backup(
+    kube: &Kube,
+    namespace: &str,
+    cluster: &str,
+    method: &str,
+) -> Result<String, StepError> {
+    let name = format!("{cluster}-{}", Utc::now().format("%Y%m%d%H%M%S"));
+    kube.create(BACKUP, &backup_object(&name, namespace, cluster, method))
+        .await?;
+    Ok(name)
+}
+
+/// Follows Backup `name` until the operator says completed (its status) or
+/// failed (a finding with the error and what to check).
+pub async fn wait_for_backup(
+    kube: &Kube,
+    namespace: &str,
+    cluster: &str,
+    name: &str,
+    poll: Duration,
+    printer: &Printer,
+) -> Result<Value, StepError> {
+    let mut last_phase = String::new();
+    loop {
+        let backup = kube.get(BACKUP, namespace, name).await?.ok_or_else(|| {
+            StepError::finding(
+                format!("Backup {namespace}/{name} disappeared while waiting for it"),
+                None,
+            )
+        })?;
+        let status = backup.get("status").cloned().unwrap_or(Value::Null);
+        let phase = status
+            .get("phase")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if phase != last_phase && !phase.is_empty() {
+            printer.info(&format!("Backup {name}: {phase}"));
+            last_phase.clone_from(&phase);
+        }
+        match phase.as_str() {
+            "completed" => return Ok(status),
+            "failed" => {
+                let error = status
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(the operator gave no error)");
+                return Err(StepError::finding(
+                    format!("Backup {namespace}/{name} failed: {error}"),
+                    Some(failure_hint(kube, namespace, cluster).await),
+                ));
+            }
+            _ => tokio::time::sleep(poll).await,
+        }
+    }
+}
+
+/// What to check after a failed backup, with the Cluster's own archiving
+/// condition when it says something.
+async fn failure_hint(kube: &Kube, namespace: &str, cluster: &str) -> String {
+    let mut hint = String::from(
+        "check, in order: the identity binding (Workload Identity / IRSA / the credentials Secret), the bucket permissions for the pods, then the Cluster's ContinuousArchiving condition",
+    );
+    if let Ok(Some(c)) = kube.get(CLUSTER, namespace, cluster).await
+        && let Some(cond) = c
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|x| x.get("type").and_then(Value::as_str) == Some("ContinuousArchiving"))
+            })
+    {
+        let status = cond.get("status").and_then(Value::as_str).unwrap_or("?");
+        let message = cond.get("message").and_then(Value::as_str).unwrap_or("");
+        let _ = write!(hint, "; ContinuousArchiving is {status} now");
+        if !message.is_empty() {
+            let _ = write!(hint, ": {message}");
+        }
+    }
+    hint
+}
+
+impl BackupRun<'_> {
     async fn confirm(&mut self) -> Result<StepOutcome, StepError> {
         if !self.s.wait {
             return Ok(StepOutcome {
