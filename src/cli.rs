@@ -89,6 +89,10 @@ pub enum Command {
     /// Take a manual backup: a Backup with the method the live Cluster uses; with --wait,
     /// wait for it and confirm it is DONE with its WAL in the catalog.
     Backup(BackupArgs),
+    /// Refresh a clone: prove the source target, back the clone up, suspend Flux, delete the
+    /// Cluster, commit its recovery manifest with a new write generation, resume Flux and
+    /// wait until it is healthy and archiving.
+    Reclone(RecloneArgs),
     /// The runbooks cnpg-ops drives, step by step, with the manual command for each step.
     #[command(subcommand)]
     Playbook(PlaybookCommand),
@@ -128,6 +132,46 @@ pub struct RunArgs {
     /// The time to judge "now" against (default: now).
     #[arg(long, value_name = "TIME", hide_short_help = true)]
     pub now: Option<String>,
+}
+
+/// `cnpg-ops reclone`
+#[derive(Debug, Args)]
+pub struct RecloneArgs {
+    /// Env of the clone to refresh.
+    #[arg(value_name = "DST_ENV")]
+    pub dst_env: String,
+    /// Service.
+    #[arg(long)]
+    pub svc: String,
+    /// Env the clone comes from (default: the one whose catalog its recovery source reads).
+    #[arg(long, value_name = "SRC_ENV")]
+    pub from: Option<String>,
+    /// The target in the source catalog (default: latest).
+    #[arg(long, default_value = "latest", value_name = "TIME|LSN|latest")]
+    pub to: String,
+    /// recovery_target_timeline: latest or a timeline number.
+    #[arg(long, default_value = "latest", value_name = "N|latest")]
+    pub timeline: String,
+    /// Do not back the clone up before deleting it.
+    #[arg(long)]
+    pub skip_backup: bool,
+    /// The kubeconfig context of the clone's cluster (default: the env's kube_context).
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+    /// How often to look at the cluster.
+    #[arg(
+        long,
+        default_value = "2s",
+        value_name = "DURATION",
+        hide_short_help = true
+    )]
+    pub poll: String,
+    /// Runbook flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Delivery flags.
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// `cnpg-ops backup`

@@ -22,6 +22,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<u8, Failure> {
         Command::Clone(args) => runbooks::clone(&args, &cli.global, printer).await,
         Command::Audit(args) => audit::run(&args, &cli.global, printer).await,
         Command::Backup(args) => runbooks::backup(&args, &cli.global, printer).await,
+        Command::Reclone(args) => runbooks::reclone(&args, &cli.global, printer).await,
         Command::Playbook(cmd) => runbooks::playbooks(&cmd, printer),
     }
 }

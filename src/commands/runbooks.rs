@@ -8,8 +8,8 @@ use serde_json::json;
 use crate::catalog::target::TimelineChoice;
 use crate::catalog::time::Zone;
 use crate::cli::{
-    BackupArgs, CloneArgs, GlobalArgs, OutputFormat, PitrArgs, PlaybookCommand, RunArgs, WriteArgs,
-    WriteMode,
+    BackupArgs, CloneArgs, GlobalArgs, OutputFormat, PitrArgs, PlaybookCommand, RecloneArgs,
+    RunArgs, WriteArgs, WriteMode,
 };
 use crate::commands::deliver;
 use crate::exit::{Failure, OK};
@@ -21,7 +21,7 @@ use crate::runbook::backup::{BackupRun, BackupSettings};
 use crate::runbook::engine::{self, Options};
 use crate::runbook::journal::{Journal, state_dir};
 use crate::runbook::playbook;
-use crate::runbook::recovery::{Kind, RecoveryRun, Settings, target_for};
+use crate::runbook::recovery::{Kind, LiveSettings, RecoveryRun, Settings, target_for};
 
 fn zone(g: &GlobalArgs) -> Result<Zone, Failure> {
     g.tz.parse()
@@ -236,6 +236,7 @@ impl Common<'_> {
             concurrency: self.run.concurrency,
             now: self.run.now.clone(),
             fallback_initdb,
+            live: None,
         })
     }
 }
@@ -306,6 +307,108 @@ pub async fn clone(a: &CloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Fai
         "base": a.write.base, "push": a.write.push,
     });
     execute("clone", settings, args, opts, p).await
+}
+
+/// Runs `reclone`: the clone's source is the database of the same service in
+/// `--from`, else the one whose catalog the clone's recovery source names.
+pub async fn reclone(a: &RecloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
+    let zone = zone(g)?;
+    let opts = options(&a.run, &a.write)?;
+    let root = root(g)?;
+    let src_env = match &a.from {
+        Some(e) => e.clone(),
+        None => source_env_of(&root, &a.dst_env, &a.svc)?,
+    };
+    if src_env == a.dst_env {
+        return Err(Failure::usage(
+            format!(
+                "the source and the destination are both `{}/{}`",
+                src_env, a.svc
+            ),
+            Some("pass --from with the env the clone comes from".into()),
+        ));
+    }
+    let poll = playbook::parse_duration(&a.poll)
+        .map_err(|e| Failure::usage(format!("--poll: {e}"), None))?;
+    let common = Common {
+        root: root.clone(),
+        zone,
+        run: &a.run,
+        write: &a.write,
+        to: &a.to,
+        timeline: &a.timeline,
+        printer: p,
+    };
+    let mut settings = common.settings(
+        Kind::Reclone,
+        (&src_env, &a.svc),
+        (&a.dst_env, &a.svc),
+        None,
+        &format!("cnpg-ops/reclone-{}-{}-{{label}}", a.dst_env, a.svc),
+        false,
+    )?;
+    settings.live = Some(LiveSettings {
+        context: a.context.clone(),
+        poll,
+        skip_backup: a.skip_backup,
+    });
+    let words = settings.target_words.clone();
+    let args = json!({
+        "repo": canonical(&root), "src": src_env, "dst": a.dst_env, "svc": a.svc, "to": words,
+        "timeline": a.timeline, "skip_backup": a.skip_backup, "context": a.context,
+        "branch": a.write.branch, "base": a.write.base, "push": a.write.push,
+    });
+    execute("reclone", settings, args, opts, p).await
+}
+
+/// The env a clone was made from: the database of the same service whose
+/// catalog the clone's recovery source reads, else the only other env that
+/// has the service.
+fn source_env_of(root: &Path, dst_env: &str, svc: &str) -> Result<String, Failure> {
+    let repo = Repo::load(root).map_err(|e| Failure::usage(e.to_string(), None))?;
+    let found = crate::gitops::discover::discover(&repo);
+    let dest = found.find(dst_env, svc).ok_or_else(|| {
+        Failure::usage(
+            format!("no database `{svc}` in env `{dst_env}`: there is nothing to re-clone"),
+            Some("cnpg-ops ls lists them".into()),
+        )
+    })?;
+    let others: Vec<&crate::gitops::discover::Database> = found
+        .databases
+        .iter()
+        .filter(|d| d.svc == svc && d.env != dst_env)
+        .collect();
+    let same = |a: &crate::gitops::discover::CatalogLocation,
+                b: &crate::gitops::discover::CatalogLocation| {
+        a.destination_path.trim_end_matches('/') == b.destination_path.trim_end_matches('/')
+            && a.server_name == b.server_name
+    };
+    let by_catalog = dest
+        .recovery
+        .as_ref()
+        .and_then(|r| r.catalog.as_ref())
+        .and_then(|rc| {
+            others
+                .iter()
+                .find(|d| d.catalog.as_ref().is_some_and(|c| same(c, rc)))
+        });
+    match (by_catalog, others.as_slice()) {
+        (Some(d), _) | (None, [d]) => Ok(d.env.clone()),
+        (None, []) => Err(Failure::usage(
+            format!("no other env has a database `{svc}` to re-clone {dst_env}/{svc} from"),
+            None,
+        )),
+        (None, many) => Err(Failure::usage(
+            format!(
+                "{dst_env}/{svc} could come from {}; say which",
+                many.iter()
+                    .map(|d| d.env.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Some("pass --from ENV".into()),
+        )),
+    }
 }
 
 /// Prints how a target without an offset was read.

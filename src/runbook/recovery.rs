@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::engine::{Facts, Runbook, StepError, StepOutcome, StepPlan};
+use super::live::{self, FluxRef};
 use super::playbook::Step;
 use crate::catalog::target::{CheckReport, Target as CatalogTarget, TimelineChoice};
 use crate::catalog::time::{Zone, format_utc};
@@ -20,6 +21,7 @@ use crate::gitops::git::Git;
 use crate::gitops::plan::{self, RecoveryRequest};
 use crate::gitops::render::Target as RenderTarget;
 use crate::gitops::repo::Repo;
+use crate::k8s::{CLUSTER, Kube};
 use crate::output::Printer;
 use crate::store::{Location, Store, StoreOptions};
 
@@ -30,6 +32,19 @@ pub enum Kind {
     Pitr,
     /// A clone in another env.
     Clone,
+    /// An existing clone deleted and recreated from the source catalog.
+    Reclone,
+}
+
+/// How a runbook that acts on the live cluster reaches it.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// Kubeconfig context (default: the destination env's kube_context).
+    pub context: Option<String>,
+    /// How often to look.
+    pub poll: std::time::Duration,
+    /// Do not back up the destination before deleting it.
+    pub skip_backup: bool,
 }
 
 /// Settings of a run, resolved from the arguments.
@@ -59,6 +74,8 @@ pub struct Settings {
     pub now: Option<String>,
     /// Clone with initdb when the source catalog is unreadable.
     pub fallback_initdb: bool,
+    /// The live cluster (reclone).
+    pub live: Option<LiveSettings>,
 }
 
 /// The run's state, filled step by step.
@@ -73,6 +90,11 @@ pub struct RecoveryRun<'p> {
     /// The archive folder proved empty: destination, server, endpoint.
     write_checked: Option<(String, String, Option<String>)>,
     facts: Facts,
+    /// The database a reclone recreates.
+    dest: Option<Database>,
+    kube: Option<Kube>,
+    /// The Flux Kustomizations this run suspended (not those it found suspended).
+    suspended: Vec<FluxRef>,
 }
 
 const ACTIONS: &[&str] = &[
@@ -83,6 +105,11 @@ const ACTIONS: &[&str] = &[
     "check-write-prefix",
     "write-manifests",
     "print-next-steps",
+    "create-backup",
+    "suspend-kustomization",
+    "delete-cluster",
+    "resume-kustomization",
+    "wait-cluster-healthy",
 ];
 
 impl<'p> RecoveryRun<'p> {
@@ -99,6 +126,9 @@ impl<'p> RecoveryRun<'p> {
             catalog_unreadable: None,
             write_checked: None,
             facts: Facts::new(),
+            dest: None,
+            kube: None,
+            suspended: Vec::new(),
         }
     }
 
@@ -118,7 +148,7 @@ impl<'p> RecoveryRun<'p> {
     fn plan_changes(&self) -> Result<ChangeSet, StepError> {
         let req = self.request_with_backup();
         let result = match self.s.kind {
-            Kind::Pitr => plan::recovery(&self.s.root, &req),
+            Kind::Pitr | Kind::Reclone => plan::recovery(&self.s.root, &req),
             Kind::Clone => clone_plan(&self.s.root, &req),
         };
         let set = result.map_err(|e| StepError::usage(e.to_string(), None))?;
@@ -243,6 +273,42 @@ impl Runbook for RecoveryRun<'_> {
                     refusal: None,
                 })
             }
+            "delete-cluster" => {
+                let dest = self
+                    .dest
+                    .as_ref()
+                    .ok_or_else(|| StepError::usage("the destination was not located", None))?;
+                // Nothing is deleted on a guess: the source must be proven and the
+                // new archive folder empty first.
+                let proven = self.report.as_ref().is_some_and(|r| r.recoverable);
+                let refusal = if !proven {
+                    Some(StepError::finding(
+                        format!(
+                            "refusing to delete Cluster {}/{}: the target is not proven recoverable in the source catalog",
+                            dest.namespace, dest.cluster
+                        ),
+                        None,
+                    ))
+                } else if self.write_checked.is_none() {
+                    Some(StepError::finding(
+                        format!(
+                            "refusing to delete Cluster {}/{}: the new archive folder was not checked empty",
+                            dest.namespace, dest.cluster
+                        ),
+                        None,
+                    ))
+                } else {
+                    None
+                };
+                Ok(StepPlan {
+                    summary: format!(
+                        "delete Cluster {}/{} and wait until its pods and PVCs are gone (its data goes with them)",
+                        dest.namespace, dest.cluster
+                    ),
+                    details: Vec::new(),
+                    refusal,
+                })
+            }
             _ => Ok(StepPlan {
                 summary: step.title.clone(),
                 ..StepPlan::default()
@@ -251,6 +317,36 @@ impl Runbook for RecoveryRun<'_> {
     }
 
     async fn apply(&mut self, step: &Step, plan: &StepPlan) -> Result<StepOutcome, StepError> {
+        let result = self.apply_action(step, plan).await;
+        // Whatever failed after Flux was suspended: say so, and how to resume.
+        match result {
+            Err(mut e) if !self.suspended.is_empty() && step.action != "resume-kustomization" => {
+                let names: Vec<String> = self.suspended.iter().map(live::resume_command).collect();
+                let note = format!(
+                    "Flux is SUSPENDED for this database; run the same command again to resume the runbook here, or resume Flux by hand: {}",
+                    names.join("; ")
+                );
+                e.hint = Some(match e.hint {
+                    Some(h) => format!("{h}\n{note}"),
+                    None => note,
+                });
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    fn resume(&mut self, step: &Step, done: &Facts) -> Result<bool, StepError> {
+        Ok(self.resume_step(step, done))
+    }
+}
+
+impl RecoveryRun<'_> {
+    async fn apply_action(
+        &mut self,
+        step: &Step,
+        plan: &StepPlan,
+    ) -> Result<StepOutcome, StepError> {
         match step.action.as_str() {
             "locate-database" => self.locate(),
             "check-destination" => self.check_destination(),
@@ -280,13 +376,22 @@ impl Runbook for RecoveryRun<'_> {
             "check-write-prefix" => self.check_write_prefix().await,
             "write-manifests" => self.write_manifests(),
             "print-next-steps" => Ok(self.next_steps()),
+            "create-backup" => self.backup_destination().await,
+            "suspend-kustomization" => self.suspend_flux().await,
+            "delete-cluster" => self.delete_destination().await,
+            "resume-kustomization" => self.resume_flux().await,
+            "wait-cluster-healthy" => self.wait_destination().await,
             other => Err(StepError::usage(format!("unknown action {other}"), None)),
         }
     }
 
-    fn resume(&mut self, step: &Step, done: &Facts) -> Result<bool, StepError> {
+    fn resume_step(&mut self, step: &Step, done: &Facts) -> bool {
+        if step.action == "suspend-kustomization" {
+            self.suspended = flux_refs(done.get("suspended"));
+            return true;
+        }
         if step.action != "write-manifests" {
-            return Ok(true);
+            return true;
         }
         // The commit must still be there, on its branch.
         let branch = done.get("branch").and_then(Value::as_str);
@@ -302,7 +407,7 @@ impl Runbook for RecoveryRun<'_> {
                 self.facts.insert(k.clone(), v.clone());
             }
         }
-        Ok(still)
+        still
     }
 }
 
@@ -449,6 +554,18 @@ impl RecoveryRun<'_> {
                     )),
                 ));
             }
+        }
+        if self.s.kind == Kind::Reclone {
+            let (de, ds) = (&self.s.request.dest_env, &self.s.request.dest_svc);
+            let dest = found.find(de, ds).cloned().ok_or_else(|| {
+                StepError::usage(
+                    format!("no database `{ds}` in env `{de}`: there is nothing to re-clone"),
+                    Some(format!(
+                        "create it with: cnpg-ops clone {env} {de} --svc {ds}"
+                    )),
+                )
+            })?;
+            self.dest = Some(dest);
         }
         let out = StepOutcome {
             summary: format!(
@@ -630,7 +747,7 @@ impl RecoveryRun<'_> {
                 ),
                 Some(match self.s.kind {
                     Kind::Pitr => "pick another name with --into, or delete that folder if it is an abandoned attempt".into(),
-                    Kind::Clone => "set backup_destination for the env in .cnpg-ops.toml to an empty prefix, or delete that folder if it is an abandoned attempt".into(),
+                    Kind::Clone | Kind::Reclone => "set backup_destination for the env in .cnpg-ops.toml to an empty prefix, or delete that folder if it is an abandoned attempt".into(),
                 }),
             ));
         }
@@ -690,7 +807,7 @@ impl RecoveryRun<'_> {
                 return Err("the base branch does not hold the database as your working tree does; commit or push your change, then run again".to_owned());
             }
             let set = match kind {
-                Kind::Pitr => plan::recovery(&root, &req),
+                Kind::Pitr | Kind::Reclone => plan::recovery(&root, &req),
                 Kind::Clone => clone_plan(&root, &req),
             }
             .map_err(|e| e.to_string())?;
@@ -781,6 +898,283 @@ impl RecoveryRun<'_> {
         })
     }
 
+    fn live(&self) -> Result<&LiveSettings, StepError> {
+        self.s
+            .live
+            .as_ref()
+            .ok_or_else(|| StepError::usage("this runbook does not reach a cluster", None))
+    }
+
+    fn dest(&self) -> Result<Database, StepError> {
+        self.dest
+            .clone()
+            .ok_or_else(|| StepError::usage("the destination was not located", None))
+    }
+
+    async fn kube(&mut self) -> Result<Kube, StepError> {
+        if let Some(k) = &self.kube {
+            return Ok(k.clone());
+        }
+        let repo = Repo::load(&self.s.root).map_err(|e| StepError::usage(e.to_string(), None))?;
+        let env = &self.s.request.dest_env;
+        let context = self
+            .live()?
+            .context
+            .clone()
+            .or_else(|| repo.env(env).kube_context.clone())
+            .ok_or_else(|| {
+                StepError::usage(
+                    format!("no kube context for env {env}"),
+                    Some(format!(
+                        "pass --context, or set kube_context in [env.{env}] of .cnpg-ops.toml"
+                    )),
+                )
+            })?;
+        let k = Kube::connect(&context).await?;
+        self.kube = Some(k.clone());
+        Ok(k)
+    }
+
+    /// The Flux Kustomizations that apply the destination's folder, with the
+    /// namespace their manifests give (flux-system by default).
+    fn dest_flux(&self) -> Result<Vec<FluxRef>, StepError> {
+        let dest = self.dest()?;
+        let repo = Repo::load(&self.s.root).map_err(|e| StepError::usage(e.to_string(), None))?;
+        Ok(dest
+            .flux_kustomizations
+            .iter()
+            .map(|name| {
+                let namespace = repo
+                    .docs_of("kustomize.toolkit.fluxcd.io", "Kustomization")
+                    .find(|d| d.name() == name)
+                    .and_then(|d| {
+                        d.value
+                            .pointer("/metadata/namespace")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_else(|| "flux-system".to_owned());
+                FluxRef {
+                    namespace,
+                    name: name.clone(),
+                }
+            })
+            .collect())
+    }
+
+    async fn backup_destination(&mut self) -> Result<StepOutcome, StepError> {
+        let dest = self.dest()?;
+        let (skip, poll) = {
+            let l = self.live()?;
+            (l.skip_backup, l.poll)
+        };
+        if skip {
+            return Ok(StepOutcome {
+                summary: format!(
+                    "skipped (--skip-backup): Cluster {}/{} is deleted without a last backup",
+                    dest.namespace, dest.cluster
+                ),
+                ..StepOutcome::default()
+            });
+        }
+        let kube = self.kube().await?;
+        let Some(live_cluster) = kube.get(CLUSTER, &dest.namespace, &dest.cluster).await? else {
+            return Ok(StepOutcome {
+                summary: format!(
+                    "Cluster {}/{} is not in the cluster (deleted by an earlier attempt?): nothing to back up",
+                    dest.namespace, dest.cluster
+                ),
+                ..StepOutcome::default()
+            });
+        };
+        let method = super::backup::live_method(&live_cluster).ok_or_else(|| {
+            StepError::finding(
+                format!(
+                    "Cluster {}/{} has no backups configured, so it cannot be backed up before it is deleted",
+                    dest.namespace, dest.cluster
+                ),
+                Some("pass --skip-backup to delete it without a last backup".to_owned()),
+            )
+        })?;
+        let name =
+            super::backup::create_backup(&kube, &dest.namespace, &dest.cluster, method).await?;
+        let status = super::backup::wait_for_backup(
+            &kube,
+            &dest.namespace,
+            &dest.cluster,
+            &name,
+            poll,
+            self.printer,
+        )
+        .await
+        .map_err(|mut e| {
+            e.hint = Some(format!(
+                "{}; or pass --skip-backup to re-clone without a last backup",
+                e.hint.unwrap_or_default()
+            ));
+            e
+        })?;
+        let id = status
+            .get("backupId")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        Ok(StepOutcome {
+            summary: format!(
+                "Backup {}/{name} completed (backup id {id})",
+                dest.namespace
+            ),
+            details: Vec::new(),
+            facts: facts(json!({"backup": name, "backup_id": id})),
+        })
+    }
+
+    async fn suspend_flux(&mut self) -> Result<StepOutcome, StepError> {
+        let refs = self.dest_flux()?;
+        if refs.is_empty() {
+            let dest = self.dest()?;
+            self.printer.warn(&format!(
+                "no Flux Kustomization applies {}: nothing will recreate the Cluster until the change is applied by hand",
+                dest.folder.display()
+            ));
+            return Ok(StepOutcome {
+                summary: "no Flux Kustomization applies the folder: nothing to suspend".to_owned(),
+                ..StepOutcome::default()
+            });
+        }
+        let kube = self.kube().await?;
+        let mut already = Vec::new();
+        for k in &refs {
+            if live::suspend(&kube, k).await? {
+                already.push(k.to_string());
+            } else {
+                self.suspended.push(k.clone());
+            }
+        }
+        let names: Vec<String> = refs.iter().map(ToString::to_string).collect();
+        Ok(StepOutcome {
+            summary: format!(
+                "suspended {}{}",
+                names.join(", "),
+                if already.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} already suspended: left so at the end)",
+                        already.join(", ")
+                    )
+                }
+            ),
+            details: Vec::new(),
+            facts: facts(json!({
+                "suspended": self.suspended.iter().map(|k| json!({"namespace": k.namespace, "name": k.name})).collect::<Vec<_>>(),
+                "already_suspended": already,
+            })),
+        })
+    }
+
+    async fn delete_destination(&mut self) -> Result<StepOutcome, StepError> {
+        let dest = self.dest()?;
+        let poll = self.live()?.poll;
+        let kube = self.kube().await?;
+        let existed =
+            live::delete_cluster(&kube, &dest.namespace, &dest.cluster, poll, self.printer).await?;
+        Ok(StepOutcome {
+            summary: if existed {
+                format!(
+                    "deleted Cluster {}/{}; its pods and PVCs are gone",
+                    dest.namespace, dest.cluster
+                )
+            } else {
+                format!(
+                    "Cluster {}/{} was already gone, with its pods and PVCs",
+                    dest.namespace, dest.cluster
+                )
+            },
+            details: Vec::new(),
+            facts: facts(json!({"deleted": existed})),
+        })
+    }
+
+    /// Flux applies what its branch holds: resuming before the commit is
+    /// there would recreate the old Cluster. The commit must be on the base
+    /// branch (on origin when there is one).
+    async fn resume_flux(&mut self) -> Result<StepOutcome, StepError> {
+        let commit = self
+            .facts
+            .get("commit")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let branch = self
+            .facts
+            .get("branch")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let git =
+            Git::discover(&self.s.root).map_err(|e| StepError::usage(e.message(), e.hint()))?;
+        if let Some(commit) = &commit {
+            let base = git
+                .base_ref(self.s.write.base.as_deref())
+                .map_err(|e| StepError::usage(e.message(), e.hint()))?;
+            let (remote_branch, rev) = match base.name.strip_prefix("origin/") {
+                Some(b) => (Some(b.to_owned()), base.name.clone()),
+                None => (None, base.name.clone()),
+            };
+            if let Some(b) = &remote_branch {
+                git.fetch("origin", b)
+                    .map_err(|e| StepError::usage(e.message(), e.hint()))?;
+            }
+            let merged = git
+                .contains(&rev, commit)
+                .map_err(|e| StepError::usage(e.message(), e.hint()))?;
+            if !merged {
+                let manual: Vec<String> = self.suspended.iter().map(live::resume_command).collect();
+                return Err(StepError::finding(
+                    format!(
+                        "the recovery manifest (commit {} on branch {branch}) is not on {rev} yet, which Flux follows: resuming now would recreate the old Cluster",
+                        &commit[..12.min(commit.len())]
+                    ),
+                    Some(format!(
+                        "merge {branch} into {rev}, then run the same command again: the runbook resumes here. Flux stays SUSPENDED until then{}",
+                        if manual.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (by hand: {})", manual.join("; "))
+                        }
+                    )),
+                ));
+            }
+        }
+        let kube = self.kube().await?;
+        let mut resumed = Vec::new();
+        for k in self.suspended.clone() {
+            live::resume(&kube, &k).await?;
+            resumed.push(k.to_string());
+        }
+        self.suspended.clear();
+        Ok(StepOutcome {
+            summary: if resumed.is_empty() {
+                "nothing this run suspended is left to resume".to_owned()
+            } else {
+                format!("resumed {} and requested a reconcile", resumed.join(", "))
+            },
+            details: Vec::new(),
+            facts: facts(json!({"resumed": resumed})),
+        })
+    }
+
+    async fn wait_destination(&mut self) -> Result<StepOutcome, StepError> {
+        let dest = self.dest()?;
+        let poll = self.live()?.poll;
+        let kube = self.kube().await?;
+        let h =
+            live::wait_healthy(&kube, &dest.namespace, &dest.cluster, poll, self.printer).await?;
+        Ok(StepOutcome {
+            summary: format!("Cluster {}/{}: {}", dest.namespace, dest.cluster, h.line()),
+            ..StepOutcome::default()
+        })
+    }
+
     fn next_steps(&self) -> StepOutcome {
         let committed = self.facts.get("branch").and_then(Value::as_str);
         let branch = committed.unwrap_or(self.s.write.branch.as_str());
@@ -816,7 +1210,7 @@ impl RecoveryRun<'_> {
                     .as_ref()
                     .map_or_else(String::new, |d| d.namespace.clone()),
             ),
-            Kind::Clone => (
+            Kind::Clone | Kind::Reclone => (
                 self.source
                     .as_ref()
                     .map_or_else(String::new, |d| d.cluster.clone()),
@@ -839,7 +1233,7 @@ impl RecoveryRun<'_> {
         }
         let ns_flag = match self.s.kind {
             Kind::Pitr => ns.clone(),
-            Kind::Clone => "<namespace>".to_owned(),
+            Kind::Clone | Kind::Reclone => "<namespace>".to_owned(),
         };
         lines.push(format!(
             "3. Verify: kubectl cnpg status {what} -n {ns_flag} shows \"Cluster in healthy state\" and ContinuousArchiving True; the {what}-1-full-recovery job's log ends with the recovery target reached."
@@ -1025,4 +1419,20 @@ pub fn target_for(
         crate::gitops::render::target_time(&fixed),
         label,
     ))
+}
+
+/// The Flux Kustomizations a journal recorded.
+fn flux_refs(v: Option<&Value>) -> Vec<FluxRef> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| {
+                    Some(FluxRef {
+                        namespace: k.get("namespace")?.as_str()?.to_owned(),
+                        name: k.get("name")?.as_str()?.to_owned(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
