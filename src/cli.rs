@@ -155,6 +155,10 @@ pub struct RecloneArgs {
     /// Do not back the clone up before deleting it.
     #[arg(long)]
     pub skip_backup: bool,
+    /// How long each wait may take: the last backup, the deletion, the recreated clone's
+    /// health (default: the playbook's 2h, 15m and 2h).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
     /// The kubeconfig context of the clone's cluster (default: the env's kube_context).
     #[arg(long, value_name = "CONTEXT")]
     pub context: Option<String>,

@@ -347,3 +347,27 @@ fn a_failed_last_backup_stops_before_anything_is_suspended() {
     assert!(!suspended(&s.kube));
     assert!(s.kube.get(CLUSTER_PATH).is_some());
 }
+
+#[test]
+fn a_volume_that_never_goes_times_out_and_says_flux_is_suspended() {
+    let s = setup();
+    s.kube.pvc_never_goes("foo-dev", "foo-pg-1");
+    let out = reclone(&s, &["--skip-backup", "--timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let ev = events(&out);
+    let failed = ev.iter().find(|e| e["event"] == "step_failed").unwrap();
+    assert_eq!(failed["step"], "delete-cluster");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 1s")
+    );
+    let hint = failed["hint"].as_str().unwrap();
+    assert!(hint.contains("Flux is SUSPENDED"), "{hint}");
+    assert!(
+        hint.contains("flux resume kustomization databases-foo -n flux-system"),
+        "{hint}"
+    );
+    assert!(suspended(&s.kube));
+}

@@ -90,15 +90,20 @@ fn write_options(write: &WriteArgs, branch: String) -> crate::gitops::changes::W
     o
 }
 
+/// The playbook `name`.
+fn book(name: &str) -> Result<playbook::Playbook, Failure> {
+    playbook::get(name).ok_or_else(|| Failure::usage(format!("no playbook {name}"), None))
+}
+
 async fn execute(
-    name: &str,
+    book: playbook::Playbook,
     settings: Settings,
     args: serde_json::Value,
     opts: Options,
     p: &Printer,
 ) -> Result<u8, Failure> {
-    let book =
-        playbook::get(name).ok_or_else(|| Failure::usage(format!("no playbook {name}"), None))?;
+    let name = book.name.clone();
+    let name = name.as_str();
     // A check or a dry run changes nothing, so there is nothing to resume.
     let mut journal = if opts.dry_run || settings.write.mode == Mode::Check {
         None
@@ -269,7 +274,7 @@ pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
         "repo": canonical(&root), "env": env, "svc": svc, "to": words, "timeline": a.timeline,
         "into": a.into, "branch": a.write.branch, "base": a.write.base, "push": a.write.push,
     });
-    execute("pitr", settings, args, opts, p).await
+    execute(book("pitr")?, settings, args, opts, p).await
 }
 
 /// Runs `clone`.
@@ -306,7 +311,7 @@ pub async fn clone(a: &CloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Fai
         "timeline": a.timeline, "fallback_initdb": a.fallback_initdb, "branch": a.write.branch,
         "base": a.write.base, "push": a.write.push,
     });
-    execute("clone", settings, args, opts, p).await
+    execute(book("clone")?, settings, args, opts, p).await
 }
 
 /// Runs `reclone`: the clone's source is the database of the same service in
@@ -358,7 +363,19 @@ pub async fn reclone(a: &RecloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8,
         "timeline": a.timeline, "skip_backup": a.skip_backup, "context": a.context,
         "branch": a.write.branch, "base": a.write.base, "push": a.write.push,
     });
-    execute("reclone", settings, args, opts, p).await
+    let mut book = book("reclone")?;
+    if let Some(t) = &a.timeout {
+        playbook::parse_duration(t).map_err(|e| Failure::usage(format!("--timeout: {e}"), None))?;
+        for s in &mut book.steps {
+            if matches!(
+                s.action.as_str(),
+                "create-backup" | "delete-cluster" | "wait-cluster-healthy"
+            ) {
+                s.timeout.clone_from(t);
+            }
+        }
+    }
+    execute(book, settings, args, opts, p).await
 }
 
 /// The env a clone was made from: the database of the same service whose

@@ -101,6 +101,13 @@ pub trait Runbook {
 
     /// The action names this runbook implements.
     fn actions(&self) -> &'static [&'static str];
+
+    /// A step failed, timed out or was refused: the runbook may add what
+    /// the person must know about the state it leaves (say, what it
+    /// suspended and how to undo that).
+    fn on_failure(&self, _step: &Step, err: StepError) -> StepError {
+        err
+    }
 }
 
 /// How the engine runs.
@@ -329,7 +336,8 @@ pub async fn run<R: Runbook>(
                 format!("step {} did not finish within {}", step.id, step.timeout),
                 Some("run the command again: finished steps are not repeated".to_owned()),
             )),
-        };
+        }
+        .map_err(|e| runbook.on_failure(step, e));
         if let Some(s) = spinner {
             s.finish_and_clear();
         }

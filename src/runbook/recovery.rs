@@ -317,23 +317,24 @@ impl Runbook for RecoveryRun<'_> {
     }
 
     async fn apply(&mut self, step: &Step, plan: &StepPlan) -> Result<StepOutcome, StepError> {
-        let result = self.apply_action(step, plan).await;
-        // Whatever failed after Flux was suspended: say so, and how to resume.
-        match result {
-            Err(mut e) if !self.suspended.is_empty() && step.action != "resume-kustomization" => {
-                let names: Vec<String> = self.suspended.iter().map(live::resume_command).collect();
-                let note = format!(
-                    "Flux is SUSPENDED for this database; run the same command again to resume the runbook here, or resume Flux by hand: {}",
-                    names.join("; ")
-                );
-                e.hint = Some(match e.hint {
-                    Some(h) => format!("{h}\n{note}"),
-                    None => note,
-                });
-                Err(e)
-            }
-            other => other,
+        self.apply_action(step, plan).await
+    }
+
+    /// Whatever failed after Flux was suspended: say so, and how to resume.
+    fn on_failure(&self, step: &Step, mut e: StepError) -> StepError {
+        if self.suspended.is_empty() || step.action == "resume-kustomization" {
+            return e;
         }
+        let names: Vec<String> = self.suspended.iter().map(live::resume_command).collect();
+        let note = format!(
+            "Flux is SUSPENDED for this database; run the same command again to resume the runbook here, or resume Flux by hand: {}",
+            names.join("; ")
+        );
+        e.hint = Some(match e.hint {
+            Some(h) => format!("{h}\n{note}"),
+            None => note,
+        });
+        e
     }
 
     fn resume(&mut self, step: &Step, done: &Facts) -> Result<bool, StepError> {
