@@ -19,6 +19,8 @@ const TARGET: &str = "2026-11-24T16:47:05Z";
 const CLUSTER_PATH: &str = "/apis/postgresql.cnpg.io/v1/namespaces/foo-dev/clusters/foo-pg";
 const FLUX_PATH: &str =
     "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/databases-foo";
+const SOURCE_PATH: &str =
+    "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/flux-system";
 
 struct Setup {
     repo: FixtureRepo,
@@ -126,6 +128,13 @@ fn setup() -> Setup {
             .unwrap();
         }
     });
+    let main = git(repo.root(), &["rev-parse", "main"]).trim().to_owned();
+    kube.add(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "flux-system", "namespace": "flux-system"},
+        "spec": {"interval": "1m", "url": "ssh://git@example.invalid/fleet.git", "ref": {"branch": "main"}},
+    }));
+    serve_revision(&kube, &main);
     kube.add(json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
         "metadata": {"name": "databases-foo", "namespace": "flux-system"},
@@ -142,6 +151,15 @@ fn setup() -> Setup {
         _catalog: catalog,
         _dirs: dirs,
     }
+}
+
+/// What Flux's source-controller serves: the artifact of `sha`.
+fn serve_revision(kube: &FakeKube, sha: &str) {
+    kube.merge(
+        &format!("{SOURCE_PATH}/status"),
+        &json!({"status": {"artifact": {"revision": format!("main@sha1:{sha}")}}}),
+    )
+    .unwrap();
 }
 
 fn show(git_dir: &Path, spec: &str) -> Option<String> {
@@ -276,8 +294,16 @@ fn a_reclone_waits_for_the_merge_then_recreates_the_clone() {
     assert_eq!(write["facts"]["pushed"], true);
     git(&s.origin, &["update-ref", "refs/heads/main", commit]);
 
-    // Second run: resumes, resumes Flux, waits for the new clone.
+    // Second run: resumes; Flux's source still serves the old revision for a
+    // moment, and Flux is resumed only once it serves the merge.
+    let kube = s.kube.clone();
+    let merged = commit.to_owned();
+    let source_catches_up = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        serve_revision(&kube, &merged);
+    });
     let out = reclone(&s, &[]);
+    source_catches_up.join().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let ev = events(&out);
@@ -294,6 +320,23 @@ fn a_reclone_waits_for_the_merge_then_recreates_the_clone() {
         );
     }
     assert!(!suspended(&s.kube));
+    // Flux's source was asked to fetch, looked at until it served the merge,
+    // and only then was the Kustomization resumed.
+    let log = s.kube.requests();
+    let asked = log
+        .iter()
+        .position(|r| r.starts_with("PATCH ") && r.contains("/gitrepositories/flux-system"))
+        .expect("a reconcile request on the GitRepository");
+    let looks = log
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.contains("/gitrepositories/flux-system"))
+        .count();
+    assert!(looks >= 2, "looked {looks} time(s): {log:?}");
+    let resumed = log
+        .iter()
+        .rposition(|r| r.starts_with("PATCH ") && r.contains("/kustomizations/databases-foo"))
+        .unwrap();
+    assert!(resumed > asked, "{log:?}");
     let cluster = s.kube.get(CLUSTER_PATH).unwrap();
     assert_eq!(cluster["status"]["phase"], "Cluster in healthy state");
     assert_eq!(
@@ -370,4 +413,70 @@ fn a_volume_that_never_goes_times_out_and_says_flux_is_suspended() {
         "{hint}"
     );
     assert!(suspended(&s.kube));
+}
+
+#[test]
+fn no_delete_while_flux_would_recreate_the_old_cluster() {
+    let s = setup();
+    let run = |yes: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"));
+        cmd.args([
+            "reclone", "dev", "--svc", "foo", "--poll", "20ms", "--now", NOW,
+        ])
+        .args(["--to", TARGET, "--skip-backup", "-o", "json"])
+        .current_dir(s.repo.root())
+        .env("KUBECONFIG", &s.kubeconfig)
+        .env("CNPG_OPS_STATE_DIR", s.state.path())
+        .env_remove("AWS_ENDPOINT_URL");
+        if yes {
+            cmd.arg("--yes");
+        }
+        cmd.output().unwrap()
+    };
+    // Without --yes and without a terminal, the run stops at the delete,
+    // after the suspend: it says so.
+    let out = run(false);
+    assert_eq!(out.status.code(), Some(2));
+    let ev = events(&out);
+    let failed = ev.iter().find(|e| e["event"] == "step_failed").unwrap();
+    assert_eq!(failed["step"], "delete-cluster");
+    assert!(
+        failed["hint"]
+            .as_str()
+            .unwrap()
+            .contains("Flux is SUSPENDED"),
+        "{failed}"
+    );
+    assert!(suspended(&s.kube));
+
+    // Someone resumes Flux by hand; the resumed run must not delete.
+    s.kube
+        .merge(FLUX_PATH, &json!({"spec": {"suspend": false}}))
+        .unwrap();
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(1));
+    let ev = events(&out);
+    assert!(
+        ev.iter()
+            .any(|e| e["event"] == "step_skipped" && e["step"] == "suspend-flux")
+    );
+    let failed = ev.iter().find(|e| e["event"] == "step_failed").unwrap();
+    assert_eq!(failed["step"], "delete-cluster");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not suspended"),
+        "{failed}"
+    );
+    assert!(s.kube.get(CLUSTER_PATH).is_some());
+}
+
+#[test]
+fn check_mode_is_refused() {
+    let s = setup();
+    let out = reclone(&s, &["--mode", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(s.kube.get(CLUSTER_PATH).is_some());
+    assert!(!suspended(&s.kube));
 }

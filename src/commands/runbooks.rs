@@ -318,6 +318,12 @@ pub async fn clone(a: &CloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Fai
 /// `--from`, else the one whose catalog the clone's recovery source names.
 pub async fn reclone(a: &RecloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
     let zone = zone(g)?;
+    if a.write.mode == Some(WriteMode::Check) {
+        return Err(Failure::usage(
+            "reclone acts on the cluster; --mode check has nothing to compare",
+            Some("use --dry-run to see what it would do".to_owned()),
+        ));
+    }
     let opts = options(&a.run, &a.write)?;
     let root = root(g)?;
     let src_env = match &a.from {
@@ -369,7 +375,10 @@ pub async fn reclone(a: &RecloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8,
         for s in &mut book.steps {
             if matches!(
                 s.action.as_str(),
-                "create-backup" | "delete-cluster" | "wait-cluster-healthy"
+                "create-backup"
+                    | "delete-cluster"
+                    | "resume-kustomization"
+                    | "wait-cluster-healthy"
             ) {
                 s.timeout.clone_from(t);
             }

@@ -737,6 +737,37 @@ impl Git {
         }
     }
 
+    /// Whether `paths` are the same at `a` and `b` (so a squash or rebase merge
+    /// of `a` into `b` counts). `None` when a revision is not known here.
+    pub fn same_content(
+        &self,
+        a: &str,
+        b: &str,
+        paths: &[String],
+    ) -> Result<Option<bool>, GitError> {
+        for rev in [a, b] {
+            if self.resolve_commit(rev)?.is_none() {
+                return Ok(None);
+            }
+        }
+        let mut args: Vec<String> = vec![
+            "diff".into(),
+            "--quiet".into(),
+            "--end-of-options".into(),
+            a.into(),
+            b.into(),
+            "--".into(),
+        ];
+        args.extend(paths.iter().cloned());
+        let inv = self.git(args);
+        let out = inv.output()?;
+        match out.status.code() {
+            Some(0) => Ok(Some(true)),
+            Some(1) => Ok(Some(false)),
+            _ => Err(inv.failed(&out)),
+        }
+    }
+
     /// Pushes `branch` to `remote` and sets it as the branch's upstream. git
     /// may ask for credentials on the terminal.
     pub fn push(&self, remote: &str, branch: &str) -> Result<(), GitError> {

@@ -61,6 +61,13 @@ pub const KUSTOMIZATION: Kind = Kind {
     kind: "Kustomization",
     plural: "kustomizations",
 };
+/// `source.toolkit.fluxcd.io/v1` GitRepository.
+pub const GIT_REPOSITORY: Kind = Kind {
+    group: "source.toolkit.fluxcd.io",
+    version: "v1",
+    kind: "GitRepository",
+    plural: "gitrepositories",
+};
 /// Core v1 Pod.
 pub const POD: Kind = Kind {
     group: "",
@@ -373,8 +380,8 @@ pub async fn client(context: &str) -> Result<kube::Client, KubeError> {
 fn classify(context: &str, what: &str, e: &kube::Error) -> KubeError {
     match e {
         kube::Error::Api(s) if s.code == 403 => KubeError {
-            message: format!("context `{context}`: reading {what} is forbidden: {}", s.message),
-            hint: "grant get/list on clusters.postgresql.cnpg.io and objectstores.barmancloud.cnpg.io (deploy/rbac.yaml)".to_owned(),
+            message: format!("context `{context}`: access to {what} is forbidden: {}", s.message),
+            hint: "grant the verbs this needs on that resource: get/list to read (deploy/rbac.yaml has the audit's), create for Backups, patch for Flux Kustomizations, delete for Clusters".to_owned(),
         },
         kube::Error::Api(s) if s.code == 401 => KubeError {
             message: format!("context `{context}`: not authenticated: {}", s.message),
@@ -389,7 +396,7 @@ fn classify(context: &str, what: &str, e: &kube::Error) -> KubeError {
                 source = s.source();
             }
             KubeError {
-                message: format!("context `{context}`: cannot read {what}: {message}"),
+                message: format!("context `{context}`: request about {what} failed: {message}"),
                 hint: "check that the API server is reachable from here".to_owned(),
             }
         }

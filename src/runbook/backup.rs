@@ -338,7 +338,8 @@ pub async fn wait_for_backup(
         }
         match phase.as_str() {
             "completed" => return Ok(status),
-            "failed" => {
+            // The operator gives up on a backup whose WAL cannot be archived.
+            "failed" | "walArchivingFailing" => {
                 let error = status
                     .get("error")
                     .and_then(Value::as_str)

@@ -102,6 +102,11 @@ pub trait Runbook {
     /// The action names this runbook implements.
     fn actions(&self) -> &'static [&'static str];
 
+    /// Before the first step of a resumed run: the facts of a step an earlier
+    /// run finished, so that what it left behind (say, a suspension) is
+    /// known even when an earlier step fails on the way back to it.
+    fn preload(&mut self, _step: &Step, _facts: &Facts) {}
+
     /// A step failed, timed out or was refused: the runbook may add what
     /// the person must know about the state it leaves (say, what it
     /// suspended and how to undo that).
@@ -248,6 +253,13 @@ pub async fn run<R: Runbook>(
         ));
     }
 
+    if let Some(j) = journal.as_ref() {
+        for step in &playbook.steps {
+            if let Some(done) = j.finished(&step.id) {
+                runbook.preload(step, &done.facts);
+            }
+        }
+    }
     let mut failure: Option<StepError> = None;
     for step in &playbook.steps {
         // Steps that changed something are never repeated on resume; reads
@@ -276,6 +288,7 @@ pub async fn run<R: Runbook>(
         let plan = match runbook.plan(step) {
             Ok(plan) => plan,
             Err(e) => {
+                let e = runbook.on_failure(step, e);
                 report_failure(p, json, step, &e, t0);
                 statuses.push((step.id.clone(), "failed".into()));
                 failure = Some(e);
@@ -283,9 +296,10 @@ pub async fn run<R: Runbook>(
             }
         };
         if let Some(refusal) = &plan.refusal {
-            report_failure(p, json, step, refusal, t0);
+            let refusal = runbook.on_failure(step, refusal.clone());
+            report_failure(p, json, step, &refusal, t0);
             statuses.push((step.id.clone(), "refused".into()));
-            failure = Some(refusal.clone());
+            failure = Some(refusal);
             break;
         }
         if opts.dry_run && !step.read_only {
@@ -316,6 +330,7 @@ pub async fn run<R: Runbook>(
         if step.destructive
             && let Err(e) = confirm(step, &plan, opts)
         {
+            let e = runbook.on_failure(step, e);
             report_failure(p, json, step, &e, t0);
             statuses.push((step.id.clone(), "declined".into()));
             failure = Some(e);
@@ -365,6 +380,7 @@ pub async fn run<R: Runbook>(
                                 .into(),
                         ),
                     );
+                    let e = runbook.on_failure(step, e);
                     report_failure(p, json, step, &e, t0);
                     statuses.push((step.id.clone(), "failed".into()));
                     failure = Some(e);

@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::engine::StepError;
-use crate::k8s::{CLUSTER, KUSTOMIZATION, Kube, POD, PVC};
+use crate::k8s::{CLUSTER, GIT_REPOSITORY, KUSTOMIZATION, Kube, POD, PVC};
 use crate::output::Printer;
 
 /// The healthy phase text.
@@ -38,32 +38,141 @@ pub fn resume_command(k: &FluxRef) -> String {
     format!("flux resume kustomization {} -n {}", k.name, k.namespace)
 }
 
-/// Suspends `k`; returns whether it was already suspended (then the run
-/// must not resume it: someone else suspended it for a reason).
-pub async fn suspend(kube: &Kube, k: &FluxRef) -> Result<bool, StepError> {
-    let current = kube
-        .get(KUSTOMIZATION, &k.namespace, &k.name)
+/// The annotation that marks a suspension this tool made, with the
+/// database it was made for: a later run resumes what carries it.
+pub const SUSPENDED_FOR: &str = "cnpg-ops/suspended-for";
+
+/// The Flux Kustomization that applied a live object, from the labels Flux sets.
+#[must_use]
+pub fn flux_owner(object: &Value) -> Option<FluxRef> {
+    let labels = object.pointer("/metadata/labels")?;
+    Some(FluxRef {
+        name: labels
+            .get("kustomize.toolkit.fluxcd.io/name")?
+            .as_str()?
+            .to_owned(),
+        namespace: labels
+            .get("kustomize.toolkit.fluxcd.io/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("flux-system")
+            .to_owned(),
+    })
+}
+
+async fn kustomization(kube: &Kube, k: &FluxRef) -> Result<Value, StepError> {
+    kube.get(KUSTOMIZATION, &k.namespace, &k.name)
         .await?
         .ok_or_else(|| {
             StepError::finding(
                 format!("context `{}` has no Flux Kustomization {k}", kube.context),
                 Some("check the Kustomization's name and namespace in the repository".to_owned()),
             )
-        })?;
-    let was = current.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
-    if !was {
-        kube.apply(
-            KUSTOMIZATION,
-            &k.namespace,
-            &k.name,
-            &json!({"spec": {"suspend": true}}),
-        )
-        .await?;
-    }
-    Ok(was)
+        })
 }
 
-/// Resumes `k` and asks Flux to reconcile now; returns the request stamp.
+/// Whether `k` is suspended now.
+pub async fn is_suspended(kube: &Kube, k: &FluxRef) -> Result<bool, StepError> {
+    Ok(kustomization(kube, k)
+        .await?
+        .pointer("/spec/suspend")
+        .and_then(Value::as_bool)
+        == Some(true))
+}
+
+/// Suspends `k` for `purpose` (`namespace/cluster`); returns whether someone
+/// else had already suspended it (then the run must not resume it). A
+/// suspension this tool made for the same purpose counts as this run's.
+pub async fn suspend(kube: &Kube, k: &FluxRef, purpose: &str) -> Result<bool, StepError> {
+    let current = kustomization(kube, k).await?;
+    let suspended = current.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
+    let ours = current
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(SUSPENDED_FOR))
+        .and_then(Value::as_str)
+        == Some(purpose);
+    if suspended && !ours {
+        return Ok(true);
+    }
+    kube.apply(
+        KUSTOMIZATION,
+        &k.namespace,
+        &k.name,
+        &json!({"metadata": {"annotations": {SUSPENDED_FOR: purpose}}, "spec": {"suspend": true}}),
+    )
+    .await?;
+    Ok(false)
+}
+
+/// The GitRepository `k` applies from; refuses other source kinds, whose
+/// revision this tool cannot compare with a commit.
+pub async fn git_source(kube: &Kube, k: &FluxRef) -> Result<FluxRef, StepError> {
+    let ks = kustomization(kube, k).await?;
+    let source = ks
+        .pointer("/spec/sourceRef")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let kind = source.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind != "GitRepository" {
+        return Err(StepError::finding(
+            format!(
+                "Flux Kustomization {k} applies from a {kind}, not a GitRepository: cnpg-ops cannot tell whether it holds the new manifest"
+            ),
+            Some(format!(
+                "check the source holds the commit, then resume by hand: {}",
+                resume_command(k)
+            )),
+        ));
+    }
+    Ok(FluxRef {
+        name: source
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        namespace: source
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(&k.namespace)
+            .to_owned(),
+    })
+}
+
+/// Asks Flux to fetch `source` now; then reads the revision it serves, once.
+pub async fn request_source(kube: &Kube, source: &FluxRef) -> Result<(), StepError> {
+    let stamp = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    kube.apply(
+        GIT_REPOSITORY,
+        &source.namespace,
+        &source.name,
+        &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The commit a GitRepository serves (`main@sha1:<sha>`, or the older `main/<sha>`).
+pub async fn source_revision(kube: &Kube, source: &FluxRef) -> Result<Option<String>, StepError> {
+    let repo = kube
+        .get(GIT_REPOSITORY, &source.namespace, &source.name)
+        .await?;
+    Ok(repo
+        .as_ref()
+        .and_then(|r| r.pointer("/status/artifact/revision"))
+        .and_then(Value::as_str)
+        .and_then(revision_sha))
+}
+
+/// The commit id in a Flux revision string.
+#[must_use]
+pub fn revision_sha(revision: &str) -> Option<String> {
+    let tail = revision
+        .rsplit([':', '/'])
+        .next()
+        .filter(|t| t.len() >= 7 && t.chars().all(|c| c.is_ascii_hexdigit()))?;
+    Some(tail.to_owned())
+}
+
+/// Resumes `k` (dropping this tool's mark) and asks Flux to reconcile now.
 pub async fn resume(kube: &Kube, k: &FluxRef) -> Result<String, StepError> {
     let stamp = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     kube.apply(
@@ -241,6 +350,27 @@ mod tests {
         ]}});
         assert!(Health::of(&c).ready());
         assert!(Health::of(&json!({})).line().contains("(none)"));
+    }
+
+    #[test]
+    fn flux_revisions_and_owners() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            revision_sha(&format!("main@sha1:{sha}")).as_deref(),
+            Some(sha)
+        );
+        assert_eq!(revision_sha(&format!("main/{sha}")).as_deref(), Some(sha));
+        assert_eq!(revision_sha("main"), None);
+        let c = json!({"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/name": "apps",
+                                               "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}}});
+        assert_eq!(
+            flux_owner(&c),
+            Some(FluxRef {
+                namespace: "flux-system".into(),
+                name: "apps".into()
+            })
+        );
+        assert_eq!(flux_owner(&json!({"metadata": {}})), None);
     }
 
     #[test]

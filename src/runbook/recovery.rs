@@ -95,6 +95,10 @@ pub struct RecoveryRun<'p> {
     kube: Option<Kube>,
     /// The Flux Kustomizations this run suspended (not those it found suspended).
     suspended: Vec<FluxRef>,
+    /// The destination Cluster was deleted (this run or an earlier one).
+    deleted: bool,
+    /// The recovery manifest was written (this run or an earlier one).
+    written: bool,
 }
 
 const ACTIONS: &[&str] = &[
@@ -129,6 +133,8 @@ impl<'p> RecoveryRun<'p> {
             dest: None,
             kube: None,
             suspended: Vec::new(),
+            deleted: false,
+            written: false,
         }
     }
 
@@ -320,14 +326,35 @@ impl Runbook for RecoveryRun<'_> {
         self.apply_action(step, plan).await
     }
 
+    fn preload(&mut self, step: &Step, facts: &Facts) {
+        match step.action.as_str() {
+            "suspend-kustomization" => self.suspended = flux_refs(facts.get("suspended")),
+            "write-manifests" => {
+                for (k, v) in facts {
+                    self.facts.insert(k.clone(), v.clone());
+                }
+                self.written = true;
+            }
+            "delete-cluster" => self.deleted = true,
+            _ => {}
+        }
+    }
+
     /// Whatever failed after Flux was suspended: say so, and how to resume.
-    fn on_failure(&self, step: &Step, mut e: StepError) -> StepError {
-        if self.suspended.is_empty() || step.action == "resume-kustomization" {
+    fn on_failure(&self, _step: &Step, mut e: StepError) -> StepError {
+        if self.suspended.is_empty() || e.hint.as_deref().is_some_and(|h| h.contains("SUSPENDED")) {
             return e;
         }
         let names: Vec<String> = self.suspended.iter().map(live::resume_command).collect();
         let note = format!(
-            "Flux is SUSPENDED for this database; run the same command again to resume the runbook here, or resume Flux by hand: {}",
+            "Flux is SUSPENDED for this database; run the same command again to resume the runbook where it stopped{}, or resume Flux by hand: {}",
+            if self.deleted && !self.written {
+                " (resuming Flux by hand now recreates the OLD Cluster: the new manifest is not committed)"
+            } else if self.deleted {
+                " (resume Flux by hand only once the commit is merged, or it recreates the OLD Cluster)"
+            } else {
+                ""
+            },
             names.join("; ")
         );
         e.hint = Some(match e.hint {
@@ -713,6 +740,13 @@ impl RecoveryRun<'_> {
     /// The folder the restored or cloned Cluster will archive into must be
     /// empty, or its first archive attempt stops on "Expected empty archive".
     async fn check_write_prefix(&mut self) -> Result<StepOutcome, StepError> {
+        if self.s.kind == Kind::Reclone && self.written {
+            // Checked before the commit; the recreated clone may archive there by now.
+            return Ok(StepOutcome {
+                summary: "checked empty before the manifest was committed (an earlier run); not checked again".to_owned(),
+                ..StepOutcome::default()
+            });
+        }
         let set = self.plan_changes()?;
         let (dest, server, endpoint) = write_location(&self.s.root, &set, &self.s.request)?;
         self.changes = Some(set);
@@ -882,6 +916,7 @@ impl RecoveryRun<'_> {
             }
             _ => outcome.summary(),
         };
+        self.written = true;
         let f = facts(json!({
             "branch": outcome.commit.as_ref().map(|c| c.branch.clone()),
             "commit": outcome.commit.as_ref().map(|c| c.commit.clone()),
@@ -1043,9 +1078,11 @@ impl RecoveryRun<'_> {
             });
         }
         let kube = self.kube().await?;
+        let dest = self.dest()?;
+        let purpose = format!("{}/{}", dest.namespace, dest.cluster);
         let mut already = Vec::new();
         for k in &refs {
-            if live::suspend(&kube, k).await? {
+            if live::suspend(&kube, k, &purpose).await? {
                 already.push(k.to_string());
             } else {
                 self.suspended.push(k.clone());
@@ -1077,8 +1114,38 @@ impl RecoveryRun<'_> {
         let dest = self.dest()?;
         let poll = self.live()?.poll;
         let kube = self.kube().await?;
+        // Whatever applies the Cluster must be suspended now, or it recreates
+        // the old one: the Kustomization Flux labelled it with, and the ones
+        // this run suspended (someone may have resumed them since).
+        let live_cluster = kube.get(CLUSTER, &dest.namespace, &dest.cluster).await?;
+        let mut owners: Vec<FluxRef> = self.suspended.clone();
+        if let Some(owner) = live_cluster.as_ref().and_then(live::flux_owner)
+            && !owners.contains(&owner)
+        {
+            owners.push(owner);
+        }
+        for k in &owners {
+            if !live::is_suspended(&kube, k).await? {
+                return Err(StepError::finding(
+                    format!(
+                        "refusing to delete Cluster {}/{}: Flux Kustomization {k}, which applies it, is not suspended and would recreate the old Cluster",
+                        dest.namespace, dest.cluster
+                    ),
+                    Some(format!(
+                        "run the same command again to suspend it, or: flux suspend kustomization {} -n {}",
+                        k.name, k.namespace
+                    )),
+                ));
+            }
+            if !self.suspended.contains(k) {
+                self.printer.warn(&format!(
+                    "Flux Kustomization {k} applies this Cluster and was suspended by someone else; it stays suspended at the end"
+                ));
+            }
+        }
         let existed =
             live::delete_cluster(&kube, &dest.namespace, &dest.cluster, poll, self.printer).await?;
+        self.deleted = true;
         Ok(StepOutcome {
             summary: if existed {
                 format!(
@@ -1096,57 +1163,104 @@ impl RecoveryRun<'_> {
         })
     }
 
-    /// Flux applies what its branch holds: resuming before the commit is
-    /// there would recreate the old Cluster. The commit must be on the base
-    /// branch (on origin when there is one).
+    /// Flux applies what its source holds: resuming before the new manifest
+    /// is there would recreate the old Cluster. The committed files must be on
+    /// the base branch (merged, squashed or rebased), and every source Flux
+    /// reads them from must serve a revision that holds them.
     async fn resume_flux(&mut self) -> Result<StepOutcome, StepError> {
-        let commit = self
+        let still_suspended = |msg: String, hint: String| StepError::finding(msg, Some(hint));
+        let manual: Vec<String> = self.suspended.iter().map(live::resume_command).collect();
+        let by_hand = if manual.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (by hand, once it holds the commit: {})",
+                manual.join("; ")
+            )
+        };
+        let Some(commit) = self
             .facts
             .get("commit")
             .and_then(Value::as_str)
-            .map(str::to_owned);
+            .map(str::to_owned)
+        else {
+            return Err(still_suspended(
+                "no recovery manifest was committed by this run, so nothing proves Flux would apply one".to_owned(),
+                format!("Flux stays SUSPENDED{by_hand}; check the clone's manifests, then run again with --restart"),
+            ));
+        };
         let branch = self
             .facts
             .get("branch")
             .and_then(Value::as_str)
-            .map(str::to_owned)
+            .unwrap_or_default()
+            .to_owned();
+        let files: Vec<String> = self
+            .facts
+            .get("files")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
-        let git =
-            Git::discover(&self.s.root).map_err(|e| StepError::usage(e.message(), e.hint()))?;
-        if let Some(commit) = &commit {
-            let base = git
-                .base_ref(self.s.write.base.as_deref())
-                .map_err(|e| StepError::usage(e.message(), e.hint()))?;
-            let (remote_branch, rev) = match base.name.strip_prefix("origin/") {
-                Some(b) => (Some(b.to_owned()), base.name.clone()),
-                None => (None, base.name.clone()),
-            };
-            if let Some(b) = &remote_branch {
-                git.fetch("origin", b)
-                    .map_err(|e| StepError::usage(e.message(), e.hint()))?;
-            }
-            let merged = git
-                .contains(&rev, commit)
-                .map_err(|e| StepError::usage(e.message(), e.hint()))?;
-            if !merged {
-                let manual: Vec<String> = self.suspended.iter().map(live::resume_command).collect();
-                return Err(StepError::finding(
-                    format!(
-                        "the recovery manifest (commit {} on branch {branch}) is not on {rev} yet, which Flux follows: resuming now would recreate the old Cluster",
-                        &commit[..12.min(commit.len())]
-                    ),
-                    Some(format!(
-                        "merge {branch} into {rev}, then run the same command again: the runbook resumes here. Flux stays SUSPENDED until then{}",
-                        if manual.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (by hand: {})", manual.join("; "))
+        let git_err = |e: crate::gitops::git::GitError| StepError {
+            code: STORE,
+            message: e.message(),
+            hint: e.hint(),
+        };
+        let git = Git::discover(&self.s.root).map_err(git_err)?;
+        let base = git
+            .base_ref(self.s.write.base.as_deref())
+            .map_err(git_err)?;
+        let remote_branch = base.name.strip_prefix("origin/").map(str::to_owned);
+        if let Some(b) = &remote_branch {
+            git.fetch("origin", b).map_err(git_err)?;
+        }
+        let rev = base.name.clone();
+        if git.same_content(&commit, &rev, &files).map_err(git_err)? != Some(true) {
+            return Err(still_suspended(
+                format!(
+                    "the recovery manifest (commit {} on branch {branch}) is not on {rev} yet, which Flux follows: resuming now would recreate the old Cluster",
+                    &commit[..12.min(commit.len())]
+                ),
+                format!(
+                    "merge {branch} into {rev}, then run the same command again: the runbook resumes here. Flux stays SUSPENDED until then{by_hand}"
+                ),
+            ));
+        }
+        // The source-controller must have fetched it too.
+        let kube = self.kube().await?;
+        let poll = self.live()?.poll;
+        for k in &self.suspended {
+            let source = live::git_source(&kube, k).await?;
+            live::request_source(&kube, &source).await?;
+            loop {
+                let served = live::source_revision(&kube, &source).await?;
+                let holds = match &served {
+                    Some(sha) => {
+                        let same = git.same_content(sha, &commit, &files).map_err(git_err)?;
+                        if same.is_none()
+                            && let Some(b) = &remote_branch
+                        {
+                            // A revision not fetched here yet.
+                            git.fetch("origin", b).map_err(git_err)?;
                         }
-                    )),
+                        same == Some(true)
+                    }
+                    None => false,
+                };
+                if holds {
+                    break;
+                }
+                self.printer.info(&format!(
+                    "waiting for GitRepository {source} to serve the commit (it serves {})",
+                    served.as_deref().unwrap_or("nothing yet")
                 ));
+                tokio::time::sleep(poll).await;
             }
         }
-        let kube = self.kube().await?;
         let mut resumed = Vec::new();
         for k in self.suspended.clone() {
             live::resume(&kube, &k).await?;
