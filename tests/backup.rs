@@ -300,3 +300,28 @@ fn an_interrupted_wait_resumes_without_a_second_backup() {
     assert_eq!(ev.last().unwrap()["status"], "succeeded");
     assert_eq!(posts(&s.kube).len(), 1);
 }
+
+#[test]
+fn two_backups_in_the_same_second_get_distinct_names() {
+    let s = setup();
+    let first = backup(&s, &["-o", "json", "--restart"]);
+    let second = backup(&s, &["-o", "json", "--restart"]);
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let name = |o: &Output| {
+        finished(&events(o), "create-backup")["facts"]["backup"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(name(&first), name(&second));
+    assert_eq!(
+        posts(&s.kube).len(),
+        2 + usize::from(name(&second).ends_with("-1"))
+    );
+}

@@ -302,10 +302,24 @@ pub async fn create_backup(
     cluster: &str,
     method: &str,
 ) -> Result<String, StepError> {
-    let name = format!("{cluster}-{}", Utc::now().format("%Y%m%d%H%M%S"));
-    kube.create(BACKUP, &backup_object(&name, namespace, cluster, method))
-        .await?;
-    Ok(name)
+    let stamp = format!("{cluster}-{}", Utc::now().format("%Y%m%d%H%M%S"));
+    // Two backups in the same second: the second gets a suffix.
+    for n in 0..5 {
+        let name = if n == 0 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{n}")
+        };
+        match kube
+            .create(BACKUP, &backup_object(&name, namespace, cluster, method))
+            .await
+        {
+            Ok(_) => return Ok(name),
+            Err(e) if e.message.contains("already exists") && n < 4 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the last attempt returns")
 }
 
 /// Follows Backup `name` until the operator says completed (its status) or
