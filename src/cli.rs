@@ -227,8 +227,29 @@ pub struct PitrArgs {
     #[arg(long)]
     pub svc: Option<String>,
     /// Name of the restored Cluster (default: <cluster>-pitr-<target>).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "in_place")]
     pub into: Option<String>,
+    /// Restore the database itself: back it up, suspend Flux, delete its Cluster and
+    /// recreate it from its own catalog at the target under a new write generation.
+    #[arg(long)]
+    pub in_place: bool,
+    /// With --in-place: do not back the database up before deleting it.
+    #[arg(long, requires = "in_place")]
+    pub skip_backup: bool,
+    /// With --in-place: the kubeconfig context (default: the env's kube_context).
+    #[arg(long, value_name = "CONTEXT", requires = "in_place")]
+    pub context: Option<String>,
+    /// With --in-place: how long each wait may take.
+    #[arg(long, value_name = "DURATION", requires = "in_place")]
+    pub timeout: Option<String>,
+    /// With --in-place: how often to look at the cluster.
+    #[arg(
+        long,
+        default_value = "2s",
+        value_name = "DURATION",
+        hide_short_help = true
+    )]
+    pub poll: String,
     /// Runbook flags.
     #[command(flatten)]
     pub run: RunArgs,

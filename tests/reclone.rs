@@ -13,6 +13,7 @@ use support::fake_kube::{FakeKube, Options};
 use support::repo::{FixtureRepo, git};
 
 const CONTEXT: &str = "gke_acme-dev_europe-west1_main";
+const PROD_CONTEXT: &str = "gke_acme-prod_europe-west1_main";
 const NOW: &str = "2026-11-24T16:50:00Z";
 /// A target the bundled catalog proves (timeline 2, after the failover).
 const TARGET: &str = "2026-11-24T16:47:05Z";
@@ -36,6 +37,12 @@ struct Setup {
 /// clone (generation g2) with an empty archive of its own; the repository is
 /// pushed to a bare origin that Flux (the fake) follows.
 fn setup() -> Setup {
+    setup_for("dev")
+}
+
+/// As [`setup`], with the live Cluster and Flux of `env` (dev: the clone;
+/// prod: the source itself, for an in-place restore).
+fn setup_for(env: &'static str) -> Setup {
     let catalog = tempfile::tempdir().unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
     support::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
@@ -99,7 +106,7 @@ fn setup() -> Setup {
         tick: Duration::from_millis(10),
         ..Options::default()
     });
-    kube.add(live_clone());
+    kube.add(live_cluster(env));
     // Flux applies dev/foo's Cluster as origin's main holds it; a new Cluster
     // gets its first backup, as its ScheduledBackup (immediate) would take.
     let origin_for_hook = origin.clone();
@@ -115,13 +122,13 @@ fn setup() -> Setup {
             .into_iter()
             .find(|d| d["kind"] == "Cluster")
             .unwrap();
-        cluster["metadata"]["namespace"] = json!("foo-dev");
-        let new = k.get(CLUSTER_PATH).is_none();
+        cluster["metadata"]["namespace"] = json!(format!("foo-{env}"));
+        let new = k.get(&cluster_path(env)).is_none();
         k.apply(cluster).unwrap();
         if new {
             k.apply(json!({
                 "apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup",
-                "metadata": {"name": "foo-pg-first", "namespace": "foo-dev"},
+                "metadata": {"name": "foo-pg-first", "namespace": format!("foo-{env}")},
                 "spec": {"cluster": {"name": "foo-pg"}, "method": "plugin",
                          "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}}
             }))
@@ -138,10 +145,11 @@ fn setup() -> Setup {
     kube.add(json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
         "metadata": {"name": "databases-foo", "namespace": "flux-system"},
-        "spec": {"interval": "10m", "path": "./fluxcd/databases/dev/foo", "prune": false,
+        "spec": {"interval": "10m", "path": format!("./fluxcd/databases/{env}/foo"), "prune": false,
                  "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}
     }));
-    let kubeconfig = kube.kubeconfig(dirs.path(), CONTEXT);
+    let context = if env == "dev" { CONTEXT } else { PROD_CONTEXT };
+    let kubeconfig = kube.kubeconfig(dirs.path(), context);
     Setup {
         repo,
         origin,
@@ -174,14 +182,22 @@ fn show(git_dir: &Path, spec: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// dev/foo as it runs: healthy, archiving to generation g2.
-fn live_clone() -> Value {
+fn cluster_path(env: &str) -> String {
+    format!("/apis/postgresql.cnpg.io/v1/namespaces/foo-{env}/clusters/foo-pg")
+}
+
+/// foo in `env` as it runs: healthy, archiving (dev: the clone's generation
+/// g2; prod: the bundled catalog's server).
+fn live_cluster(env: &str) -> Value {
+    let server = if env == "dev" { "foo-pg-g2" } else { "pg-main" };
     json!({
         "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
-        "metadata": {"name": "foo-pg", "namespace": "foo-dev"},
+        "metadata": {"name": "foo-pg", "namespace": format!("foo-{env}"),
+                     "labels": {"kustomize.toolkit.fluxcd.io/name": "databases-foo",
+                                "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}},
         "spec": {"instances": 1, "storage": {"size": "50Gi"},
                  "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": true,
-                              "parameters": {"barmanObjectName": "foo-store", "serverName": "foo-pg-g2"}}]},
+                              "parameters": {"barmanObjectName": "foo-store", "serverName": server}}]},
         "status": {"phase": "Cluster in healthy state", "conditions": [
             {"type": "Ready", "status": "True", "reason": "ClusterIsReady", "message": "Cluster is Ready",
              "lastTransitionTime": "2026-11-24T11:00:00Z"},
@@ -479,4 +495,68 @@ fn check_mode_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(s.kube.get(CLUSTER_PATH).is_some());
     assert!(!suspended(&s.kube));
+}
+
+#[test]
+fn pitr_in_place_recreates_the_database_from_its_own_catalog() {
+    let s = setup_for("prod");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+            .args(["pitr", "--in-place", "--env", "prod", "--svc", "foo"])
+            .args([
+                "--poll", "20ms", "--now", NOW, "--to", TARGET, "--yes", "--push", "-o", "json",
+            ])
+            .current_dir(s.repo.root())
+            .env("KUBECONFIG", &s.kubeconfig)
+            .env("CNPG_OPS_STATE_DIR", s.state.path())
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    assert_eq!(ev[0]["playbook"], "pitr-in-place");
+    let write = ev
+        .iter()
+        .find(|e| e["event"] == "step_finished" && e["step"] == "write-manifests")
+        .unwrap_or_else(|| panic!("{ev:#?}"));
+    let commit = write["facts"]["commit"].as_str().unwrap().to_owned();
+    assert!(s.kube.get(&cluster_path("prod")).is_none());
+    git(&s.origin, &["update-ref", "refs/heads/main", &commit]);
+    serve_revision(&s.kube, &commit);
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cluster = s.kube.get(&cluster_path("prod")).unwrap();
+    assert_eq!(cluster["status"]["phase"], "Cluster in healthy state");
+    let plugin = &cluster["spec"]["plugins"][0]["parameters"];
+    assert_eq!(plugin["serverName"], "foo-pg-g2", "{cluster:#}");
+    // It recovers from its own catalog, the one it wrote before.
+    let source = cluster["spec"]["bootstrap"]["recovery"]["source"]
+        .as_str()
+        .unwrap();
+    let ext = cluster["spec"]["externalClusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == source)
+        .unwrap();
+    assert_eq!(
+        ext["plugin"]["parameters"]["serverName"], "pg-main",
+        "{cluster:#}"
+    );
 }

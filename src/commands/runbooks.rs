@@ -261,6 +261,36 @@ pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
         timeline: &a.timeline,
         printer: p,
     };
+    if a.in_place {
+        if a.write.mode == Some(WriteMode::Check) {
+            return Err(Failure::usage(
+                "pitr --in-place acts on the cluster; --mode check has nothing to compare",
+                Some("use --dry-run to see what it would do".to_owned()),
+            ));
+        }
+        let mut settings = common.settings(
+            Kind::Reclone,
+            (&env, &svc),
+            (&env, &svc),
+            None,
+            &format!("cnpg-ops/pitr-in-place-{env}-{svc}-{{label}}"),
+            false,
+        )?;
+        settings.live = Some(LiveSettings {
+            context: a.context.clone(),
+            poll: playbook::parse_duration(&a.poll)
+                .map_err(|e| Failure::usage(format!("--poll: {e}"), None))?,
+            skip_backup: a.skip_backup,
+        });
+        let words = settings.target_words.clone();
+        let args = json!({
+            "repo": canonical(&root), "env": env, "svc": svc, "to": words, "timeline": a.timeline,
+            "in_place": true, "skip_backup": a.skip_backup, "context": a.context,
+            "branch": a.write.branch, "base": a.write.base, "push": a.write.push,
+        });
+        let book = with_wait_timeout(book("pitr-in-place")?, a.timeout.as_deref())?;
+        return execute(book, settings, args, opts, p).await;
+    }
     let settings = common.settings(
         Kind::Pitr,
         (&env, &svc),
@@ -275,6 +305,28 @@ pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failu
         "into": a.into, "branch": a.write.branch, "base": a.write.base, "push": a.write.push,
     });
     execute(book("pitr")?, settings, args, opts, p).await
+}
+
+/// The playbook with `timeout` on every step that waits on the cluster.
+fn with_wait_timeout(
+    mut book: playbook::Playbook,
+    timeout: Option<&str>,
+) -> Result<playbook::Playbook, Failure> {
+    if let Some(t) = timeout {
+        playbook::parse_duration(t).map_err(|e| Failure::usage(format!("--timeout: {e}"), None))?;
+        for s in &mut book.steps {
+            if matches!(
+                s.action.as_str(),
+                "create-backup"
+                    | "delete-cluster"
+                    | "resume-kustomization"
+                    | "wait-cluster-healthy"
+            ) {
+                s.timeout = t.to_owned();
+            }
+        }
+    }
+    Ok(book)
 }
 
 /// Runs `clone`.
@@ -369,21 +421,7 @@ pub async fn reclone(a: &RecloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8,
         "timeline": a.timeline, "skip_backup": a.skip_backup, "context": a.context,
         "branch": a.write.branch, "base": a.write.base, "push": a.write.push,
     });
-    let mut book = book("reclone")?;
-    if let Some(t) = &a.timeout {
-        playbook::parse_duration(t).map_err(|e| Failure::usage(format!("--timeout: {e}"), None))?;
-        for s in &mut book.steps {
-            if matches!(
-                s.action.as_str(),
-                "create-backup"
-                    | "delete-cluster"
-                    | "resume-kustomization"
-                    | "wait-cluster-healthy"
-            ) {
-                s.timeout.clone_from(t);
-            }
-        }
-    }
+    let book = with_wait_timeout(book("reclone")?, a.timeout.as_deref())?;
     execute(book, settings, args, opts, p).await
 }
 

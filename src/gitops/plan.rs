@@ -219,6 +219,17 @@ pub(crate) fn catalog_of(db: &Database) -> Result<&discover::CatalogLocation, Pl
 
 /// Plans a recovery as `req` asks, reading the repository at `root`.
 pub fn recovery(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, PlanError> {
+    recovery_as(root, req, false)
+}
+
+/// Plans an in-place recovery: the database's own Cluster, recreated from
+/// its own catalog with a new write generation (the source and the
+/// destination of `req` are the same database).
+pub fn recovery_in_place(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, PlanError> {
+    recovery_as(root, req, true)
+}
+
+fn recovery_as(root: &Path, req: &RecoveryRequest, in_place: bool) -> Result<ChangeSet, PlanError> {
     let repo = Repo::load(root)?;
     let found = discover::discover(&repo);
     let src = find(&found, &req.source_env, &req.source_svc)?;
@@ -237,7 +248,7 @@ pub fn recovery(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, PlanErr
         repo: &repo,
         changes: Vec::new(),
     };
-    let beside = req.source_env == req.dest_env && req.source_svc == req.dest_svc;
+    let beside = !in_place && req.source_env == req.dest_env && req.source_svc == req.dest_svc;
     let (subject, body) = if beside {
         beside_original(&mut files, src, &src_cluster, req)?
     } else {

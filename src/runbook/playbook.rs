@@ -88,6 +88,10 @@ const FILES: &[(&str, &str)] = &[
     ("pitr", include_str!("../../playbooks/pitr.toml")),
     ("clone", include_str!("../../playbooks/clone.toml")),
     ("reclone", include_str!("../../playbooks/reclone.toml")),
+    (
+        "pitr-in-place",
+        include_str!("../../playbooks/pitr-in-place.toml"),
+    ),
     ("audit", include_str!("../../playbooks/audit.toml")),
 ];
 

@@ -153,10 +153,7 @@ impl<'p> RecoveryRun<'p> {
     /// The change set, computed against the working tree.
     fn plan_changes(&self) -> Result<ChangeSet, StepError> {
         let req = self.request_with_backup();
-        let result = match self.s.kind {
-            Kind::Pitr | Kind::Reclone => plan::recovery(&self.s.root, &req),
-            Kind::Clone => clone_plan(&self.s.root, &req),
-        };
+        let result = plan_for(self.s.kind, &self.s.root, &req);
         let set = result.map_err(|e| StepError::usage(e.to_string(), None))?;
         match &self.catalog_unreadable {
             Some(why) => initdb_instead(set, why),
@@ -748,7 +745,12 @@ impl RecoveryRun<'_> {
             });
         }
         let set = self.plan_changes()?;
-        let (dest, server, endpoint) = write_location(&self.s.root, &set, &self.s.request)?;
+        let (dest, server, endpoint) = write_location(
+            &self.s.root,
+            &set,
+            &self.s.request,
+            self.s.kind == Kind::Pitr,
+        )?;
         self.changes = Some(set);
         self.write_checked = Some((dest.clone(), server.clone(), endpoint.clone()));
         let location =
@@ -841,13 +843,10 @@ impl RecoveryRun<'_> {
             } else if proved_source.is_some() != at_base.is_some() {
                 return Err("the base branch does not hold the database as your working tree does; commit or push your change, then run again".to_owned());
             }
-            let set = match kind {
-                Kind::Pitr | Kind::Reclone => plan::recovery(&root, &req),
-                Kind::Clone => clone_plan(&root, &req),
-            }
-            .map_err(|e| e.to_string())?;
+            let set = plan_for(kind, &root, &req).map_err(|e| e.to_string())?;
             if let Some(c) = &checked {
-                let w = write_location(&root, &set, &req).map_err(|e| e.message)?;
+                let w =
+                    write_location(&root, &set, &req, kind == Kind::Pitr).map_err(|e| e.message)?;
                 if &w != c {
                     return Err(format!(
                         "at the base branch the new Cluster would archive to {}/{}, not to {}/{} which was checked empty; commit or push your change, then run again",
@@ -1361,6 +1360,18 @@ impl RecoveryRun<'_> {
     }
 }
 
+/// The change set of a runbook: a restore beside the original, a clone into
+/// a new folder, a re-clone (or an in-place restore) of an existing Cluster.
+fn plan_for(kind: Kind, root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, plan::PlanError> {
+    let in_place = req.source_env == req.dest_env && req.source_svc == req.dest_svc;
+    match kind {
+        Kind::Pitr => plan::recovery(root, req),
+        Kind::Reclone if in_place => plan::recovery_in_place(root, req),
+        Kind::Reclone => plan::recovery(root, req),
+        Kind::Clone => clone_plan(root, req),
+    }
+}
+
 /// The change set of a clone into a new folder.
 fn clone_plan(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, plan::PlanError> {
     crate::gitops::scaffold::new_database(root, req)
@@ -1442,6 +1453,7 @@ fn write_location(
     root: &Path,
     set: &ChangeSet,
     req: &RecoveryRequest,
+    beside: bool,
 ) -> Result<(String, String, Option<String>), StepError> {
     let repo = Repo::load(root).map_err(|e| StepError::usage(e.to_string(), None))?;
     let mut files: Vec<(String, String)> = Vec::new();
@@ -1473,9 +1485,7 @@ fn write_location(
     // Beside the original, the restored Cluster is one of the folder's others.
     let cluster = match &req.dest_cluster {
         Some(n) if n != &db.cluster => Some(n.clone()),
-        _ if req.source_env == req.dest_env && req.source_svc == req.dest_svc => {
-            Some(format!("{}-pitr-{}", db.cluster, req.label))
-        }
+        _ if beside => Some(format!("{}-pitr-{}", db.cluster, req.label)),
         _ => None,
     };
     let c = db
