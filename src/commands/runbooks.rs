@@ -322,7 +322,7 @@ fn with_wait_timeout(
                     | "resume-kustomization"
                     | "wait-cluster-healthy"
             ) {
-                s.timeout = t.to_owned();
+                t.clone_into(&mut s.timeout);
             }
         }
     }

@@ -1365,9 +1365,8 @@ impl RecoveryRun<'_> {
 fn plan_for(kind: Kind, root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, plan::PlanError> {
     let in_place = req.source_env == req.dest_env && req.source_svc == req.dest_svc;
     match kind {
-        Kind::Pitr => plan::recovery(root, req),
         Kind::Reclone if in_place => plan::recovery_in_place(root, req),
-        Kind::Reclone => plan::recovery(root, req),
+        Kind::Pitr | Kind::Reclone => plan::recovery(root, req),
         Kind::Clone => clone_plan(root, req),
     }
 }
