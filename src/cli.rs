@@ -442,6 +442,9 @@ pub struct CatalogArgs {
     /// The time to judge ages against (default: now).
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+    /// S3 keys read from the Secret a manifest names (runbooks only; never a flag).
+    #[arg(skip)]
+    pub s3_keys: Option<crate::store::S3Keys>,
 }
 
 /// `catalog show`

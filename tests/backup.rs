@@ -325,3 +325,99 @@ fn two_backups_in_the_same_second_get_distinct_names() {
         2 + usize::from(name(&second).ends_with("-1"))
     );
 }
+
+/// With no S3 credentials here, the catalog is read with the keys of the
+/// Secret the ObjectStore names, read from the cluster: the store sees that
+/// key id; the secret never shows in the output.
+#[test]
+fn no_local_credentials_reads_the_catalog_with_the_manifests_secret() {
+    use std::sync::{Arc, Mutex};
+    use support::fake_http::{FakeHttp, Request, Response};
+
+    const KEY_ID: &str = "AKIAFROMTHESECRET";
+    const SECRET: &str = "wJalrXUtnFEMI-from-the-secret";
+    let seen: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let s3 = FakeHttp::start_with(move |r: &Request| {
+        log.lock()
+            .unwrap()
+            .push(r.header("authorization").unwrap_or("").to_owned());
+        Response::Json(403, json!({"error": "AccessDenied"}))
+    });
+
+    let repo = FixtureRepo::copy("selfhosted");
+    repo.replace(
+        "clusters/prod/databases/shop/object-store.yaml",
+        "endpointURL: https://minio.prod.lan:9000",
+        &format!("endpointURL: {}", s3.url),
+    );
+    let kube = FakeKube::start_with(Options {
+        tick: Duration::from_millis(10),
+        ..Options::default()
+    });
+    kube.add(json!({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": {"name": "shop", "namespace": "shop"},
+        "spec": {"instances": 2, "storage": {"size": "40Gi"},
+                 "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": true,
+                              "parameters": {"barmanObjectName": "shop-store", "serverName": "shop"}}]},
+        "status": {"phase": "Cluster in healthy state"}
+    }));
+    // Encoded the way the API serves Secrets (base64), through the typed struct.
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some("shop-s3".into()),
+            namespace: Some("shop".into()),
+            ..Default::default()
+        },
+        data: Some(
+            [("ACCESS_KEY_ID", KEY_ID), ("ACCESS_SECRET_KEY", SECRET)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), k8s_openapi::ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let mut secret = serde_json::to_value(&secret).unwrap();
+    secret["apiVersion"] = json!("v1");
+    secret["kind"] = json!("Secret");
+    kube.add(secret);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kube.kubeconfig(dir.path(), "k3s-prod");
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args([
+            "backup", "--env", "prod", "--svc", "shop", "--poll", "20ms", "--wait",
+        ])
+        .args(["--timeout", "1s", "-v"])
+        .arg("--repo")
+        .arg(repo.root())
+        .env("NO_COLOR", "1")
+        .env("KUBECONFIG", &kubeconfig)
+        .env("CNPG_OPS_STATE_DIR", state.path())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    // The store refuses (it is a fake): the run fails in the catalog step.
+    assert_ne!(out.status.code(), Some(0));
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|a| a.contains(&format!("Credential={KEY_ID}/"))),
+        "{seen:?}"
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("Secret shop/shop-s3"), "{all}");
+    assert!(!all.contains(SECRET), "the secret was printed: {all}");
+}

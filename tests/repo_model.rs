@@ -117,7 +117,9 @@ fn selfhosted_fixture_follows_its_config_file() {
     assert_eq!(
         c.credentials,
         Credentials::S3Secret {
-            secret: "shop-s3".into()
+            secret: "shop-s3".into(),
+            access_key_id_key: "ACCESS_KEY_ID".into(),
+            secret_access_key: Some(("shop-s3".into(), "ACCESS_SECRET_KEY".into())),
         }
     );
     assert_eq!(shop.flux_kustomizations, ["db-shop"]);

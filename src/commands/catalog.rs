@@ -160,6 +160,7 @@ pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Fa
             .list_strategy
             .parse()
             .map_err(|e: String| Failure::usage(e, None))?,
+        s3_keys: a.s3_keys.clone(),
         ..StoreOptions::default()
     };
     let store = Store::open(location, options)?;

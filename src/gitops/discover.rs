@@ -41,6 +41,10 @@ pub enum Credentials {
     S3Secret {
         /// The Secret.
         secret: String,
+        /// The key of the access key id in it.
+        access_key_id_key: String,
+        /// Where the secret access key is (Secret and key).
+        secret_access_key: Option<(String, String)>,
     },
     /// The pod's IAM role.
     S3IamRole,
@@ -73,6 +77,11 @@ impl Credentials {
             return match &s.access_key_id {
                 Some(k) => Credentials::S3Secret {
                     secret: k.name.clone(),
+                    access_key_id_key: k.key.clone(),
+                    secret_access_key: s
+                        .secret_access_key
+                        .as_ref()
+                        .map(|k| (k.name.clone(), k.key.clone())),
                 },
                 None => Credentials::Unknown,
             };
@@ -86,7 +95,7 @@ impl Credentials {
         match self {
             Credentials::GkeWorkloadIdentity => "gke-workload-identity".into(),
             Credentials::GoogleKey { secret } => format!("google-key:{secret}"),
-            Credentials::S3Secret { secret } => format!("s3-secret:{secret}"),
+            Credentials::S3Secret { secret, .. } => format!("s3-secret:{secret}"),
             Credentials::S3IamRole => "s3-iam-role".into(),
             Credentials::Azure => "azure".into(),
             Credentials::Unknown => "unknown".into(),

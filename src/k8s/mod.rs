@@ -223,6 +223,57 @@ impl Kube {
             .map_err(|e| classify(&self.context, &Self::what(kind, namespace, name), &e))
     }
 
+    /// The value of `key` in Secret `namespace/name`, as text; `None` when the
+    /// Secret or the key is not there. The value is the caller's to keep in
+    /// memory only.
+    pub async fn secret_value(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<String>, KubeError> {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.client.clone(), namespace);
+        let secret = api
+            .get_opt(name)
+            .await
+            .map_err(|e| classify(&self.context, &format!("Secret {namespace}/{name}"), &e))?;
+        Ok(secret.and_then(|s| s.data).and_then(|d| {
+            d.get(key)
+                .map(|v| String::from_utf8_lossy(&v.0).trim().to_owned())
+        }))
+    }
+
+    /// The S3 keys a manifest's credentials name, read from their Secret.
+    pub async fn s3_keys(
+        &self,
+        namespace: &str,
+        credentials: &crate::gitops::discover::Credentials,
+    ) -> Result<Option<crate::store::S3Keys>, KubeError> {
+        let crate::gitops::discover::Credentials::S3Secret {
+            secret,
+            access_key_id_key,
+            secret_access_key: Some((secret_name, secret_key)),
+        } = credentials
+        else {
+            return Ok(None);
+        };
+        let id = self
+            .secret_value(namespace, secret, access_key_id_key)
+            .await?;
+        let key = self
+            .secret_value(namespace, secret_name, secret_key)
+            .await?;
+        Ok(match (id, key) {
+            (Some(access_key_id), Some(secret_access_key)) => Some(crate::store::S3Keys {
+                access_key_id,
+                secret_access_key,
+                from: format!("{namespace}/{secret}"),
+            }),
+            _ => None,
+        })
+    }
+
     /// Deletes an object; false when there was none.
     pub async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<bool, KubeError> {
         match self

@@ -393,7 +393,50 @@ async fn failure_hint(kube: &Kube, namespace: &str, cluster: &str) -> String {
     hint
 }
 
+/// Whether the environment names S3 credentials of its own.
+fn local_s3_credentials() -> bool {
+    [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+}
+
 impl BackupRun<'_> {
+    /// With no S3 credentials here, the keys of the Secret the manifest names,
+    /// read from the cluster and held in memory only.
+    async fn secret_keys(
+        &mut self,
+        db: &Database,
+        credentials: &crate::gitops::discover::Credentials,
+    ) -> Option<crate::store::S3Keys> {
+        if local_s3_credentials() {
+            return None;
+        }
+        let kube = self.kube().await.ok()?;
+        match kube.s3_keys(&db.namespace, credentials).await {
+            Ok(Some(keys)) => {
+                self.printer.info(&format!(
+                    "reading the catalog with the keys of Secret {} (held in memory only)",
+                    keys.from
+                ));
+                Some(keys)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.printer.warn(&format!(
+                    "no S3 credentials here, and the Secret the manifest names cannot be read: {}",
+                    e.message
+                ));
+                None
+            }
+        }
+    }
+
     async fn confirm(&mut self) -> Result<StepOutcome, StepError> {
         if !self.s.wait {
             return Ok(StepOutcome {
@@ -430,6 +473,7 @@ impl BackupRun<'_> {
             concurrency: self.s.concurrency,
             list_strategy: "auto".to_owned(),
             now: None,
+            s3_keys: self.secret_keys(&db, &c.credentials).await,
         };
         let quiet = Printer::new(OutputFormat::Json, crate::cli::ColorChoice::Never, 0);
         // The WAL at the end of the backup is archived shortly after it: look again

@@ -670,6 +670,7 @@ impl RecoveryRun<'_> {
             concurrency: self.s.concurrency,
             list_strategy: "auto".to_owned(),
             now: self.s.now.clone(),
+            s3_keys: None,
         }
     }
 

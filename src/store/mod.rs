@@ -54,6 +54,29 @@ impl std::str::FromStr for ListStrategy {
     }
 }
 
+/// S3 keys read from a Kubernetes Secret: held in memory only, never
+/// printed (Debug shows the key id's first characters and nothing of the secret).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct S3Keys {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Where they came from, for messages (`namespace/secret`).
+    pub from: String,
+}
+
+impl std::fmt::Debug for S3Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: String = self.access_key_id.chars().take(4).collect();
+        f.debug_struct("S3Keys")
+            .field("access_key_id", &format!("{shown}…"))
+            .field("secret_access_key", &"<redacted>")
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
 /// Settings for opening a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -67,6 +90,8 @@ pub struct StoreOptions {
     pub timeout: Duration,
     /// Retries per request.
     pub max_retries: usize,
+    /// S3 keys to use instead of the environment's.
+    pub s3_keys: Option<S3Keys>,
 }
 
 impl Default for StoreOptions {
@@ -77,6 +102,7 @@ impl Default for StoreOptions {
             strategy: ListStrategy::Auto,
             timeout: Duration::from_mins(1),
             max_retries: 5,
+            s3_keys: None,
         }
     }
 }
@@ -183,6 +209,11 @@ impl Store {
                 }
                 if let Some(e) = &endpoint {
                     b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
+                }
+                if let Some(k) = &options.s3_keys {
+                    b = b
+                        .with_access_key_id(&k.access_key_id)
+                        .with_secret_access_key(&k.secret_access_key);
                 }
                 let s = Arc::new(b.build().map_err(config_err)?);
                 (s.clone(), Some(Pager::Store(s)))
