@@ -118,6 +118,16 @@ struct CatalogDoc {
 struct CredentialsDoc {
     kind: String,
     secret: Option<String>,
+    access_key_id_key: Option<String>,
+    secret_access_key: Option<KeyRefDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct KeyRefDoc {
+    name: String,
+    key: String,
 }
 
 #[derive(Debug, Deserialize)]

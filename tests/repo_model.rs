@@ -4,7 +4,7 @@ mod support;
 
 use support::repo::FixtureRepo;
 
-use cnpg_ops::gitops::discover::{BackupModel, Credentials};
+use cnpg_ops::gitops::discover::{BackupModel, Credentials, KeyRef};
 
 #[test]
 fn gke_fixture_databases_and_their_catalogs() {
@@ -119,7 +119,10 @@ fn selfhosted_fixture_follows_its_config_file() {
         Credentials::S3Secret {
             secret: "shop-s3".into(),
             access_key_id_key: "ACCESS_KEY_ID".into(),
-            secret_access_key: Some(("shop-s3".into(), "ACCESS_SECRET_KEY".into())),
+            secret_access_key: Some(KeyRef {
+                name: "shop-s3".into(),
+                key: "ACCESS_SECRET_KEY".into()
+            }),
         }
     );
     assert_eq!(shop.flux_kustomizations, ["db-shop"]);

@@ -26,6 +26,15 @@ pub enum BackupModel {
     None,
 }
 
+/// A key in a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyRef {
+    /// The Secret.
+    pub name: String,
+    /// The key in it.
+    pub key: String,
+}
+
 /// How the pods authenticate to the object store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -43,8 +52,8 @@ pub enum Credentials {
         secret: String,
         /// The key of the access key id in it.
         access_key_id_key: String,
-        /// Where the secret access key is (Secret and key).
-        secret_access_key: Option<(String, String)>,
+        /// Where the secret access key is.
+        secret_access_key: Option<KeyRef>,
     },
     /// The pod's IAM role.
     S3IamRole,
@@ -78,10 +87,10 @@ impl Credentials {
                 Some(k) => Credentials::S3Secret {
                     secret: k.name.clone(),
                     access_key_id_key: k.key.clone(),
-                    secret_access_key: s
-                        .secret_access_key
-                        .as_ref()
-                        .map(|k| (k.name.clone(), k.key.clone())),
+                    secret_access_key: s.secret_access_key.as_ref().map(|k| KeyRef {
+                        name: k.name.clone(),
+                        key: k.key.clone(),
+                    }),
                 },
                 None => Credentials::Unknown,
             };

@@ -253,7 +253,7 @@ impl Kube {
         let crate::gitops::discover::Credentials::S3Secret {
             secret,
             access_key_id_key,
-            secret_access_key: Some((secret_name, secret_key)),
+            secret_access_key: Some(secret_ref),
         } = credentials
         else {
             return Ok(None);
@@ -262,7 +262,7 @@ impl Kube {
             .secret_value(namespace, secret, access_key_id_key)
             .await?;
         let key = self
-            .secret_value(namespace, secret_name, secret_key)
+            .secret_value(namespace, &secret_ref.name, &secret_ref.key)
             .await?;
         Ok(match (id, key) {
             (Some(access_key_id), Some(secret_access_key)) => Some(crate::store::S3Keys {
