@@ -20,6 +20,7 @@ pub mod target;
 pub mod time;
 pub mod wal;
 pub mod walindex;
+pub mod walread;
 
 #[cfg(test)]
 pub(crate) mod tests;
