@@ -410,6 +410,20 @@ pub enum CatalogCommand {
     Check(CheckArgs),
     /// What the next retention run deletes, and where the first recoverable point moves.
     Retention(RetentionArgs),
+    /// What one archived WAL segment holds: commits and aborts with their times and xids,
+    /// restore points, and where its valid WAL ends.
+    Wal(WalArgs),
+}
+
+/// `catalog wal`
+#[derive(Debug, Args)]
+pub struct WalArgs {
+    /// Where the catalog is.
+    #[command(flatten)]
+    pub catalog: CatalogArgs,
+    /// The segment, such as 000000010000000000000003.
+    #[arg(long, value_name = "NAME")]
+    pub segment: String,
 }
 
 /// Where the catalog is and how to reach it.

@@ -107,3 +107,82 @@ fn damage_is_where_the_valid_wal_ends() {
     let err = read_segment(bytes, Lsn(start_of(name).0 + 16 * 1024 * 1024)).unwrap_err();
     assert!(matches!(err, WalError::PageAddress { .. }), "{err}");
 }
+
+/// A file:// catalog holding the fixture's segment.
+fn catalog_with_segment() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let wals = dir.path().join("pg/srv/wals/0000000100000000");
+    std::fs::create_dir_all(&wals).unwrap();
+    std::fs::create_dir_all(dir.path().join("pg/srv/base")).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/wal/000000010000000000000002.gz");
+    std::fs::copy(src, wals.join("000000010000000000000002.gz")).unwrap();
+    dir
+}
+
+fn catalog_wal(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args(["catalog", "wal"])
+        .arg(format!("file://{}/pg", dir.display()))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn catalog_wal_prints_a_segments_records() {
+    let (facts, _) = fixture();
+    let dir = catalog_with_segment();
+    let out = catalog_wal(
+        dir.path(),
+        &["--segment", "000000010000000000000002", "-o", "json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["server"], "srv");
+    assert_eq!(r["records"]["end"], "switch");
+    let commits: Vec<&Value> = r["records"]["xacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["committed"] == true)
+        .collect();
+    for c in facts["commits"].as_array().unwrap() {
+        assert!(commits.iter().any(|x| x["xid"] == c["xid"]), "{c}");
+    }
+    assert_eq!(r["records"]["restore_points"][0]["name"], "before-four");
+
+    let out = catalog_wal(dir.path(), &["--segment", "000000010000000000000002"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("PostgreSQL 15"), "{text}");
+    assert!(text.contains("before-four"), "{text}");
+    assert!(text.contains("ends with a WAL switch"), "{text}");
+}
+
+#[test]
+fn catalog_wal_missing_and_malformed_segments() {
+    let dir = catalog_with_segment();
+    let out = catalog_wal(dir.path(), &["--segment", "000000010000000000000009"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no archived file for segment"));
+    let out = catalog_wal(dir.path(), &["--segment", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    // A segment that is not WAL at all.
+    let bad = dir
+        .path()
+        .join("pg/srv/wals/0000000100000000/000000010000000000000005");
+    std::fs::write(&bad, vec![7u8; 8192]).unwrap();
+    let out = catalog_wal(dir.path(), &["--segment", "000000010000000000000005"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("page magic"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -72,6 +72,7 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
             }
             Ok(if report.recoverable { OK } else { FINDINGS })
         }
+        CatalogCommand::Wal(a) => wal(&a, zone, p).await,
         CatalogCommand::Retention(a) => {
             let policy: Policy = a
                 .policy
@@ -295,4 +296,88 @@ pub struct Envelope<'a, T: Serialize> {
     /// The verdict or the simulation.
     #[serde(flatten)]
     pub report: &'a T,
+}
+
+/// `catalog wal`: one segment's records.
+async fn wal(a: &crate::cli::WalArgs, _zone: Zone, p: &Printer) -> Result<u8, Failure> {
+    use crate::catalog::wal::RawSegmentName;
+    use crate::catalog::walread::read_segment;
+    let raw = RawSegmentName::parse(&a.segment).ok_or_else(|| {
+        Failure::usage(
+            format!("--segment `{}` is not a WAL segment name", a.segment),
+            Some(
+                "24 hex digits: timeline, log and segment, such as 000000010000000000000003"
+                    .to_owned(),
+            ),
+        )
+    })?;
+    let args = &a.catalog;
+    let location =
+        Location::parse(&args.dest, None).map_err(|e| Failure::usage(e.to_string(), None))?;
+    let options = StoreOptions {
+        endpoint_url: args.endpoint_url.clone(),
+        concurrency: usize::from(args.concurrency),
+        s3_keys: args.s3_keys.clone(),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(location, options)?;
+    let server = store
+        .discover(args.server_name.as_deref())
+        .await
+        .map_err(|e| match e {
+            DiscoverError::Store(s) => Failure::from(s),
+            DiscoverError::NotFound { message, hint } => Failure::usage(message, Some(hint)),
+            DiscoverError::Ambiguous { .. } => {
+                Failure::usage(e.to_string(), Some("pass --server-name".to_owned()))
+            }
+        })?
+        .server;
+    let (key, bytes) = store
+        .read_wal_segment(&server, &a.segment)
+        .await
+        .map_err(|e| match e {
+            crate::store::read::WalFetchError::Store(s) => Failure::from(s),
+            other => Failure {
+                code: FINDINGS,
+                message: other.to_string(),
+                hint: None,
+            },
+        })?;
+    // The segment's own long header gives its size, and so where it starts.
+    let seg_size = bytes
+        .get(32..36)
+        .map_or(16 << 20, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    // Not a size at all: the reader below says what is wrong with the header.
+    let size = SegmentSize::new(u64::from(seg_size))
+        .or_else(|_| SegmentSize::new(16 << 20))
+        .map_err(|e| Failure::usage(e.to_string(), None))?;
+    let segno = size.segno_of(raw.log, raw.seg).ok_or_else(|| {
+        Failure::usage(
+            format!("{} is not a segment of a {seg_size}-byte WAL", a.segment),
+            None,
+        )
+    })?;
+    let records = read_segment(&bytes, size.start_lsn(segno)).map_err(|e| Failure {
+        code: FINDINGS,
+        message: format!("{}: {e}", store.describe(&key)),
+        hint: None,
+    })?;
+    if p.format == OutputFormat::Json {
+        p.json(&serde_json::json!({
+            "schema_version": SCHEMA_VERSION,
+            "destination": store.location.display_server(&server),
+            "server": server,
+            "segment": a.segment,
+            "object": store.describe(&key),
+            "records": records,
+        }));
+    } else {
+        p.out(&text::wal_segment(
+            p,
+            &a.segment,
+            &store.describe(&key),
+            &records,
+        ));
+    }
+    Ok(OK)
 }

@@ -753,3 +753,71 @@ pub fn audit(
     );
     out
 }
+
+/// `catalog wal`.
+#[must_use]
+pub fn wal_segment(
+    p: &Printer,
+    segment: &str,
+    object: &str,
+    r: &crate::catalog::walread::SegmentRecords,
+) -> String {
+    use crate::catalog::walread::SegmentEnd;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} (PostgreSQL {}, timeline {}, system {})",
+        p.paint(Style::Heading, segment),
+        r.pg_major,
+        r.timeline,
+        r.system_id
+    );
+    let _ = writeln!(out, "  read from {}", sanitize(object));
+    let ends = match r.end {
+        SegmentEnd::Switch => "ends with a WAL switch",
+        SegmentEnd::ContinuesInNext => "its last record continues in the next segment",
+        SegmentEnd::Invalid => "its valid WAL ends (unwritten space, or damage)",
+    };
+    let _ = writeln!(out, "  {} records, {ends} at {}", r.records, r.end_lsn);
+    if r.continued_bytes > 0 {
+        let _ = writeln!(
+            out,
+            "  the first {} bytes continue a record of the previous segment",
+            r.continued_bytes
+        );
+    }
+    if !r.xacts.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(Style::Heading, "Commits and aborts"));
+        for x in &r.xacts {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<8} xid {:<10} {}",
+                x.lsn.to_string(),
+                match (x.committed, x.prepared) {
+                    (true, false) => "commit",
+                    (false, false) => "abort",
+                    (true, true) => "commit-2pc",
+                    (false, true) => "abort-2pc",
+                },
+                x.xid,
+                x.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            );
+        }
+    }
+    if !r.restore_points.is_empty() {
+        let _ = writeln!(out, "\n{}", p.paint(Style::Heading, "Restore points"));
+        for rp in &r.restore_points {
+            let _ = writeln!(
+                out,
+                "  {:<12} {} {}",
+                rp.lsn.to_string(),
+                sanitize(&rp.name),
+                rp.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            );
+        }
+    }
+    for (lsn, tli, prev) in &r.end_of_recovery {
+        let _ = writeln!(out, "  {lsn} end of recovery: timeline {prev} -> {tli}");
+    }
+    out
+}

@@ -282,3 +282,97 @@ impl Store {
         Ok(())
     }
 }
+
+/// Why a WAL segment could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum WalFetchError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No object for that segment.
+    #[error("no archived file for segment {segment} under {prefix}")]
+    Missing {
+        /// The segment.
+        segment: String,
+        /// Where it was looked for.
+        prefix: String,
+    },
+    /// The object could not be read or decompressed.
+    #[error("{key}: {detail}")]
+    Unreadable {
+        /// The object.
+        key: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// The largest compressed segment object read (a 1 GiB segment barely compresses).
+const MAX_WAL_OBJECT_BYTES: u64 = 1 << 30;
+/// The largest WAL segment PostgreSQL allows.
+const MAX_WAL_SEGMENT_BYTES: u64 = 1 << 30;
+
+impl Store {
+    /// Reads archived segment `segment` of `server` (the whole segment, or
+    /// its `.partial` when that is all there is), decompressed. Returns the
+    /// object's key and the bytes.
+    pub async fn read_wal_segment(
+        &self,
+        server: &str,
+        segment: &str,
+    ) -> Result<(String, Vec<u8>), WalFetchError> {
+        use futures::TryStreamExt;
+        let dir = format!(
+            "{}/wals/{}",
+            self.location.server_prefix(server),
+            segment.get(..16).unwrap_or(segment)
+        );
+        let path = object_store::path::Path::from(dir.as_str());
+        let listed: Vec<object_store::ObjectMeta> = self
+            .raw()
+            .list(Some(&path))
+            .try_collect()
+            .await
+            .map_err(|e| {
+                StoreError::from_object_store(format!("listing {}/", self.describe(&dir)), &e)
+            })?;
+        let mut found: Vec<(String, crate::catalog::names::WalFileName)> = listed
+            .into_iter()
+            .filter_map(|m| {
+                let key = m.location.to_string();
+                let base = key.rsplit('/').next()?.to_owned();
+                let name = crate::catalog::names::WalFileName::parse(&base)?;
+                (name.raw.to_string() == segment
+                    && matches!(
+                        name.kind,
+                        crate::catalog::names::WalKind::Segment
+                            | crate::catalog::names::WalKind::Partial
+                    ))
+                .then_some((key, name))
+            })
+            .collect();
+        // A complete segment before a partial one.
+        found.sort_by_key(|(_, n)| n.kind != crate::catalog::names::WalKind::Segment);
+        let Some((key, name)) = found.into_iter().next() else {
+            return Err(WalFetchError::Missing {
+                segment: segment.to_owned(),
+                prefix: self.describe(&dir),
+            });
+        };
+        let bytes = self
+            .get_bounded(&key, MAX_WAL_OBJECT_BYTES)
+            .await
+            .map_err(|e| WalFetchError::Unreadable {
+                key: self.describe(&key),
+                detail: e.to_string(),
+            })?;
+        let data =
+            codec::decompress(&bytes, name.compression, MAX_WAL_SEGMENT_BYTES).map_err(|e| {
+                WalFetchError::Unreadable {
+                    key: self.describe(&key),
+                    detail: e.to_string(),
+                }
+            })?;
+        Ok((key, data))
+    }
+}
