@@ -249,6 +249,12 @@ pub fn read_segment(segment: &[u8], start: Lsn) -> Result<SegmentRecords, WalErr
         bytes: Vec::with_capacity(len),
         pages: Vec::with_capacity(len / page_size),
     };
+    // The whole segment must fit below the end of the LSN space.
+    if start.0.checked_add(seg_size as u64).is_none() {
+        return Err(WalError::Sizes(format!(
+            "a {seg_size}-byte segment cannot start at {start}"
+        )));
+    }
     for (i, page) in segment[..len].chunks_exact(page_size).enumerate() {
         let page_lsn = start.0 + (i * page_size) as u64;
         let info = u16_at(page, 2).unwrap_or(0);
@@ -468,5 +474,18 @@ mod tests {
             Err(WalError::UnsupportedVersion(0xD101))
         );
         assert_eq!(major_of_magic(0xD116), Some(17));
+    }
+
+    #[test]
+    fn a_start_at_the_end_of_the_lsn_space_is_refused() {
+        // A long header (PostgreSQL 15) claiming 16 MiB segments, started where
+        // the segment cannot fit: found by fuzzing.
+        let mut page = vec![0u8; 8192];
+        page[0..2].copy_from_slice(&0xD110u16.to_le_bytes());
+        page[2..4].copy_from_slice(&2u16.to_le_bytes());
+        page[32..36].copy_from_slice(&(16u32 << 20).to_le_bytes());
+        page[36..40].copy_from_slice(&8192u32.to_le_bytes());
+        let err = read_segment(&page, Lsn(u64::MAX - 10)).unwrap_err();
+        assert!(matches!(err, WalError::Sizes(_)), "{err}");
     }
 }
