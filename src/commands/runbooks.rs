@@ -102,14 +102,12 @@ async fn execute(
     opts: Options,
     p: &Printer,
 ) -> Result<u8, Failure> {
-    let name = book.name.clone();
-    let name = name.as_str();
     // A check or a dry run changes nothing, so there is nothing to resume.
     let mut journal = if opts.dry_run || settings.write.mode == Mode::Check {
         None
     } else {
         Some(
-            Journal::open(&state_dir(), name, &args, opts.restart)
+            Journal::open(&state_dir(), &book.name, &args, opts.restart)
                 .map_err(|e| Failure::usage(e, None))?,
         )
     };

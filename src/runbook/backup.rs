@@ -304,7 +304,8 @@ pub async fn create_backup(
 ) -> Result<String, StepError> {
     let stamp = format!("{cluster}-{}", Utc::now().format("%Y%m%d%H%M%S"));
     // Two backups in the same second: the second gets a suffix.
-    for n in 0..5 {
+    let mut n = 0;
+    loop {
         let name = if n == 0 {
             stamp.clone()
         } else {
@@ -315,11 +316,10 @@ pub async fn create_backup(
             .await
         {
             Ok(_) => return Ok(name),
-            Err(e) if e.message.contains("already exists") && n < 4 => {}
+            Err(e) if e.message.contains("already exists") && n < 4 => n += 1,
             Err(e) => return Err(e.into()),
         }
     }
-    unreachable!("the last attempt returns")
 }
 
 /// Follows Backup `name` until the operator says completed (its status) or
