@@ -147,22 +147,7 @@ impl<'p> BackupRun<'p> {
         if let Some(k) = &self.kube {
             return Ok(k.clone());
         }
-        let repo = Repo::load(&self.s.root).map_err(|e| StepError::usage(e.to_string(), None))?;
-        let context = self
-            .s
-            .context
-            .clone()
-            .or_else(|| repo.env(&self.s.env).kube_context.clone())
-            .ok_or_else(|| {
-                StepError::usage(
-                    format!("no kube context for env {}", self.s.env),
-                    Some(format!(
-                        "pass --context, or set kube_context in [env.{}] of .cnpg-ops.toml",
-                        self.s.env
-                    )),
-                )
-            })?;
-        let k = Kube::connect(&context).await?;
+        let k = super::live::connect(&self.s.root, &self.s.env, self.s.context.as_deref()).await?;
         self.kube = Some(k.clone());
         Ok(k)
     }

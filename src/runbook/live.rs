@@ -32,6 +32,32 @@ impl std::fmt::Display for FluxRef {
     }
 }
 
+/// Connects to the cluster of `env`: `context` when given, else the env's
+/// `kube_context` in `.cnpg-ops.toml`.
+pub async fn connect(
+    root: &std::path::Path,
+    env: &str,
+    context: Option<&str>,
+) -> Result<Kube, StepError> {
+    let context = match context {
+        Some(c) => c.to_owned(),
+        None => crate::gitops::repo::Repo::load(root)
+            .map_err(|e| StepError::usage(e.to_string(), None))?
+            .env(env)
+            .kube_context
+            .clone()
+            .ok_or_else(|| {
+                StepError::usage(
+                    format!("no kube context for env {env}"),
+                    Some(format!(
+                        "pass --context, or set kube_context in [env.{env}] of .cnpg-ops.toml"
+                    )),
+                )
+            })?,
+    };
+    Ok(Kube::connect(&context).await?)
+}
+
 /// How to resume by hand, for messages that leave Flux suspended.
 #[must_use]
 pub fn resume_command(k: &FluxRef) -> String {

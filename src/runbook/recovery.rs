@@ -951,22 +951,12 @@ impl RecoveryRun<'_> {
         if let Some(k) = &self.kube {
             return Ok(k.clone());
         }
-        let repo = Repo::load(&self.s.root).map_err(|e| StepError::usage(e.to_string(), None))?;
-        let env = &self.s.request.dest_env;
-        let context = self
-            .live()?
-            .context
-            .clone()
-            .or_else(|| repo.env(env).kube_context.clone())
-            .ok_or_else(|| {
-                StepError::usage(
-                    format!("no kube context for env {env}"),
-                    Some(format!(
-                        "pass --context, or set kube_context in [env.{env}] of .cnpg-ops.toml"
-                    )),
-                )
-            })?;
-        let k = Kube::connect(&context).await?;
+        let k = live::connect(
+            &self.s.root,
+            &self.s.request.dest_env,
+            self.live()?.context.as_deref(),
+        )
+        .await?;
         self.kube = Some(k.clone());
         Ok(k)
     }
