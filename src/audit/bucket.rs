@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{AuditFinding, Scope};
+use super::{AuditFinding, Scope, time};
 use crate::catalog::findings::Severity;
 
 /// The bucket-level settings that decide whether catalog objects survive.
@@ -198,10 +198,6 @@ fn days(d: Duration) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let s = d.num_seconds() as f64;
     s / 86_400.0
-}
-
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 struct Needed {

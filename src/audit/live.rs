@@ -2,11 +2,11 @@
 //! and compared with what the bucket shows. Free of IO: the command reads
 //! the Cluster and ObjectStore status through `k8s`.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{AuditFinding, Scope, Thresholds, newest_wal};
+use super::{AuditFinding, Scope, Thresholds, newest_wal, time};
 use crate::catalog::analysis::Catalog;
 use crate::catalog::findings::Severity;
 use crate::gitops::discover::Database;
@@ -69,10 +69,6 @@ pub struct LiveState {
     /// Why the ObjectStore could not be read, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_store_error: Option<String>,
-}
-
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Judges the live state of `db` against its catalog (when it could be read).

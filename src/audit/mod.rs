@@ -144,7 +144,8 @@ const TIMELINE: &[&str] = &[
     "history-inconsistent",
 ];
 
-fn time(t: DateTime<Utc>) -> String {
+/// A time in findings and evidence: RFC 3339, seconds, UTC.
+pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

@@ -130,6 +130,20 @@ pub struct Loaded {
     pub now: DateTime<Utc>,
 }
 
+/// The server folder under the store's destination, as a command failure.
+async fn discover(
+    store: &Store,
+    server_name: Option<&str>,
+) -> Result<crate::store::read::Discovered, Failure> {
+    store.discover(server_name).await.map_err(|e| match e {
+        DiscoverError::Store(s) => Failure::from(s),
+        DiscoverError::NotFound { message, hint } => Failure::usage(message, Some(hint)),
+        DiscoverError::Ambiguous { .. } => {
+            Failure::usage(e.to_string(), Some("pass --server-name".to_owned()))
+        }
+    })
+}
+
 /// Opens the store, finds the server, reads and analyses the catalog.
 pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Failure> {
     let hint = match a.cloud_provider.as_deref() {
@@ -165,16 +179,7 @@ pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Fa
         ..StoreOptions::default()
     };
     let store = Store::open(location, options)?;
-    let discovered = store
-        .discover(a.server_name.as_deref())
-        .await
-        .map_err(|e| match e {
-            DiscoverError::Store(s) => Failure::from(s),
-            DiscoverError::NotFound { message, hint } => Failure::usage(message, Some(hint)),
-            DiscoverError::Ambiguous { .. } => {
-                Failure::usage(e.to_string(), Some("pass --server-name".to_owned()))
-            }
-        })?;
+    let discovered = discover(&store, a.server_name.as_deref()).await?;
     let display = store.location.display_server(&discovered.server);
     let spinner = if p.format == OutputFormat::Text {
         p.spinner(&format!("listing {display}"))
@@ -321,17 +326,7 @@ async fn wal(a: &crate::cli::WalArgs, _zone: Zone, p: &Printer) -> Result<u8, Fa
         ..StoreOptions::default()
     };
     let store = Store::open(location, options)?;
-    let server = store
-        .discover(args.server_name.as_deref())
-        .await
-        .map_err(|e| match e {
-            DiscoverError::Store(s) => Failure::from(s),
-            DiscoverError::NotFound { message, hint } => Failure::usage(message, Some(hint)),
-            DiscoverError::Ambiguous { .. } => {
-                Failure::usage(e.to_string(), Some("pass --server-name".to_owned()))
-            }
-        })?
-        .server;
+    let server = discover(&store, args.server_name.as_deref()).await?.server;
     let (key, bytes) = store
         .read_wal_segment(&server, &a.segment)
         .await
