@@ -22,21 +22,8 @@ struct Setup {
 /// server folder that was never written beside it, dev/foo to a folder that
 /// does not exist.
 fn setup() -> Setup {
-    let catalog = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
-    support::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
-    let repo = FixtureRepo::copy("gke");
+    let (repo, catalog) = support::repo::gke_on_bundled_catalog();
     let dest = format!("file://{}/cluster", catalog.path().display());
-    repo.replace(
-        "fluxcd/databases/prod/foo/object-store.yaml",
-        "destinationPath: gs://acme-prod-pg-backups/foo",
-        &format!("destinationPath: {dest}"),
-    );
-    repo.replace(
-        "fluxcd/databases/prod/foo/database.yaml",
-        "        barmanObjectName: foo-store\n",
-        "        barmanObjectName: foo-store\n        serverName: pg-main\n",
-    );
     repo.replace(
         "fluxcd/databases/prod/bar/database.yaml",
         "destinationPath: gs://acme-prod-pg-backups/bar",

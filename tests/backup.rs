@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::events::{events, finished};
 use support::fake_kube::{FakeKube, Options};
 use support::repo::{FixtureRepo, copy_dir};
 
@@ -32,23 +33,7 @@ fn server_folder(catalog: &Path) -> PathBuf {
 /// The GKE fixture's prod/foo archiving to the bundled catalog; a fake API
 /// server holding its live Cluster (plugin model).
 fn setup() -> Setup {
-    let catalog = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
-    support::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
-    let repo = FixtureRepo::copy("gke");
-    repo.replace(
-        "fluxcd/databases/prod/foo/object-store.yaml",
-        "destinationPath: gs://acme-prod-pg-backups/foo",
-        &format!(
-            "destinationPath: file://{}/cluster",
-            catalog.path().display()
-        ),
-    );
-    repo.replace(
-        "fluxcd/databases/prod/foo/database.yaml",
-        "        barmanObjectName: foo-store\n",
-        "        barmanObjectName: foo-store\n        serverName: pg-main\n",
-    );
+    let (repo, catalog) = support::repo::gke_on_bundled_catalog();
     let kube = FakeKube::start_with(Options {
         tick: Duration::from_millis(10),
         ..Options::default()
@@ -111,20 +96,6 @@ fn backup(s: &Setup, args: &[&str]) -> Output {
         .env_remove("AWS_ENDPOINT_URL")
         .output()
         .unwrap()
-}
-
-fn events(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-fn finished<'a>(ev: &'a [Value], step: &str) -> &'a Value {
-    ev.iter()
-        .find(|e| e["event"] == "step_finished" && e["step"] == step)
-        .unwrap_or_else(|| panic!("no step_finished for {step}: {ev:#?}"))
 }
 
 fn posts(kube: &FakeKube) -> Vec<String> {

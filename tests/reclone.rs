@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::events::events;
 use support::fake_kube::{FakeKube, Options};
 use support::repo::{FixtureRepo, git};
 
@@ -226,14 +227,6 @@ fn reclone(s: &Setup, args: &[&str]) -> Output {
         .env_remove("AWS_ENDPOINT_URL")
         .output()
         .unwrap()
-}
-
-fn events(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 fn step_status(ev: &[Value]) -> Vec<(String, String)> {

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::events::{events, finished};
 use support::repo::{FixtureRepo, git};
 
 use cnpg_ops::gitops::{schema, webhook};
@@ -23,23 +24,7 @@ struct Setup {
 
 /// The GKE fixture with prod/foo archiving to the bundled real catalog.
 fn setup() -> Setup {
-    let catalog = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
-    support::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
-    let repo = FixtureRepo::copy("gke");
-    repo.replace(
-        "fluxcd/databases/prod/foo/object-store.yaml",
-        "destinationPath: gs://acme-prod-pg-backups/foo",
-        &format!(
-            "destinationPath: file://{}/cluster",
-            catalog.path().display()
-        ),
-    );
-    repo.replace(
-        "fluxcd/databases/prod/foo/database.yaml",
-        "        barmanObjectName: foo-store\n",
-        "        barmanObjectName: foo-store\n        serverName: pg-main\n",
-    );
+    let (repo, catalog) = support::repo::gke_on_bundled_catalog();
     // The captured catalog was written by PostgreSQL 15.
     repo.replace(
         "fluxcd/databases/prod/foo/database.yaml",
@@ -73,20 +58,6 @@ fn pitr(s: &Setup, extra: &[&str]) -> Output {
     let mut args = vec!["pitr", "--env", "prod", "--svc", "foo", "--now", NOW];
     args.extend_from_slice(extra);
     cnpg_ops(s, s.repo.root(), &args)
-}
-
-fn events(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
-        .collect()
-}
-
-/// The `step_finished` event of `step`.
-fn finished<'a>(ev: &'a [Value], step: &str) -> &'a Value {
-    ev.iter()
-        .find(|e| e["step"] == step && e["event"] == "step_finished")
-        .unwrap_or_else(|| panic!("no step_finished event for {step}: {ev:?}"))
 }
 
 fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {

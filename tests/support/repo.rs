@@ -137,3 +137,27 @@ pub fn copy_dir(src: &Path, dst: &Path) {
         }
     }
 }
+
+/// The GKE fixture with prod/foo archiving to the bundled real catalog
+/// (tests/fixtures/pg-main, laid out as a file:// mirror in the returned
+/// folder) under its server name `pg-main`.
+pub fn gke_on_bundled_catalog() -> (FixtureRepo, tempfile::TempDir) {
+    let catalog = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
+    super::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
+    let repo = FixtureRepo::copy("gke");
+    repo.replace(
+        "fluxcd/databases/prod/foo/object-store.yaml",
+        "destinationPath: gs://acme-prod-pg-backups/foo",
+        &format!(
+            "destinationPath: file://{}/cluster",
+            catalog.path().display()
+        ),
+    );
+    repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "        barmanObjectName: foo-store\n",
+        "        barmanObjectName: foo-store\n        serverName: pg-main\n",
+    );
+    (repo, catalog)
+}
