@@ -146,8 +146,12 @@ pub struct RecloneArgs {
     /// Env the clone comes from (default: the one whose catalog its recovery source reads).
     #[arg(long, value_name = "SRC_ENV")]
     pub from: Option<String>,
-    /// The target in the source catalog (default: latest).
-    #[arg(long, default_value = "latest", value_name = "TIME|LSN|latest")]
+    /// The target in the source catalog: a time, an LSN, xid:N, name:NAME, or latest.
+    #[arg(
+        long,
+        default_value = "latest",
+        value_name = "TIME|LSN|xid:N|name:NAME|latest"
+    )]
     pub to: String,
     /// recovery_target_timeline: latest or a timeline number.
     #[arg(long, default_value = "latest", value_name = "N|latest")]
@@ -214,8 +218,9 @@ pub struct BackupArgs {
 #[derive(Debug, Args)]
 pub struct PitrArgs {
     /// The target: a time (RFC 3339, or YYYY-MM-DD[ T]HH:MM[:SS] read in --tz), an LSN such
-    /// as 0/3000028, or latest.
-    #[arg(long, value_name = "TIME|LSN|latest")]
+    /// as 0/3000028, a transaction (xid:7421), a restore point (name:before-migration), or
+    /// latest.
+    #[arg(long, value_name = "TIME|LSN|xid:N|name:NAME|latest")]
     pub to: String,
     /// recovery_target_timeline: latest or a timeline number.
     #[arg(long, default_value = "latest", value_name = "N|latest")]
@@ -270,8 +275,12 @@ pub struct CloneArgs {
     /// Service.
     #[arg(long)]
     pub svc: String,
-    /// The target in the source catalog (default: latest).
-    #[arg(long, default_value = "latest", value_name = "TIME|LSN|latest")]
+    /// The target in the source catalog: a time, an LSN, xid:N, name:NAME, or latest.
+    #[arg(
+        long,
+        default_value = "latest",
+        value_name = "TIME|LSN|xid:N|name:NAME|latest"
+    )]
     pub to: String,
     /// recovery_target_timeline: latest or a timeline number.
     #[arg(long, default_value = "latest", value_name = "N|latest")]
@@ -456,6 +465,13 @@ pub struct CatalogArgs {
     /// The time to judge ages against (default: now).
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+    /// Judge from the catalog alone, without reading WAL segments: time verdicts are then
+    /// approximate (from upload times), and xid and name targets cannot be placed.
+    #[arg(long)]
+    pub no_wal: bool,
+    /// Most WAL segments one search reads before it says it gave up.
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), hide_short_help = true)]
+    pub wal_scan_limit: u32,
     /// S3 keys read from the Secret a manifest names (runbooks only; never a flag).
     #[arg(skip)]
     pub s3_keys: Option<crate::store::S3Keys>,
@@ -476,8 +492,10 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub catalog: CatalogArgs,
     /// The target: a time (RFC 3339, or YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]] read in --tz), an
-    /// LSN such as 0/3000028, or latest.
-    #[arg(long, value_name = "TIME|LSN|latest")]
+    /// LSN such as 0/3000028, a transaction (xid:7421), a restore point
+    /// (name:before-migration), or latest. Times, xids and names are judged by reading the
+    /// archived WAL.
+    #[arg(long, value_name = "TIME|LSN|xid:N|name:NAME|latest")]
     pub to: String,
     /// recovery_target_timeline: latest (PostgreSQL's default) or a timeline number.
     #[arg(long, default_value = "latest", value_name = "N|latest")]

@@ -452,6 +452,7 @@ struct CheckDoc {
     exact: bool,
     reasons: Vec<String>,
     nearest: Vec<SuggestionDoc>,
+    wal: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use cnpg_ops::catalog::wal::Lsn;
-use cnpg_ops::catalog::walread::{SegmentEnd, WalError, read_segment};
+use cnpg_ops::catalog::walread::{
+    SegmentEnd, SegmentRecords, WalError, read_segment, read_segment_after,
+};
 
 fn fixture() -> (Value, Vec<(String, Vec<u8>)>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal");
@@ -40,40 +42,59 @@ fn start_of(name: &str) -> Lsn {
     Lsn((log << 32) + seg * 16 * 1024 * 1024)
 }
 
+/// Both segments, the second read with the first one's tail.
+fn read_both() -> (Value, SegmentRecords, SegmentRecords) {
+    let (facts, segments) = fixture();
+    assert_eq!(segments.len(), 2, "make.sh writes two segments");
+    let first = read_segment(&segments[0].1, start_of(&segments[0].0)).unwrap();
+    let second = read_segment_after(
+        &segments[1].1,
+        start_of(&segments[1].0),
+        first.tail.as_ref(),
+    )
+    .unwrap();
+    (facts, first, second)
+}
+
+fn xid_of(v: &Value) -> u32 {
+    u32::try_from(v.as_u64().unwrap()).unwrap()
+}
+
 #[test]
 fn commits_aborts_and_the_restore_point_are_what_postgres_recorded() {
-    let (facts, segments) = fixture();
-    let (name, bytes) = &segments[0];
-    let r = read_segment(bytes, start_of(name)).unwrap();
+    let (facts, first, second) = read_both();
     assert_eq!(
-        r.pg_major,
+        first.pg_major,
         facts["pg_version_num"].as_u64().unwrap() as u32 / 10000
     );
     assert_eq!(
-        r.system_id.to_string(),
+        first.system_id.to_string(),
         facts["system_identifier"].as_str().unwrap()
     );
-    assert_eq!(r.timeline, 1);
-    assert_eq!(r.end, SegmentEnd::Switch);
+    assert_eq!(first.timeline, 1);
+    assert_eq!(second.end, SegmentEnd::Switch);
+    let xacts: Vec<_> = first.xacts.iter().chain(&second.xacts).collect();
     // Every commit the table holds, with the time PostgreSQL recorded for it.
     for c in facts["commits"].as_array().unwrap() {
-        let xid = c["xid"].as_u64().unwrap() as u32;
+        let xid = xid_of(&c["xid"]);
         let want: DateTime<Utc> = c["time"].as_str().unwrap().parse().unwrap();
-        let found = r
-            .xacts
+        let found = xacts
             .iter()
             .find(|x| x.xid == xid)
-            .unwrap_or_else(|| panic!("commit of xid {xid} not found in {:?}", r.xacts));
+            .unwrap_or_else(|| panic!("commit of xid {xid} not found in {xacts:?}"));
         assert!(found.committed);
         assert_eq!(found.time, want, "xid {xid}");
         assert!(found.end_lsn > found.lsn);
     }
     // The rolled-back insert is an abort between the third and fourth commits.
-    let aborts: Vec<_> = r.xacts.iter().filter(|x| !x.committed).collect();
-    assert_eq!(aborts.len(), 1, "{:?}", r.xacts);
+    let aborts: Vec<_> = xacts
+        .iter()
+        .filter(|x| !x.committed && !x.prepared)
+        .collect();
+    assert_eq!(aborts.len(), 1, "{xacts:?}");
     // The restore point, by name, at the LSN pg_create_restore_point returned
     // (it returns the record's end).
-    let rp = &r.restore_points[0];
+    let rp = &first.restore_points[0];
     assert_eq!(rp.name, facts["restore_point"]["name"].as_str().unwrap());
     let returned: Lsn = facts["restore_point"]["lsn"]
         .as_str()
@@ -82,7 +103,55 @@ fn commits_aborts_and_the_restore_point_are_what_postgres_recorded() {
         .unwrap();
     assert!(rp.lsn < returned, "{rp:?} vs {returned}");
     // Commits come in WAL order.
-    assert!(r.xacts.windows(2).all(|w| w[0].lsn < w[1].lsn));
+    assert!(xacts.windows(2).all(|w| w[0].lsn < w[1].lsn));
+}
+
+#[test]
+fn two_phase_ends_carry_the_prepared_transaction() {
+    let (facts, first, second) = read_both();
+    let xacts: Vec<_> = first.xacts.iter().chain(&second.xacts).collect();
+    let committed = xid_of(&facts["prepared"]["committed_xid"]);
+    let rolled_back = xid_of(&facts["prepared"]["rolled_back_xid"]);
+    let c = xacts.iter().find(|x| x.xid == committed).unwrap();
+    assert!(c.prepared && c.committed, "{c:?}");
+    let a = xacts.iter().find(|x| x.xid == rolled_back).unwrap();
+    assert!(a.prepared && !a.committed, "{a:?}");
+}
+
+#[test]
+fn a_commit_across_the_segment_boundary_is_read_with_the_previous_tail() {
+    let (facts, first, second) = read_both();
+    let want = &facts["straddling_commit"];
+    let xid = xid_of(&want["xid"]);
+    let lsn: Lsn = want["lsn"].as_str().unwrap().parse().unwrap();
+    // The first segment ends inside the record and keeps its beginning.
+    assert_eq!(first.end, SegmentEnd::ContinuesInNext);
+    let tail = first.tail.as_ref().unwrap();
+    assert_eq!(tail.lsn, lsn);
+    assert!(!tail.bytes.is_empty());
+    assert!(first.xacts.iter().all(|x| x.xid != xid));
+    // Read alone, the second segment skips the continuation.
+    let (_, segments) = fixture();
+    let alone = read_segment(&segments[1].1, start_of(&segments[1].0)).unwrap();
+    assert!(alone.continued_bytes > 0 && !alone.continued_read);
+    assert!(alone.xacts.iter().all(|x| x.xid != xid));
+    // Read after the first one, the commit is there, with its time.
+    assert!(second.continued_read);
+    let c = second.xacts.iter().find(|x| x.xid == xid).unwrap();
+    assert_eq!(c.lsn, lsn);
+    assert!(c.end_lsn > start_of(&segments[1].0));
+    let time: DateTime<Utc> = want["time"].as_str().unwrap().parse().unwrap();
+    assert_eq!(c.time, time);
+    // A tail that does not belong is not taken for the continuation.
+    let mut wrong = tail.clone();
+    wrong.bytes[5] ^= 0xFF;
+    let r = read_segment_after(&segments[1].1, start_of(&segments[1].0), Some(&wrong)).unwrap();
+    assert!(!r.continued_read);
+    assert!(r.xacts.iter().all(|x| x.xid != xid));
+    // The tail survives the cache's JSON.
+    let json = serde_json::to_string(&first).unwrap();
+    let back: SegmentRecords = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, first);
 }
 
 #[test]
@@ -108,15 +177,18 @@ fn damage_is_where_the_valid_wal_ends() {
     assert!(matches!(err, WalError::PageAddress { .. }), "{err}");
 }
 
-/// A file:// catalog holding the fixture's segment.
+/// A file:// catalog holding the fixture's segments.
 fn catalog_with_segment() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let wals = dir.path().join("pg/srv/wals/0000000100000000");
     std::fs::create_dir_all(&wals).unwrap();
     std::fs::create_dir_all(dir.path().join("pg/srv/base")).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/wal/000000010000000000000002.gz");
-    std::fs::copy(src, wals.join("000000010000000000000002.gz")).unwrap();
+    for name in ["000000010000000000000002.gz", "000000010000000000000003.gz"] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/wal")
+            .join(name);
+        std::fs::copy(src, wals.join(name)).unwrap();
+    }
     dir
 }
 
@@ -134,34 +206,43 @@ fn catalog_wal(dir: &Path, args: &[&str]) -> std::process::Output {
 fn catalog_wal_prints_a_segments_records() {
     let (facts, _) = fixture();
     let dir = catalog_with_segment();
-    let out = catalog_wal(
-        dir.path(),
-        &["--segment", "000000010000000000000002", "-o", "json"],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["server"], "srv");
-    assert_eq!(r["records"]["end"], "switch");
-    let commits: Vec<&Value> = r["records"]["xacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["committed"] == true)
-        .collect();
+    let mut commits: Vec<Value> = Vec::new();
+    for (segment, end) in [
+        ("000000010000000000000002", "continues-in-next"),
+        ("000000010000000000000003", "switch"),
+    ] {
+        let out = catalog_wal(dir.path(), &["--segment", segment, "-o", "json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["server"], "srv");
+        assert_eq!(r["records"]["end"], end);
+        if segment.ends_with('2') {
+            assert_eq!(r["records"]["restore_points"][0]["name"], "before-four");
+        }
+        commits.extend(
+            r["records"]["xacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["committed"] == true)
+                .cloned(),
+        );
+    }
     for c in facts["commits"].as_array().unwrap() {
         assert!(commits.iter().any(|x| x["xid"] == c["xid"]), "{c}");
     }
-    assert_eq!(r["records"]["restore_points"][0]["name"], "before-four");
 
     let out = catalog_wal(dir.path(), &["--segment", "000000010000000000000002"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("PostgreSQL 15"), "{text}");
     assert!(text.contains("before-four"), "{text}");
+    let out = catalog_wal(dir.path(), &["--segment", "000000010000000000000003"]);
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ends with a WAL switch"), "{text}");
 }
 

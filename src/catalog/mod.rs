@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod backup_info;
+pub mod exact;
 pub mod findings;
 pub mod history;
 pub mod layout;

@@ -15,7 +15,7 @@ use super::wal::{Lsn, SegmentId};
 use super::walindex::{Walk, WalkEnd};
 
 /// What to recover to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// The end of the archive on the target timeline.
     Latest,
@@ -23,6 +23,56 @@ pub enum Target {
     Time(DateTime<Utc>),
     /// This WAL position.
     Lsn(Lsn),
+    /// The end of this transaction (`recovery_target_xid`): only the WAL can place it.
+    Xid(u32),
+    /// The first restore point of this name (`recovery_target_name`): only the WAL can place it.
+    Name(String),
+}
+
+impl Target {
+    /// Reads `xid:N` and `name:NAME`; `None` for any other text.
+    ///
+    /// # Errors
+    /// A transaction id that is not a normal 32-bit xid, or a restore point
+    /// name CloudNativePG's webhook refuses (64 bytes or more, control characters).
+    pub fn parse_wal_placed(s: &str) -> Option<Result<Target, String>> {
+        if let Some(x) = s.strip_prefix("xid:") {
+            return Some(match x.trim().parse::<u32>() {
+                Ok(n) if n >= 3 => Ok(Target::Xid(n)),
+                Ok(n) => Err(format!(
+                    "xid:{n} is not a normal transaction id (those start at 3)"
+                )),
+                Err(_) => Err(format!(
+                    "`{x}` is not a transaction id; expected a decimal number such as xid:7421"
+                )),
+            });
+        }
+        let name = s.strip_prefix("name:")?;
+        Some(if name.is_empty() {
+            Err("name: needs the restore point's name, such as name:before-migration".to_owned())
+        } else if name.len() >= 64 {
+            Err(format!(
+                "restore point name `{name}` is {} bytes; PostgreSQL keeps at most 63",
+                name.len()
+            ))
+        } else if name.chars().any(char::is_control) {
+            Err("a restore point name cannot hold control characters".to_owned())
+        } else {
+            Ok(Target::Name(name.to_owned()))
+        })
+    }
+
+    /// `time`, `lsn`, `xid`, `name` or `latest`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Latest => "latest",
+            Target::Time(_) => "time",
+            Target::Lsn(_) => "lsn",
+            Target::Xid(_) => "xid",
+            Target::Name(_) => "name",
+        }
+    }
 }
 
 impl fmt::Display for Target {
@@ -31,6 +81,8 @@ impl fmt::Display for Target {
             Target::Latest => f.write_str("latest"),
             Target::Time(t) => f.write_str(&format_utc(*t)),
             Target::Lsn(l) => write!(f, "{l}"),
+            Target::Xid(x) => write!(f, "xid:{x}"),
+            Target::Name(n) => write!(f, "name:{n}"),
         }
     }
 }
@@ -100,6 +152,9 @@ pub struct CheckReport {
     pub reasons: Vec<String>,
     /// Recoverable targets close to the requested one.
     pub nearest: Vec<Suggestion>,
+    /// What the archived WAL itself showed, when it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal: Option<super::exact::WalEvidence>,
 }
 
 struct Attempt {
@@ -139,21 +194,23 @@ impl Catalog {
     /// Candidates in CNPG's order for `target`: newest first. With `cnpg_tli_filter`, a numeric
     /// timeline keeps only backups taken on it, as CloudNativePG's selection does; a pinned
     /// `backupID` is not filtered that way.
-    fn candidates(
-        &self,
-        target: Target,
+    pub(crate) fn candidates<'a>(
+        &'a self,
+        target: &Target,
         tl: TimelineChoice,
         cnpg_tli_filter: bool,
-    ) -> impl Iterator<Item = &Backup> + '_ {
+    ) -> impl Iterator<Item = &'a Backup> + use<'a> {
+        let target = target.clone();
         self.backups.iter().rev().filter(move |b| {
             let tli_ok = match tl {
                 TimelineChoice::Id(t) if cnpg_tli_filter => b.timeline == Some(t),
                 _ => true,
             };
-            let target_ok = match target {
-                Target::Latest => true,
-                Target::Time(t) => b.end_time.is_some_and(|e| e <= t),
-                Target::Lsn(l) => b.end_lsn.is_some_and(|e| e < l),
+            let target_ok = match &target {
+                // CloudNativePG cannot choose for xid and name: the backup must be pinned.
+                Target::Latest | Target::Xid(_) | Target::Name(_) => true,
+                Target::Lsn(l) => b.end_lsn.is_some_and(|e| e < *l),
+                Target::Time(t) => b.end_time.is_some_and(|e| e <= *t),
             };
             tli_ok && target_ok
         })
@@ -161,7 +218,7 @@ impl Catalog {
 
     /// Decides whether `target` is recoverable.
     #[must_use]
-    pub fn check(&self, target: Target, tl: TimelineChoice) -> CheckReport {
+    pub fn check(&self, target: &Target, tl: TimelineChoice) -> CheckReport {
         let cnpg_default = self
             .candidates(target, tl, true)
             .find(|b| b.cnpg_done())
@@ -169,11 +226,7 @@ impl Catalog {
         let mut report = CheckReport {
             recoverable: false,
             target: target.to_string(),
-            target_kind: match target {
-                Target::Latest => "latest",
-                Target::Time(_) => "time",
-                Target::Lsn(_) => "lsn",
-            },
+            target_kind: target.kind(),
             timeline_requested: tl.to_string(),
             timeline: None,
             backup_id: None,
@@ -184,10 +237,23 @@ impl Catalog {
             wal_to: None,
             missing_wal: Vec::new(),
             stops_at: None,
-            exact: !matches!(target, Target::Time(_)),
+            exact: !matches!(target, Target::Time(_) | Target::Xid(_) | Target::Name(_)),
             reasons: Vec::new(),
             nearest: Vec::new(),
+            wal: None,
         };
+        if matches!(target, Target::Xid(_) | Target::Name(_)) {
+            report.cnpg_default_backup_id = None;
+            report.reasons.push(format!(
+                "a {} target can only be placed by reading the WAL, which was not read",
+                if matches!(target, Target::Xid(_)) {
+                    "transaction"
+                } else {
+                    "restore point"
+                }
+            ));
+            return report;
+        }
         // Explicit timeline must exist and have a known history.
         if let TimelineChoice::Id(t) = tl
             && self.lineage(t).is_none()
@@ -308,7 +374,7 @@ impl Catalog {
         report
     }
 
-    fn no_backup_reason(&self, target: Target, tl: TimelineChoice) -> String {
+    fn no_backup_reason(&self, target: &Target, tl: TimelineChoice) -> String {
         let restrict = match tl {
             TimelineChoice::Latest => String::new(),
             TimelineChoice::Id(t) => format!(" on timeline {t}"),
@@ -319,12 +385,12 @@ impl Catalog {
             .filter(|b| b.is_done() && b.end_time.is_some())
             .min_by_key(|b| b.end_time);
         match (target, first) {
-            (_, None) | (Target::Latest, Some(_)) => {
+            (_, None) | (Target::Latest | Target::Xid(_) | Target::Name(_), Some(_)) => {
                 format!("no DONE backup{restrict} in the catalog")
             }
             (Target::Time(t), Some(f)) => format!(
                 "no backup{restrict} ended at or before {}: the oldest DONE backup, {}, ended at {}",
-                format_utc(t),
+                format_utc(*t),
                 f.id,
                 fmt_time(f.end_time)
             ),
@@ -337,7 +403,7 @@ impl Catalog {
     }
 
     /// The lineage a restore from `b` follows for the requested timeline.
-    fn lineage_for(&self, b: &Backup, tl: TimelineChoice) -> Result<Lineage, String> {
+    pub(crate) fn lineage_for(&self, b: &Backup, tl: TimelineChoice) -> Result<Lineage, String> {
         let btli = b.timeline.unwrap_or(1);
         let target_tli = match tl {
             TimelineChoice::Id(t) => t,
@@ -354,7 +420,7 @@ impl Catalog {
         }
     }
 
-    fn attempt(&self, b: &Backup, target: Target, tl: TimelineChoice) -> Attempt {
+    fn attempt(&self, b: &Backup, target: &Target, tl: TimelineChoice) -> Attempt {
         let size = self.segment_size;
         let lineage = match self.lineage_for(b, tl) {
             Ok(l) => l,
@@ -387,7 +453,7 @@ impl Catalog {
             notes: Vec::new(),
         };
         let stop = match target {
-            Target::Lsn(l) => Some(size.segno(l)),
+            Target::Lsn(l) => Some(size.segno(*l)),
             _ => None,
         };
         let walk = self.wal.walk(&lineage, start, stop);
@@ -405,7 +471,8 @@ impl Catalog {
             return a;
         }
         match target {
-            Target::Lsn(l) => {
+            Target::Xid(_) | Target::Name(_) => {}
+            &Target::Lsn(l) => {
                 let s = size.segno(l);
                 a.wal_to = self
                     .wal
@@ -481,7 +548,7 @@ impl Catalog {
                     }
                 }
             },
-            Target::Time(t) => {
+            &Target::Time(t) => {
                 if let Some(seg) = self
                     .wal
                     .first_uploaded_after(&lineage, start, &walk, unix(t))
@@ -632,7 +699,7 @@ impl Catalog {
         a: &mut Attempt,
         target_tli: u32,
         tl: TimelineChoice,
-        target: Target,
+        target: &Target,
     ) {
         if tl != TimelineChoice::Latest {
             return;
@@ -654,7 +721,7 @@ impl Catalog {
         } else {
             format!("timeline {n} exists but {link:08X}.history, a link in its history, is missing")
         };
-        if target == Target::Latest {
+        if *target == Target::Latest {
             a.ok = false;
             a.reasons.insert(
                 0,
@@ -671,7 +738,7 @@ impl Catalog {
     }
 
     /// Recoverable targets near `target`.
-    fn suggest(&self, target: Target, tl: TimelineChoice) -> Vec<Suggestion> {
+    pub(crate) fn suggest(&self, target: &Target, tl: TimelineChoice) -> Vec<Suggestion> {
         let mut out = Vec::new();
         let relevant: Vec<_> = self
             .windows
@@ -687,7 +754,7 @@ impl Catalog {
         for tw in relevant {
             let windows = &tw.windows;
             let t = match target {
-                Target::Time(t) => Some(t),
+                Target::Time(t) => Some(*t),
                 _ => None,
             };
             // Latest point at or before the target, and earliest after it.

@@ -155,7 +155,7 @@ fn simple() -> Synth {
 #[test]
 fn time_target_after_a_backup_is_recoverable() {
     let c = simple().analyse();
-    let r = c.check(Target::Time(at(31)), TimelineChoice::Latest);
+    let r = c.check(&Target::Time(at(31)), TimelineChoice::Latest);
     assert!(r.recoverable, "{r:#?}");
     assert_eq!(r.backup_id.as_deref(), Some("20260301T000020"));
     assert_eq!(r.timeline, Some(1));
@@ -164,14 +164,14 @@ fn time_target_after_a_backup_is_recoverable() {
     assert_eq!(r.wal_to.as_deref(), Some("000000010000000000000004"));
     assert!(!r.exact);
     assert!(!r.requires_backup_id);
-    let r = c.check(Target::Time(at(60)), TimelineChoice::Latest);
+    let r = c.check(&Target::Time(at(60)), TimelineChoice::Latest);
     assert_eq!(r.backup_id.as_deref(), Some("20260301T000050"));
 }
 
 #[test]
 fn target_before_the_first_backup_end_is_not() {
     let c = simple().analyse();
-    let r = c.check(Target::Time(at(24)), TimelineChoice::Latest);
+    let r = c.check(&Target::Time(at(24)), TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(
         r.reasons
@@ -183,7 +183,7 @@ fn target_before_the_first_backup_end_is_not() {
     assert_eq!(r.nearest[0].target, "2026-03-01T00:25:00+00:00");
     // Exactly the end time is recoverable, as CloudNativePG selects with end <= target.
     assert!(
-        c.check(Target::Time(at(25)), TimelineChoice::Latest)
+        c.check(&Target::Time(at(25)), TimelineChoice::Latest)
             .recoverable
     );
 }
@@ -192,7 +192,7 @@ fn target_before_the_first_backup_end_is_not() {
 fn target_past_the_archive_head_is_not() {
     let c = simple().analyse();
     // Segment 9 was uploaded at minute 90: nothing archived after minute 95.
-    let r = c.check(Target::Time(at(95)), TimelineChoice::Latest);
+    let r = c.check(&Target::Time(at(95)), TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(
         r.reasons[0].contains("past the last archived WAL"),
@@ -200,7 +200,7 @@ fn target_past_the_archive_head_is_not() {
         r.reasons
     );
     assert!(
-        c.check(Target::Time(at(89)), TimelineChoice::Latest)
+        c.check(&Target::Time(at(89)), TimelineChoice::Latest)
             .recoverable
     );
 }
@@ -208,7 +208,7 @@ fn target_past_the_archive_head_is_not() {
 #[test]
 fn latest_is_recoverable_to_the_head() {
     let c = simple().analyse();
-    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    let r = c.check(&Target::Latest, TimelineChoice::Latest);
     assert!(r.recoverable, "{r:#?}");
     assert_eq!(r.backup_id.as_deref(), Some("20260301T000050"));
     assert_eq!(r.wal_to.as_deref(), Some("000000010000000000000009"));
@@ -221,11 +221,11 @@ fn a_gap_stops_time_targets_after_it_and_latest() {
     s.remove_wal(1, 7);
     let c = s.analyse();
     assert!(
-        c.check(Target::Time(at(59)), TimelineChoice::Latest)
+        c.check(&Target::Time(at(59)), TimelineChoice::Latest)
             .recoverable
     );
     // Commits after minute 61 live in segment 7 or later: behind the gap.
-    let r = c.check(Target::Time(at(61)), TimelineChoice::Latest);
+    let r = c.check(&Target::Time(at(61)), TimelineChoice::Latest);
     assert!(!r.recoverable, "{r:#?}");
     assert_eq!(r.missing_wal, vec!["000000010000000000000007"]);
     assert_eq!(r.stops_at.as_deref(), Some("000000010000000000000007"));
@@ -234,7 +234,7 @@ fn a_gap_stops_time_targets_after_it_and_latest() {
         "{:?}",
         r.reasons
     );
-    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    let r = c.check(&Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(r.reasons[0].contains("would stop early"), "{:?}", r.reasons);
     assert!(
@@ -252,7 +252,7 @@ fn a_gap_stops_time_targets_after_it_and_latest() {
     );
     // Minutes after the newest upload, a gap two segments from the head may still fill.
     let recent = Catalog::analyse(&s.input, AnalysisOptions::at(at(93)));
-    let r = recent.check(Target::Latest, TimelineChoice::Latest);
+    let r = recent.check(&Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(
         r.reasons.iter().any(|x| x.contains("can be transient")),
@@ -275,7 +275,7 @@ fn a_gap_stops_time_targets_after_it_and_latest() {
         .expect("an exact suggestion");
     let lsn: Lsn = exact.target.parse().unwrap();
     assert!(
-        c.check(Target::Lsn(lsn), TimelineChoice::Id(exact.timeline))
+        c.check(&Target::Lsn(lsn), TimelineChoice::Id(exact.timeline))
             .recoverable,
         "{exact:?}"
     );
@@ -286,7 +286,7 @@ fn failed_backups_are_never_anchors() {
     let mut s = simple();
     s.backup("20260301T000070", "FAILED", 1, 7, 7, 75, true);
     let c = s.analyse();
-    let r = c.check(Target::Time(at(80)), TimelineChoice::Latest);
+    let r = c.check(&Target::Time(at(80)), TimelineChoice::Latest);
     assert!(r.recoverable);
     assert_eq!(r.backup_id.as_deref(), Some("20260301T000050"));
     assert_eq!(r.cnpg_default_backup_id.as_deref(), Some("20260301T000070"));
@@ -323,7 +323,7 @@ fn done_backup_without_data_or_wal_is_unusable() {
             && ids.contains(&"no-usable-backup"),
         "{ids:?}"
     );
-    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    let r = c.check(&Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(c.windows.is_empty());
 }
@@ -350,15 +350,15 @@ fn failover() -> Synth {
 #[test]
 fn latest_follows_the_history_across_a_failover() {
     let c = failover().analyse();
-    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    let r = c.check(&Target::Latest, TimelineChoice::Latest);
     assert!(r.recoverable, "{r:#?}");
     assert_eq!(r.timeline, Some(2));
     assert_eq!(r.wal_to.as_deref(), Some("000000020000000000000009"));
-    let r = c.check(Target::Time(at(72)), TimelineChoice::Latest);
+    let r = c.check(&Target::Time(at(72)), TimelineChoice::Latest);
     assert!(r.recoverable);
     assert_eq!(r.wal_to.as_deref(), Some("000000020000000000000008"));
     // Timeline 1 alone ends with the off-history segment 6.
-    let r = c.check(Target::Time(at(65)), TimelineChoice::Id(1));
+    let r = c.check(&Target::Time(at(65)), TimelineChoice::Id(1));
     assert!(!r.recoverable, "{r:#?}");
     assert!(c.findings.iter().any(|f| f.id == "timeline-off-history"));
     let t2 = c.windows.iter().find(|w| w.timeline == 2).unwrap();
@@ -371,7 +371,7 @@ fn the_new_timelines_first_segment_is_required() {
     let mut s = failover();
     s.remove_wal(2, 5);
     let c = s.analyse();
-    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    let r = c.check(&Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert_eq!(r.stops_at.as_deref(), Some("000000020000000000000005"));
 }
@@ -382,14 +382,14 @@ fn a_timeline_without_history_makes_latest_unsafe() {
     s.wal(3, 10, 11);
     let c = s.analyse();
     assert!(c.findings.iter().any(|f| f.id == "history-missing"));
-    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    let r = c.check(&Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(
         r.reasons[0].contains("00000003.history is missing"),
         "{:?}",
         r.reasons
     );
-    let r = c.check(Target::Latest, TimelineChoice::Id(2));
+    let r = c.check(&Target::Latest, TimelineChoice::Id(2));
     assert!(r.recoverable, "{r:#?}");
     // CloudNativePG selects only timeline-2 backups for targetTLI 2: the anchor must be pinned.
     assert!(r.requires_backup_id);
@@ -404,7 +404,7 @@ fn backup_on_a_branch_that_latest_does_not_descend_from() {
         .history(3, "1\t0/3000000\tpitr\n")
         .wal(3, 3, 12);
     let c = s.analyse();
-    let r = c.check(Target::Time(at(110)), TimelineChoice::Latest);
+    let r = c.check(&Target::Time(at(110)), TimelineChoice::Latest);
     // Newest candidate (timeline 2) cannot be used with latest=3; the timeline-1 backup can, as 1 is in 3's history.
     assert!(r.recoverable, "{r:#?}");
     assert_eq!(r.backup_id.as_deref(), Some("20260301T000020"));
@@ -415,11 +415,11 @@ fn backup_on_a_branch_that_latest_does_not_descend_from() {
 fn lsn_targets_are_exact() {
     let c = simple().analyse();
     let l = Lsn(SegmentSize::default().start_lsn(6).0 + 5);
-    let r = c.check(Target::Lsn(l), TimelineChoice::Latest);
+    let r = c.check(&Target::Lsn(l), TimelineChoice::Latest);
     assert!(r.recoverable && r.exact);
     assert_eq!(r.wal_to.as_deref(), Some("000000010000000000000006"));
     let far = Lsn(SegmentSize::default().start_lsn(20).0);
-    let r = c.check(Target::Lsn(far), TimelineChoice::Latest);
+    let r = c.check(&Target::Lsn(far), TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(r.reasons[0].contains("past the end"), "{:?}", r.reasons);
 }
@@ -435,7 +435,7 @@ fn unreadable_history_is_never_guessed() {
         }),
     );
     let c = s.analyse();
-    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    let r = c.check(&Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable);
     assert!(
         r.reasons.iter().any(|x| x.contains("could not be read")),
@@ -575,21 +575,24 @@ fn the_old_timelines_partial_ends_a_restore_on_that_timeline() {
     // Timeline 1's last segment survives only as 5.partial (2 forked inside it); with no
     // off-history segment, a restore pinned to timeline 1 replays the partial at the end.
     let c = clean_failover().analyse();
-    let r = c.check(Target::Latest, TimelineChoice::Id(1));
+    let r = c.check(&Target::Latest, TimelineChoice::Id(1));
     assert!(r.recoverable, "{r:#?}");
     assert_eq!(
         r.wal_to.as_deref(),
         Some("000000010000000000000005.partial")
     );
     // The partial was uploaded at minute 51: a time just before it is reachable on timeline 1.
-    let r = c.check(Target::Time(at(50)), TimelineChoice::Id(1));
+    let r = c.check(&Target::Time(at(50)), TimelineChoice::Id(1));
     assert!(r.recoverable, "{r:#?}");
     assert_eq!(
         r.wal_to.as_deref(),
         Some("000000010000000000000005.partial")
     );
     let lsn = Lsn(SegmentSize::default().start_lsn(5).0 + 0x80);
-    assert!(c.check(Target::Lsn(lsn), TimelineChoice::Id(1)).recoverable);
+    assert!(
+        c.check(&Target::Lsn(lsn), TimelineChoice::Id(1))
+            .recoverable
+    );
     let w1 = c.windows.iter().find(|w| w.timeline == 1).unwrap();
     assert_eq!(
         w1.windows[0].end_segment,
@@ -598,7 +601,7 @@ fn the_old_timelines_partial_ends_a_restore_on_that_timeline() {
     assert_eq!(w1.windows[0].end_lsn, Lsn(0x500_0100));
     // On timeline 2 the partial is never used: its own segment 5 is.
     assert_eq!(
-        c.check(Target::Latest, TimelineChoice::Latest)
+        c.check(&Target::Latest, TimelineChoice::Latest)
             .wal_to
             .as_deref(),
         Some("000000020000000000000009")
@@ -616,7 +619,7 @@ fn regression_latest_cannot_reach_a_timeline_behind_a_missing_history_link() {
         .wal(3, 5, 19)
         .backup("20260301T000020", "DONE", 1, 2, 2, 25, true);
     let c = s.analyse();
-    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    let r = c.check(&Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable, "{r:#?}");
     assert!(
         r.reasons[0].contains("00000002.history, a link in its history, is missing"),
@@ -631,25 +634,25 @@ fn regression_latest_cannot_reach_a_timeline_behind_a_missing_history_link() {
         c.findings
     );
     // A time target is judged on the reachable branch, with the caveat and not called exact.
-    let r = c.check(Target::Time(at(35)), TimelineChoice::Latest);
+    let r = c.check(&Target::Time(at(35)), TimelineChoice::Latest);
     assert!(
         r.reasons.iter().any(|x| x.contains("judged on timeline 1")),
         "{r:#?}"
     );
     // Pinning timeline 3 follows its history through the missing link.
-    assert!(c.check(Target::Latest, TimelineChoice::Id(3)).recoverable);
+    assert!(c.check(&Target::Latest, TimelineChoice::Id(3)).recoverable);
 }
 
 #[test]
 fn regression_lsn_past_the_fork_inside_a_partial_is_not_recoverable() {
     let c = clean_failover().analyse();
-    let before = c.check(Target::Lsn(Lsn(0x500_0080)), TimelineChoice::Id(1));
+    let before = c.check(&Target::Lsn(Lsn(0x500_0080)), TimelineChoice::Id(1));
     assert!(before.recoverable, "{before:#?}");
     assert_eq!(
         before.wal_to.as_deref(),
         Some("000000010000000000000005.partial")
     );
-    let after = c.check(Target::Lsn(Lsn(0x580_0000)), TimelineChoice::Id(1));
+    let after = c.check(&Target::Lsn(Lsn(0x580_0000)), TimelineChoice::Id(1));
     assert!(!after.recoverable, "{after:#?}");
     assert!(
         after.reasons[0].contains("holds WAL up to the fork at 0/5000100"),
@@ -664,7 +667,7 @@ fn regression_a_truncated_segment_counts_as_missing() {
     s.remove_wal(1, 7);
     s.obj("wals/0000000100000000/000000010000000000000007", 0, at(70));
     let c = s.analyse();
-    let r = c.check(Target::Latest, TimelineChoice::Latest);
+    let r = c.check(&Target::Latest, TimelineChoice::Latest);
     assert!(!r.recoverable, "{r:#?}");
     assert_eq!(r.stops_at.as_deref(), Some("000000010000000000000007"));
     assert!(
@@ -681,10 +684,10 @@ fn regression_a_backup_on_a_timeline_without_history_is_restorable_on_it() {
     s.wal(2, 1, 9)
         .backup("20260301T000020", "DONE", 2, 2, 2, 25, true);
     let c = s.analyse();
-    assert!(c.check(Target::Latest, TimelineChoice::Latest).recoverable);
-    assert!(c.check(Target::Latest, TimelineChoice::Id(2)).recoverable);
+    assert!(c.check(&Target::Latest, TimelineChoice::Latest).recoverable);
+    assert!(c.check(&Target::Latest, TimelineChoice::Id(2)).recoverable);
     assert!(
-        c.check(Target::Time(at(50)), TimelineChoice::Latest)
+        c.check(&Target::Time(at(50)), TimelineChoice::Latest)
             .recoverable
     );
     assert!(c.findings.iter().any(|f| f.id == "history-missing"));
@@ -696,7 +699,7 @@ fn regression_lsn_target_with_the_next_segment_missing_is_not_exact() {
     s.remove_wal(1, 7);
     let c = s.analyse();
     let r = c.check(
-        Target::Lsn(Lsn(SegmentSize::default().start_lsn(6).0 + 0x10)),
+        &Target::Lsn(Lsn(SegmentSize::default().start_lsn(6).0 + 0x10)),
         TimelineChoice::Latest,
     );
     assert!(r.recoverable);

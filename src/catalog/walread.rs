@@ -9,7 +9,7 @@
 //! is checked: a record that does not check is where the valid WAL ends.
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::wal::Lsn;
 
@@ -41,13 +41,14 @@ pub enum WalError {
 }
 
 /// A transaction's end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct XactEnd {
     /// Where the record starts.
     pub lsn: Lsn,
     /// Where it ends (what `recovery_target_lsn` must pass to include it).
     pub end_lsn: Lsn,
-    /// The transaction (0 when the record does not say, as for COMMIT PREPARED).
+    /// The transaction: the record's own xid, or for COMMIT/ROLLBACK PREPARED the
+    /// prepared transaction's (what `recovery_target_xid` is compared with).
     pub xid: u32,
     /// The commit or abort time PostgreSQL recorded.
     pub time: DateTime<Utc>,
@@ -58,7 +59,7 @@ pub struct XactEnd {
 }
 
 /// A named restore point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestorePoint {
     /// Where the record starts.
     pub lsn: Lsn,
@@ -69,7 +70,7 @@ pub struct RestorePoint {
 }
 
 /// Where the valid WAL of a segment ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SegmentEnd {
     /// An `XLOG_SWITCH` record: the rest of the segment is unused.
@@ -81,7 +82,7 @@ pub enum SegmentEnd {
 }
 
 /// What one segment holds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentRecords {
     /// PostgreSQL major version of the page format.
     pub pg_major: u32,
@@ -99,12 +100,122 @@ pub struct SegmentRecords {
     pub restore_points: Vec<RestorePoint>,
     /// End-of-recovery records (a promotion): the new and the previous timeline.
     pub end_of_recovery: Vec<(Lsn, u32, u32)>,
+    /// Where the last record read whole starts.
+    pub last_record_lsn: Option<Lsn>,
     /// The end of the last record read whole.
     pub end_lsn: Lsn,
     /// How the segment ends.
     pub end: SegmentEnd,
     /// Bytes at the start that continue a record from the previous segment.
     pub continued_bytes: u32,
+    /// Whether the record those bytes finish was read, with the previous segment's tail.
+    #[serde(default)]
+    pub continued_read: bool,
+    /// The record that goes on in the next segment, when it does.
+    pub tail: Option<Tail>,
+    /// The bytes that finish the previous segment's last record (up to
+    /// [`TAIL_KEEP`]), for [`join_tail`].
+    #[serde(default, with = "hex_bytes")]
+    pub head: Vec<u8>,
+    /// Where those bytes end.
+    #[serde(default)]
+    pub head_end: Option<Lsn>,
+}
+
+impl Tail {
+    /// Whether the record can be one this reader extracts (a transaction's
+    /// end or a restore point): its resource manager is in the header.
+    #[must_use]
+    pub fn may_matter(&self) -> bool {
+        self.bytes
+            .get(17)
+            .is_some_and(|&rm| rm == RM_XACT_ID || rm == RM_XLOG_ID)
+    }
+}
+
+/// The record `tail` began, finished by the first bytes of `next` (the
+/// segment after it): what it holds, as a segment of one record. `None`
+/// when they do not make one whole, checked record.
+#[must_use]
+pub fn join_tail(tail: &Tail, next: &SegmentRecords) -> Option<SegmentRecords> {
+    if tail.bytes.is_empty()
+        || next.head.len() != next.continued_bytes as usize
+        || tail.bytes.len() + next.head.len() != tail.total as usize
+    {
+        return None;
+    }
+    let mut rec = tail.bytes.clone();
+    rec.extend_from_slice(&next.head);
+    if !crc_ok(&rec) {
+        return None;
+    }
+    let mut out = SegmentRecords {
+        pg_major: next.pg_major,
+        system_id: next.system_id,
+        timeline: next.timeline,
+        start: tail.lsn,
+        records: 0,
+        xacts: Vec::new(),
+        restore_points: Vec::new(),
+        end_of_recovery: Vec::new(),
+        last_record_lsn: None,
+        end_lsn: tail.lsn,
+        end: SegmentEnd::Invalid,
+        continued_bytes: 0,
+        continued_read: false,
+        tail: None,
+        head: Vec::new(),
+        head_end: None,
+    };
+    decode(&mut out, &rec, tail.lsn, next.head_end?, next.pg_major);
+    Some(out)
+}
+
+/// The first part of a record that continues in the next segment: what
+/// [`read_segment_after`] needs to read it whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tail {
+    /// Where the record starts.
+    pub lsn: Lsn,
+    /// Its whole length.
+    pub total: u32,
+    /// The bytes in this segment, page headers taken out; empty when the
+    /// record is too long to keep ([`TAIL_KEEP`]): such a record is never a
+    /// commit, an abort or a restore point.
+    #[serde(with = "hex_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+/// Records longer than this are not carried into the next segment. Commit and
+/// abort records are a few dozen bytes, unless they list thousands of
+/// subtransactions, dropped relations or invalidations.
+pub const TAIL_KEEP: usize = 64 * 1024;
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(b.len() * 2);
+        for x in b {
+            let _ = write!(out, "{x:02x}");
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd hex length"));
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| {
+                u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16)
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
 }
 
 const XLP_FIRST_IS_CONTRECORD: u16 = 0x0001;
@@ -213,8 +324,20 @@ impl Payload {
     }
 }
 
-/// Reads `segment` (its bytes, decompressed), which starts at `start`.
+/// Reads `segment` (its bytes, decompressed), which starts at `start`. A
+/// record that began in the previous segment is skipped: see
+/// [`read_segment_after`].
 pub fn read_segment(segment: &[u8], start: Lsn) -> Result<SegmentRecords, WalError> {
+    read_segment_after(segment, start, None)
+}
+
+/// Reads `segment` like [`read_segment`]; with the previous segment's
+/// [`Tail`], the record that continues into this segment is read whole too.
+pub fn read_segment_after(
+    segment: &[u8],
+    start: Lsn,
+    previous: Option<&Tail>,
+) -> Result<SegmentRecords, WalError> {
     if segment.len() < LONG_HEADER {
         return Err(WalError::TooShort(segment.len()));
     }
@@ -281,6 +404,7 @@ pub fn read_segment(segment: &[u8], start: Lsn) -> Result<SegmentRecords, WalErr
             .push((payload.bytes.len(), page_lsn + header as u64));
         payload.bytes.extend_from_slice(&page[header..]);
     }
+    let whole = payload.pages.len() * page_size == seg_size;
     let mut out = SegmentRecords {
         pg_major,
         system_id,
@@ -290,103 +414,203 @@ pub fn read_segment(segment: &[u8], start: Lsn) -> Result<SegmentRecords, WalErr
         xacts: Vec::new(),
         restore_points: Vec::new(),
         end_of_recovery: Vec::new(),
+        last_record_lsn: None,
         end_lsn: start,
         end: SegmentEnd::Invalid,
         continued_bytes,
+        continued_read: false,
+        tail: None,
+        head: Vec::new(),
+        head_end: None,
     };
-    // The first record starts after what continues from the previous segment.
-    let mut at = align8(continued_bytes as usize);
     let b = &payload.bytes;
+    // The record the previous segment began, finished by this one's first bytes.
+    let cont = continued_bytes as usize;
+    if cont > 0 && cont <= b.len() {
+        out.head_end = Some(Lsn(payload.lsn(cont - 1).0 + 1));
+        if cont <= TAIL_KEEP {
+            out.head = b[..cont].to_vec();
+        }
+    }
+    if let Some(prev) = previous
+        && cont > 0
+        && !prev.bytes.is_empty()
+        && prev.bytes.len() + cont == prev.total as usize
+        && cont <= b.len()
+    {
+        let mut rec = prev.bytes.clone();
+        rec.extend_from_slice(&b[..cont]);
+        if crc_ok(&rec) {
+            let end = payload.lsn(cont - 1).0 + 1;
+            out.continued_read = true;
+            if decode(&mut out, &rec, prev.lsn, Lsn(end), pg_major) {
+                return Ok(out);
+            }
+        }
+    }
+    // The first record starts after what continues from the previous segment.
+    let mut at = align8(cont);
     loop {
         if at + 4 > b.len() {
-            if payload.pages.len() * page_size == seg_size {
+            if whole {
                 out.end = SegmentEnd::ContinuesInNext;
             }
             break;
         }
         let tot_len = u32_at(b, at).unwrap_or(0) as usize;
-        if tot_len == 0 {
-            break;
-        }
         if tot_len < RECORD_HEADER {
             break;
         }
         if at + tot_len > b.len() {
             // Past the last valid page: the record goes on in the next
             // segment only when every page of this one was read.
-            if payload.pages.len() * page_size == seg_size {
+            if whole {
                 out.end = SegmentEnd::ContinuesInNext;
+                out.tail = Some(Tail {
+                    lsn: payload.lsn(at),
+                    total: u32::try_from(tot_len).unwrap_or(u32::MAX),
+                    bytes: if tot_len <= TAIL_KEEP {
+                        b[at..].to_vec()
+                    } else {
+                        Vec::new()
+                    },
+                });
             }
             break;
         }
         let rec = &b[at..at + tot_len];
-        let crc = crc32c_update(!0, &rec[RECORD_HEADER..]);
-        let crc = !crc32c_update(crc, &rec[..20]);
-        if crc != u32_at(rec, 20).unwrap_or(0) {
+        if !crc_ok(rec) {
             break;
         }
         let lsn = payload.lsn(at);
         let end = payload.lsn(at + tot_len - 1).0 + 1;
-        out.records += 1;
-        out.end_lsn = Lsn(end);
-        let rmid = rec[17];
-        let info = rec[16];
-        let xid = u32_at(rec, 4).unwrap_or(0);
-        let main = main_data(rec, pg_major);
-        match (rmid, info & 0xF0) {
-            (RM_XLOG_ID, XLOG_SWITCH) => {
-                out.end = SegmentEnd::Switch;
-                break;
-            }
-            (RM_XLOG_ID, XLOG_RESTORE_POINT) => {
-                if let Some(m) = main
-                    && let Some(time) = i64_at(m, 0).and_then(pg_time)
-                {
-                    let name = m.get(8..).unwrap_or_default();
-                    let name = name.split(|c| *c == 0).next().unwrap_or_default();
-                    out.restore_points.push(RestorePoint {
-                        lsn,
-                        name: String::from_utf8_lossy(name).into_owned(),
-                        time,
-                    });
-                }
-            }
-            (RM_XLOG_ID, XLOG_END_OF_RECOVERY) => {
-                if let Some(m) = main {
-                    out.end_of_recovery.push((
-                        lsn,
-                        u32_at(m, 8).unwrap_or(0),
-                        u32_at(m, 12).unwrap_or(0),
-                    ));
-                }
-            }
-            (RM_XACT_ID, _) => {
-                let op = info & XLOG_XACT_OPMASK;
-                let kind = match op {
-                    XLOG_XACT_COMMIT => Some((true, false)),
-                    XLOG_XACT_ABORT => Some((false, false)),
-                    XLOG_XACT_COMMIT_PREPARED => Some((true, true)),
-                    XLOG_XACT_ABORT_PREPARED => Some((false, true)),
-                    _ => None,
-                };
-                if let (Some((committed, prepared)), Some(m)) = (kind, main)
-                    && let Some(time) = i64_at(m, 0).and_then(pg_time)
-                {
-                    out.xacts.push(XactEnd {
-                        lsn,
-                        end_lsn: Lsn(end),
-                        xid,
-                        time,
-                        committed,
-                        prepared,
-                    });
-                }
-            }
-            _ => {}
+        if decode(&mut out, rec, lsn, Lsn(end), pg_major) {
+            break;
         }
         at = align8(at + tot_len);
     }
     Ok(out)
+}
+
+/// Whether a whole record's CRC-32C checks: the data first, then the header
+/// up to the CRC field.
+fn crc_ok(rec: &[u8]) -> bool {
+    let crc = crc32c_update(!0, &rec[RECORD_HEADER..]);
+    let crc = !crc32c_update(crc, &rec[..20]);
+    crc == u32_at(rec, 20).unwrap_or(0)
+}
+
+/// Takes one whole, checked record into `out`; true when it ends the segment
+/// (a switch).
+fn decode(out: &mut SegmentRecords, rec: &[u8], lsn: Lsn, end: Lsn, pg_major: u32) -> bool {
+    out.records += 1;
+    out.last_record_lsn = Some(lsn);
+    out.end_lsn = end;
+    let rmid = rec[17];
+    let info = rec[16];
+    let xid = u32_at(rec, 4).unwrap_or(0);
+    let main = main_data(rec, pg_major);
+    match (rmid, info & 0xF0) {
+        (RM_XLOG_ID, XLOG_SWITCH) => {
+            out.end = SegmentEnd::Switch;
+            return true;
+        }
+        (RM_XLOG_ID, XLOG_RESTORE_POINT) => {
+            if let Some(m) = main
+                && let Some(time) = i64_at(m, 0).and_then(pg_time)
+            {
+                let name = m.get(8..).unwrap_or_default();
+                let name = name.split(|c| *c == 0).next().unwrap_or_default();
+                out.restore_points.push(RestorePoint {
+                    lsn,
+                    name: String::from_utf8_lossy(name).into_owned(),
+                    time,
+                });
+            }
+        }
+        (RM_XLOG_ID, XLOG_END_OF_RECOVERY) => {
+            if let Some(m) = main {
+                out.end_of_recovery.push((
+                    lsn,
+                    u32_at(m, 8).unwrap_or(0),
+                    u32_at(m, 12).unwrap_or(0),
+                ));
+            }
+        }
+        (RM_XACT_ID, _) => {
+            let op = info & XLOG_XACT_OPMASK;
+            let kind = match op {
+                XLOG_XACT_COMMIT => Some((true, false)),
+                XLOG_XACT_ABORT => Some((false, false)),
+                XLOG_XACT_COMMIT_PREPARED => Some((true, true)),
+                XLOG_XACT_ABORT_PREPARED => Some((false, true)),
+                _ => None,
+            };
+            if let (Some((committed, prepared)), Some(m)) = (kind, main)
+                && let Some(time) = i64_at(m, 0).and_then(pg_time)
+            {
+                let xid = if prepared {
+                    twophase_xid(m, info, committed, pg_major).unwrap_or(0)
+                } else {
+                    xid
+                };
+                out.xacts.push(XactEnd {
+                    lsn,
+                    end_lsn: end,
+                    xid,
+                    time,
+                    committed,
+                    prepared,
+                });
+            }
+        }
+        _ => {}
+    }
+    false
+}
+
+const XLOG_XACT_HAS_INFO: u8 = 0x80;
+const XINFO_HAS_DBINFO: u32 = 1;
+const XINFO_HAS_SUBXACTS: u32 = 1 << 1;
+const XINFO_HAS_RELFILES: u32 = 1 << 2;
+const XINFO_HAS_INVALS: u32 = 1 << 3;
+const XINFO_HAS_TWOPHASE: u32 = 1 << 4;
+const XINFO_HAS_DROPPED_STATS: u32 = 1 << 8;
+
+/// The prepared transaction's xid in a COMMIT/ROLLBACK PREPARED record: after
+/// the time, the optional parts in the order `ParseCommitRecord` and
+/// `ParseAbortRecord` read them (an abort has no invalidations; dropped
+/// statistics exist from PostgreSQL 15).
+fn twophase_xid(m: &[u8], info: u8, commit: bool, pg_major: u32) -> Option<u32> {
+    if info & XLOG_XACT_HAS_INFO == 0 {
+        return None;
+    }
+    let xinfo = u32_at(m, 8)?;
+    let mut at = 12usize;
+    let counted = |at: &mut usize, item: usize| -> Option<()> {
+        let n = u32_at(m, *at)? as usize;
+        *at = at.checked_add(4)?.checked_add(n.checked_mul(item)?)?;
+        Some(())
+    };
+    if xinfo & XINFO_HAS_DBINFO != 0 {
+        at += 8;
+    }
+    if xinfo & XINFO_HAS_SUBXACTS != 0 {
+        counted(&mut at, 4)?;
+    }
+    if xinfo & XINFO_HAS_RELFILES != 0 {
+        counted(&mut at, 12)?;
+    }
+    if pg_major >= 15 && xinfo & XINFO_HAS_DROPPED_STATS != 0 {
+        counted(&mut at, 12)?;
+    }
+    if commit && xinfo & XINFO_HAS_INVALS != 0 {
+        counted(&mut at, 16)?;
+    }
+    if xinfo & XINFO_HAS_TWOPHASE == 0 {
+        return None;
+    }
+    u32_at(m, at)
 }
 
 fn align8(n: usize) -> usize {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::catalog::analysis::{AnalysisOptions, Backup, Catalog, Gap, Timeline, TimelineWindows};
+use crate::catalog::exact::ExactOptions;
 use crate::catalog::findings::{Finding, Severity};
 use crate::catalog::listing::CatalogInput;
 use crate::catalog::retention::{self, Policy};
@@ -14,6 +15,7 @@ use crate::cli::{CatalogArgs, CatalogCommand, GlobalArgs, OutputFormat};
 use crate::exit::{FINDINGS, Failure, OK};
 use crate::output::{Printer, text};
 use crate::store::read::DiscoverError;
+use crate::store::walfetch::WalSource;
 use crate::store::{Location, Provider, Store, StoreOptions};
 
 /// Version tag of the JSON documents.
@@ -53,7 +55,7 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
                     Failure::usage(format!("--timeline `{n}` is not a timeline; expected `latest` or a number from 1"), Some("`current` is not supported: CloudNativePG finds no backup with it".to_owned()))
                 })?),
             };
-            if let (Target::Time(t), Some(resolved)) = (target.0, &target.1)
+            if let (&Target::Time(t), Some(resolved)) = (&target.0, &target.1)
                 && !resolved.explicit_offset
                 && p.format == OutputFormat::Text
             {
@@ -64,7 +66,23 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
                 ));
             }
             let loaded = load(&a.catalog, zone, p).await?;
-            let report = loaded.catalog.check(target.0, timeline);
+            let report = if a.catalog.no_wal {
+                loaded.catalog.check(&target.0, timeline)
+            } else {
+                let source = WalSource::new(&loaded.store, &loaded.catalog.server, &loaded.catalog);
+                let started = std::time::Instant::now();
+                let (report, reads) = source
+                    .check(&target.0, timeline, &exact_options(&a.catalog))
+                    .await;
+                if !reads.is_empty() {
+                    p.info(&format!(
+                        "read {} WAL segment(s) in {:.2?}",
+                        reads.len(),
+                        started.elapsed()
+                    ));
+                }
+                report
+            };
             if p.format == OutputFormat::Json {
                 p.json(&loaded.envelope(&report));
             } else {
@@ -97,13 +115,26 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
     }
 }
 
-/// Parses `--to`: `latest`, an LSN, or a time.
+/// How far the WAL is read for a verdict.
+fn exact_options(a: &CatalogArgs) -> ExactOptions {
+    ExactOptions {
+        scan_limit: a.wal_scan_limit as usize,
+        ..ExactOptions::default()
+    }
+}
+
+/// Parses `--to`: `latest`, an LSN, `xid:N`, `name:NAME`, or a time.
 fn parse_check_target(
     s: &str,
     zone: Zone,
 ) -> Result<(Target, Option<crate::catalog::time::ResolvedTime>), Failure> {
     if s.eq_ignore_ascii_case("latest") {
         return Ok((Target::Latest, None));
+    }
+    if let Some(t) = Target::parse_wal_placed(s) {
+        return t
+            .map(|t| (t, None))
+            .map_err(|e| Failure::usage(format!("--to: {e}"), None));
     }
     if s.contains('/') && !s.contains('-') {
         return s
@@ -113,7 +144,7 @@ fn parse_check_target(
     }
     parse_target(s, zone)
         .map(|r| (Target::Time(r.utc()), Some(r)))
-        .map_err(|e| Failure::usage(format!("--to: {e}"), Some("examples: 2024-05-01T10:00:00Z, '2024-05-01 10:00' (read in --tz), 0/3000028, latest".to_owned())))
+        .map_err(|e| Failure::usage(format!("--to: {e}"), Some("examples: 2024-05-01T10:00:00Z, '2024-05-01 10:00' (read in --tz), 0/3000028, xid:7421, name:before-migration, latest".to_owned())))
 }
 
 /// A read and analysed catalog.
@@ -128,6 +159,8 @@ pub struct Loaded {
     pub layout_findings: Vec<Finding>,
     /// "Now".
     pub now: DateTime<Utc>,
+    /// The store it was read from.
+    pub store: Store,
 }
 
 /// The server folder under the store's destination, as a command failure.
@@ -211,6 +244,7 @@ pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Fa
         catalog,
         layout_findings: discovered.findings,
         now,
+        store,
     })
 }
 

@@ -458,6 +458,8 @@ impl BackupRun<'_> {
             concurrency: self.s.concurrency,
             list_strategy: "auto".to_owned(),
             now: None,
+            no_wal: true,
+            wal_scan_limit: 64,
             s3_keys: self.secret_keys(&db, &c.credentials).await,
         };
         let quiet = Printer::new(OutputFormat::Json, crate::cli::ColorChoice::Never, 0);

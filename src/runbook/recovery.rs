@@ -84,6 +84,8 @@ pub struct RecoveryRun<'p> {
     printer: &'p Printer,
     source: Option<Database>,
     loaded: Option<Loaded>,
+    /// The verdict for the target, with the WAL read where it needs it.
+    exact: Option<CheckReport>,
     report: Option<CheckReport>,
     changes: Option<ChangeSet>,
     catalog_unreadable: Option<String>,
@@ -125,6 +127,7 @@ impl<'p> RecoveryRun<'p> {
             printer,
             source: None,
             loaded: None,
+            exact: None,
             report: None,
             changes: None,
             catalog_unreadable: None,
@@ -216,7 +219,10 @@ impl Runbook for RecoveryRun<'_> {
                         Some("pass a past time, an LSN, or latest".to_owned()),
                     ));
                 }
-                let report = loaded.catalog.check(self.s.target, self.s.timeline);
+                let report = self
+                    .exact
+                    .clone()
+                    .unwrap_or_else(|| loaded.catalog.check(&self.s.target, self.s.timeline));
                 let refusal = if report.recoverable {
                     unproven_edge(&report, loaded).or_else(|| {
                         self.source
@@ -670,6 +676,8 @@ impl RecoveryRun<'_> {
             concurrency: self.s.concurrency,
             list_strategy: "auto".to_owned(),
             now: self.s.now.clone(),
+            no_wal: false,
+            wal_scan_limit: 64,
             s3_keys: None,
         }
     }
@@ -712,6 +720,19 @@ impl RecoveryRun<'_> {
                     "gaps": cat.gaps.len(),
                     "objects": loaded.input.listing.len(),
                 }));
+                // The verdict, read from the WAL where the target needs it.
+                let (exact, _) = crate::store::walfetch::WalSource::new(
+                    &loaded.store,
+                    &loaded.catalog.server,
+                    &loaded.catalog,
+                )
+                .check(
+                    &self.s.target,
+                    self.s.timeline,
+                    &crate::catalog::exact::ExactOptions::default(),
+                )
+                .await;
+                self.exact = Some(exact);
                 self.loaded = Some(loaded);
                 Ok(StepOutcome {
                     summary,
@@ -1506,6 +1527,43 @@ pub fn target_for(
             "latest".into(),
             "latest".into(),
         ));
+    }
+    if let Some(t) = CatalogTarget::parse_wal_placed(to) {
+        let t = t.map_err(|e| Failure::usage(format!("--to: {e}"), None))?;
+        return Ok(match &t {
+            CatalogTarget::Xid(x) => (
+                t.clone(),
+                RenderTarget::Xid(x.to_string()),
+                format!("transaction {x}"),
+                format!("xid-{x}"),
+            ),
+            CatalogTarget::Name(n) => {
+                // A label for the Cluster name: lowercase letters, digits and '-'.
+                let mut label: String = n
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() {
+                            c.to_ascii_lowercase()
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                label.truncate(20);
+                let label = label.trim_matches('-').to_owned();
+                (
+                    t.clone(),
+                    RenderTarget::Name(n.clone()),
+                    format!("restore point {n}"),
+                    if label.is_empty() {
+                        "name".to_owned()
+                    } else {
+                        format!("rp-{label}")
+                    },
+                )
+            }
+            _ => unreachable!("parse_wal_placed returns xid and name targets only"),
+        });
     }
     if to.contains('/') && !to.contains('-') {
         let lsn: crate::catalog::wal::Lsn = to

@@ -12,6 +12,7 @@ pub mod gcs_json;
 pub mod list;
 pub mod location;
 pub mod read;
+pub mod walfetch;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

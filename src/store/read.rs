@@ -308,9 +308,9 @@ pub enum WalFetchError {
 }
 
 /// The largest compressed segment object read (a 1 GiB segment barely compresses).
-const MAX_WAL_OBJECT_BYTES: u64 = 1 << 30;
+pub(crate) const MAX_WAL_OBJECT_BYTES: u64 = 1 << 30;
 /// The largest WAL segment PostgreSQL allows.
-const MAX_WAL_SEGMENT_BYTES: u64 = 1 << 30;
+pub(crate) const MAX_WAL_SEGMENT_BYTES: u64 = 1 << 30;
 
 impl Store {
     /// Reads archived segment `segment` of `server` (the whole segment, or

@@ -1,0 +1,1131 @@
+//! Exact verdicts from the archived WAL itself.
+//!
+//! The catalog alone places a time target only by upload times, and cannot
+//! place a transaction or a restore point at all. This module decides which
+//! segments a question needs, and turns what they hold into the verdict
+//! PostgreSQL would reach. It does no IO: [`check`] answers either
+//! [`Step::Need`] (read these segments, then ask again with them in
+//! [`WalReads`]) or [`Step::Done`].
+//!
+//! PostgreSQL's rules, as `recoveryStopsBefore`/`recoveryStopsAfter` apply
+//! them (inclusive targets, CloudNativePG's default):
+//! - a time target stops *before* the first commit or abort whose time is
+//!   later than the target; with none in the WAL a restore replays, recovery
+//!   fails ("recovery ended before configured recovery target was reached");
+//! - an xid target stops *after* that transaction's commit or abort record;
+//! - a name target stops *after* the first restore point of that name;
+//! - an LSN target stops *after* the first record that starts at or after it;
+//! - a stop found before the backup is consistent is fatal ("requested
+//!   recovery stop point is before consistent recovery point").
+//!
+//! Commit times come from the database's clock and upload times from the
+//! store's; a segment uploaded well before the target is assumed to hold no
+//! commit after it. The margin is [`ExactOptions::skew`], widened by any skew
+//! the segments read show (a commit later than its segment's upload).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::analysis::{Backup, Catalog, Window};
+use super::history::Lineage;
+use super::target::{CheckReport, Suggestion, Target, TimelineChoice};
+use super::time::format_utc;
+use super::wal::{Lsn, SegmentId};
+use super::walindex::WalkEnd;
+use super::walread::{RestorePoint, SegmentEnd, SegmentRecords, XactEnd, join_tail};
+
+/// Segments read so far, by segment. `Err` holds why one could not be read.
+#[derive(Debug, Default, Clone)]
+pub struct WalReads {
+    segments: HashMap<SegmentId, Result<Arc<SegmentRecords>, String>>,
+}
+
+impl WalReads {
+    /// Records what reading `id` gave.
+    pub fn insert(&mut self, id: SegmentId, read: Result<Arc<SegmentRecords>, String>) {
+        self.segments.insert(id, read);
+    }
+
+    /// What reading `id` gave, if it was read.
+    #[must_use]
+    pub fn get(&self, id: SegmentId) -> Option<&Result<Arc<SegmentRecords>, String>> {
+        self.segments.get(&id)
+    }
+
+    /// How many segments were read (or tried).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Whether nothing was read.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+}
+
+/// How far to read.
+#[derive(Debug, Clone, Copy)]
+pub struct ExactOptions {
+    /// Most segments one search reads before it gives up and says so.
+    pub scan_limit: usize,
+    /// Segments asked for at once.
+    pub batch: usize,
+    /// How far the database's clock may run ahead of the store's.
+    pub skew: Duration,
+}
+
+impl Default for ExactOptions {
+    fn default() -> Self {
+        ExactOptions {
+            scan_limit: 64,
+            batch: 4,
+            skew: Duration::seconds(60),
+        }
+    }
+}
+
+/// The answer of [`check`] so far.
+#[derive(Debug)]
+pub enum Step {
+    /// Read these segments (in this order), then ask again.
+    Need(Vec<SegmentId>),
+    /// The verdict.
+    Done(Box<CheckReport>),
+}
+
+/// One record, as the WAL holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordRef {
+    /// `commit`, `abort`, `commit-prepared`, `abort-prepared` or `restore-point`.
+    pub kind: &'static str,
+    /// Where it starts.
+    pub lsn: Lsn,
+    /// Where it ends (restore points: not recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_lsn: Option<Lsn>,
+    /// The transaction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xid: Option<u32>,
+    /// The restore point's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its time, as the database recorded it.
+    pub time: DateTime<Utc>,
+    /// The segment it starts in.
+    pub segment: String,
+}
+
+impl RecordRef {
+    fn xact(x: &XactEnd, segment: String) -> RecordRef {
+        RecordRef {
+            kind: match (x.committed, x.prepared) {
+                (true, false) => "commit",
+                (false, false) => "abort",
+                (true, true) => "commit-prepared",
+                (false, true) => "abort-prepared",
+            },
+            lsn: x.lsn,
+            end_lsn: Some(x.end_lsn),
+            xid: Some(x.xid),
+            name: None,
+            time: x.time,
+            segment,
+        }
+    }
+
+    fn restore_point(r: &RestorePoint, segment: String) -> RecordRef {
+        RecordRef {
+            kind: "restore-point",
+            lsn: r.lsn,
+            end_lsn: None,
+            xid: None,
+            name: Some(r.name.clone()),
+            time: r.time,
+            segment,
+        }
+    }
+
+    /// `transaction 812 (commit at 2026-…, 0/3000110)`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match (&self.name, self.xid) {
+            (Some(n), _) => format!(
+                "restore point `{n}` (created {}, at {} in {})",
+                format_utc(self.time),
+                self.lsn,
+                self.segment
+            ),
+            (None, Some(x)) => format!(
+                "transaction {x} ({} at {}, record at {} in {})",
+                self.kind,
+                format_utc(self.time),
+                self.lsn,
+                self.segment
+            ),
+            (None, None) => format!("record at {}", self.lsn),
+        }
+    }
+}
+
+/// A segment that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnreadSegment {
+    /// Its name.
+    pub segment: String,
+    /// Why.
+    pub error: String,
+}
+
+/// What the WAL showed for a verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WalEvidence {
+    /// Segments whose records were read for this verdict.
+    pub segments_read: usize,
+    /// The record recovery stops at: before it for a time target, after it
+    /// for an xid, name or LSN target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<RecordRef>,
+    /// The last transaction to end in the WAL the restore replays (when read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_transaction: Option<RecordRef>,
+    /// The latest time target that is reachable: just before `last_transaction`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_time_target: Option<DateTime<Utc>>,
+    /// Segments that could not be read: the verdict fell back to the catalog's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<UnreadSegment>,
+}
+
+/// The WAL a restore from one backup replays: the segments from the backup's
+/// start up to the end of the unbroken stretch after it.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayPath {
+    lineage: Lineage,
+    /// First segment.
+    first: u64,
+    /// Last segment of the unbroken stretch.
+    last: u64,
+    /// Where the backup is consistent.
+    consistent: Lsn,
+    /// Where the backup starts.
+    begin: Lsn,
+    /// The stretch ends at a missing segment (with more WAL after it, or none).
+    missing: Option<SegmentId>,
+    /// The stretch ends with a `.partial` file.
+    partial_tail: bool,
+}
+
+impl ReplayPath {
+    fn id(&self, cat: &Catalog, segno: u64) -> SegmentId {
+        SegmentId {
+            tli: self.lineage.tli_for_segno(cat.segment_size, segno),
+            segno,
+        }
+    }
+
+    fn tli(&self) -> u32 {
+        self.lineage.target()
+    }
+}
+
+impl Catalog {
+    /// The WAL a restore from `b` replays towards the requested timeline.
+    pub(crate) fn replay_path(&self, b: &Backup, tl: TimelineChoice) -> Option<ReplayPath> {
+        let lineage = self.lineage_for(b, tl).ok()?;
+        Self::backup_on_lineage(b, &lineage).ok()?;
+        let (begin, consistent) = (b.begin_lsn?, b.end_lsn?);
+        let first = self.segment_size.segno(begin);
+        let walk = self.wal.walk(&lineage, first, None);
+        let last = walk.last?.segno;
+        if last < self.segment_size.segno(consistent) {
+            return None;
+        }
+        let missing = match walk.end {
+            WalkEnd::Missing { missing, .. } => Some(missing),
+            _ => None,
+        };
+        Some(ReplayPath {
+            lineage,
+            first,
+            last,
+            consistent,
+            begin,
+            missing,
+            partial_tail: walk.partial_tail,
+        })
+    }
+}
+
+/// A segment's records as a search sees them: with the record that starts
+/// in it and finishes in the next one.
+struct View {
+    xacts: Vec<XactEnd>,
+    restore_points: Vec<RestorePoint>,
+    last_record_lsn: Option<Lsn>,
+    end_lsn: Lsn,
+    end: SegmentEnd,
+}
+
+enum Seen {
+    Ready(View),
+    Pending,
+    Failed,
+}
+
+struct Ctx<'a> {
+    cat: &'a Catalog,
+    reads: &'a WalReads,
+    o: &'a ExactOptions,
+    need: Vec<SegmentId>,
+    used: std::collections::HashSet<SegmentId>,
+    unreadable: Vec<UnreadSegment>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(cat: &'a Catalog, reads: &'a WalReads, o: &'a ExactOptions) -> Ctx<'a> {
+        Ctx {
+            cat,
+            reads,
+            o,
+            need: Vec::new(),
+            used: std::collections::HashSet::new(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    fn name(&self, id: SegmentId) -> String {
+        self.cat.wal.name(id)
+    }
+
+    fn archived(&self, id: SegmentId) -> bool {
+        self.cat.wal.has(id)
+            || self
+                .cat
+                .wal
+                .timeline(id.tli)
+                .is_some_and(|t| t.partial(id.segno).is_some())
+    }
+
+    fn ask(&mut self, id: SegmentId) {
+        if !self.need.contains(&id) {
+            self.need.push(id);
+        }
+    }
+
+    /// The records of `id`; `next` is the segment PostgreSQL reads after it.
+    fn view(&mut self, id: SegmentId, next: SegmentId) -> Seen {
+        let r = match self.reads.get(id) {
+            None => {
+                self.ask(id);
+                return Seen::Pending;
+            }
+            Some(Err(e)) => {
+                let seg = self.name(id);
+                if !self.unreadable.iter().any(|u| u.segment == seg) {
+                    self.unreadable.push(UnreadSegment {
+                        segment: seg,
+                        error: e.clone(),
+                    });
+                }
+                return Seen::Failed;
+            }
+            Some(Ok(r)) => Arc::clone(r),
+        };
+        let mut v = View {
+            xacts: r.xacts.clone(),
+            restore_points: r.restore_points.clone(),
+            last_record_lsn: r.last_record_lsn,
+            end_lsn: r.end_lsn,
+            end: r.end,
+        };
+        if let Some(tail) = r.tail.as_ref().filter(|t| t.may_matter())
+            && self.archived(next)
+        {
+            match self.reads.get(next) {
+                None => {
+                    self.ask(next);
+                    return Seen::Pending;
+                }
+                Some(Ok(n)) => {
+                    if let Some(j) = join_tail(tail, n) {
+                        v.xacts.extend(j.xacts);
+                        v.restore_points.extend(j.restore_points);
+                        v.last_record_lsn = j.last_record_lsn.or(v.last_record_lsn);
+                        v.end_lsn = j.end_lsn.max(v.end_lsn);
+                    }
+                }
+                // The next one is unreadable: this one's records stand as read.
+                Some(Err(_)) => {}
+            }
+        }
+        self.used.insert(id);
+        Seen::Ready(v)
+    }
+
+    fn evidence(&self) -> WalEvidence {
+        WalEvidence {
+            segments_read: self.used.len(),
+            unreadable: self.unreadable.clone(),
+            ..WalEvidence::default()
+        }
+    }
+
+    /// The first transaction end with a time after `t`, at or after `from`
+    /// (by LSN), scanning segments `start..=path.last`.
+    fn first_after(&mut self, path: &ReplayPath, start: u64, t: DateTime<Utc>, from: Lsn) -> Scan {
+        let mut pending = 0usize;
+        for (n, segno) in (start..=path.last).enumerate() {
+            if n >= self.o.scan_limit && pending == 0 {
+                return Scan::Limit(segno);
+            }
+            let id = path.id(self.cat, segno);
+            match self.view(id, path.id(self.cat, segno + 1)) {
+                Seen::Pending => {
+                    pending += 1;
+                    if pending >= self.o.batch {
+                        return Scan::Pending;
+                    }
+                }
+                Seen::Failed if pending == 0 => return Scan::Failed(id),
+                Seen::Failed => return Scan::Pending,
+                Seen::Ready(_) if pending > 0 => {}
+                Seen::Ready(v) => {
+                    if let Some(x) = v.xacts.iter().find(|x| x.time > t && x.lsn >= from) {
+                        return Scan::Found(RecordRef::xact(x, self.name(id)));
+                    }
+                }
+            }
+        }
+        if pending > 0 {
+            Scan::Pending
+        } else {
+            Scan::Exhausted
+        }
+    }
+
+    /// The last transaction end at or after `from` (by LSN), scanning back
+    /// from `path.last` to segment `down_to`.
+    fn last_xact(&mut self, path: &ReplayPath, down_to: u64, from: Lsn) -> Scan {
+        let mut pending = 0usize;
+        for (n, segno) in (down_to..=path.last).rev().enumerate() {
+            if n >= self.o.scan_limit && pending == 0 {
+                return Scan::Limit(segno);
+            }
+            let id = path.id(self.cat, segno);
+            match self.view(id, path.id(self.cat, segno + 1)) {
+                Seen::Pending => {
+                    pending += 1;
+                    if pending >= self.o.batch {
+                        return Scan::Pending;
+                    }
+                }
+                Seen::Failed if pending == 0 => return Scan::Failed(id),
+                Seen::Failed => return Scan::Pending,
+                Seen::Ready(_) if pending > 0 => {}
+                Seen::Ready(v) => {
+                    if let Some(x) = v.xacts.iter().rev().find(|x| x.lsn >= from) {
+                        return Scan::Found(RecordRef::xact(x, self.name(id)));
+                    }
+                }
+            }
+        }
+        if pending > 0 {
+            Scan::Pending
+        } else {
+            Scan::Exhausted
+        }
+    }
+
+    /// How far the database's clock ran ahead of the store's in the segments
+    /// of `path` read so far.
+    fn observed_skew(&self, path: &ReplayPath) -> Duration {
+        let mut skew = Duration::zero();
+        for segno in path.first..=path.last {
+            let id = path.id(self.cat, segno);
+            let (Some(Ok(r)), Some(up)) = (self.reads.get(id), self.cat.wal.last_modified(id))
+            else {
+                continue;
+            };
+            let Some(up) = DateTime::<Utc>::from_timestamp_millis(up) else {
+                continue;
+            };
+            if let Some(newest) = r.xacts.iter().map(|x| x.time).max() {
+                skew = skew.max(newest - up);
+            }
+        }
+        skew
+    }
+}
+
+enum Scan {
+    Found(RecordRef),
+    Exhausted,
+    Pending,
+    Failed(SegmentId),
+    Limit(u64),
+}
+
+/// The exact verdict for `target`, or the segments it needs first.
+#[must_use]
+pub fn check(
+    cat: &Catalog,
+    target: &Target,
+    tl: TimelineChoice,
+    reads: &WalReads,
+    o: &ExactOptions,
+) -> Step {
+    let mut ctx = Ctx::new(cat, reads, o);
+    let report = match target {
+        Target::Time(t) => time_target(&mut ctx, *t, tl),
+        Target::Latest => latest_target(&mut ctx, tl),
+        Target::Lsn(l) => lsn_target(&mut ctx, *l, tl, None),
+        Target::Xid(x) => xid_target(&mut ctx, *x, tl, target),
+        Target::Name(n) => name_target(&mut ctx, n, tl, target),
+    };
+    match report {
+        Some(r) => Step::Done(Box::new(r)),
+        None => Step::Need(ctx.need),
+    }
+}
+
+/// The backup a time or latest verdict rests on: the anchor the catalog chose,
+/// else the first usable candidate CloudNativePG's order gives.
+fn anchor<'c>(
+    cat: &'c Catalog,
+    base: &CheckReport,
+    target: &Target,
+    tl: TimelineChoice,
+) -> Option<&'c Backup> {
+    if base.recoverable {
+        return base.backup_id.as_deref().and_then(|id| cat.backup(id));
+    }
+    cat.candidates(target, tl, false)
+        .find(|b| b.usable && (b.cnpg_done() || b.status == "DONE"))
+}
+
+fn fallback(mut base: CheckReport, ctx: &Ctx<'_>, why: &str) -> CheckReport {
+    base.exact = false;
+    base.reasons.push(format!(
+        "approximate: {why}; the verdict above rests on the catalog alone"
+    ));
+    base.wal = Some(ctx.evidence());
+    base
+}
+
+fn time_target(ctx: &mut Ctx<'_>, t: DateTime<Utc>, tl: TimelineChoice) -> Option<CheckReport> {
+    let cat = ctx.cat;
+    let target = Target::Time(t);
+    let base = cat.check(&target, tl);
+    let Some(b) = anchor(cat, &base, &target, tl) else {
+        return Some(base);
+    };
+    let Some(path) = cat.replay_path(b, tl) else {
+        return Some(base);
+    };
+    let size = cat.segment_size;
+    let cons_seg = size.segno(path.consistent);
+    let margin = ctx.o.skew + ctx.observed_skew(&path).max(Duration::zero());
+    let edge = (t - margin).timestamp_millis();
+    let start = (cons_seg..=path.last)
+        .find(|&s| {
+            cat.wal
+                .last_modified(path.id(cat, s))
+                .is_some_and(|lm| lm > edge)
+        })
+        .unwrap_or(path.last + 1);
+    // A commit after the target before the backup is consistent: fatal.
+    if start == cons_seg
+        && let Some(Ok(r)) = ctx.reads.get(path.id(cat, cons_seg))
+        && let Some(x) = r
+            .xacts
+            .iter()
+            .find(|x| x.time > t && x.lsn >= path.begin && x.lsn < path.consistent)
+    {
+        let stop = RecordRef::xact(x, ctx.name(path.id(cat, cons_seg)));
+        let mut r = base;
+        r.recoverable = false;
+        r.exact = true;
+        r.reasons = vec![format!(
+            "{} ends after the target but before backup {} is consistent at {}: PostgreSQL stops with \"requested recovery stop point is before consistent recovery point\"",
+            stop.describe(),
+            b.id,
+            path.consistent
+        )];
+        let mut ev = ctx.evidence();
+        ev.stop = Some(stop);
+        r.wal = Some(ev);
+        return Some(r);
+    }
+    let found = match ctx.first_after(&path, start, t, path.consistent) {
+        Scan::Pending => return None,
+        Scan::Failed(id) => {
+            let why = format!("{} could not be read", ctx.name(id));
+            return Some(fallback(base, ctx, &why));
+        }
+        Scan::Limit(segno) => {
+            let why = format!(
+                "no transaction ended after the target in the {} segments read from {} on",
+                ctx.o.scan_limit,
+                ctx.name(path.id(cat, start))
+            );
+            let _ = segno;
+            return Some(fallback(base, ctx, &why));
+        }
+        Scan::Found(x) => Some(x),
+        Scan::Exhausted => None,
+    };
+    if let Some(stop) = found {
+        let mut r = base;
+        if !r.recoverable {
+            // Only clock skew makes the upload times say otherwise.
+            recoverable_from(&mut r, cat, b, &path, &target, tl);
+        }
+        r.exact = true;
+        r.reasons.retain(|x| {
+            !x.starts_with("approximate:") && !x.contains("is the last segment before the gap")
+        });
+        r.wal_to = Some(stop.segment.clone());
+        r.reasons.insert(
+            0,
+            format!(
+                "recovery stops just before {}, the first transaction to end after the target",
+                stop.describe()
+            ),
+        );
+        let mut ev = ctx.evidence();
+        ev.stop = Some(stop);
+        r.wal = Some(ev);
+        return Some(r);
+    }
+    // No transaction ends after the target: find the last one for the reasons.
+    let last = match ctx.last_xact(&path, path.first, path.begin) {
+        Scan::Pending => return None,
+        Scan::Found(x) => Some(x),
+        _ => None,
+    };
+    let mut r = base;
+    r.recoverable = false;
+    r.exact = true;
+    r.requires_backup_id = false;
+    let end_name = cat.wal.name(path.id(cat, path.last));
+    let end_name = if path.partial_tail {
+        format!("{end_name}.partial")
+    } else {
+        end_name
+    };
+    let end = match path.missing {
+        Some(m) => {
+            r.stops_at = Some(ctx.name(m));
+            if r.missing_wal.is_empty() {
+                r.missing_wal = vec![ctx.name(m)];
+            }
+            format!("the missing segment {}", ctx.name(m))
+        }
+        None => format!("the end of the archive ({end_name})"),
+    };
+    let last_words = match &last {
+        Some(x) => format!(
+            "; the last one is {}: a target before {} is reachable",
+            x.describe(),
+            format_utc(x.time)
+        ),
+        None => String::new(),
+    };
+    r.reasons = vec![format!(
+        "no transaction ends after {} in the WAL a restore from {} replays, up to {end}{last_words}; PostgreSQL fails with \"recovery ended before configured recovery target was reached\"",
+        format_utc(t),
+        b.id
+    )];
+    r.wal_to = Some(end_name);
+    let mut ev = ctx.evidence();
+    if let Some(x) = &last {
+        let latest = x.time - Duration::microseconds(1);
+        ev.latest_time_target = Some(latest);
+        let mut nearest = vec![Suggestion {
+            target: format_utc(latest),
+            timeline: path.tli(),
+            description: format!(
+                "exact time: the latest time a restore from {} reaches, 1 µs before {} ends",
+                b.id,
+                x.xid.map_or_else(
+                    || "the last transaction".to_owned(),
+                    |x| format!("transaction {x}")
+                )
+            ),
+        }];
+        nearest.extend(
+            r.nearest
+                .into_iter()
+                .filter(|s| !s.description.starts_with("approximate")),
+        );
+        r.nearest = nearest;
+    }
+    ev.last_transaction = last;
+    r.wal = Some(ev);
+    Some(r)
+}
+
+/// Fills an unrecoverable report with the anchor `b` (used when the WAL shows
+/// the catalog's approximate answer was wrong).
+fn recoverable_from(
+    r: &mut CheckReport,
+    cat: &Catalog,
+    b: &Backup,
+    path: &ReplayPath,
+    target: &Target,
+    tl: TimelineChoice,
+) {
+    let cnpg_default = cat
+        .candidates(target, tl, true)
+        .find(|c| c.cnpg_done())
+        .map(|c| c.id.clone());
+    r.recoverable = true;
+    r.backup_id = Some(b.id.clone());
+    r.backup_end_time = b.end_time;
+    r.requires_backup_id = cnpg_default.as_deref() != Some(b.id.as_str());
+    r.timeline = Some(path.tli());
+    r.wal_from = Some(cat.wal.name(path.id(cat, path.first)));
+    r.missing_wal.clear();
+    r.stops_at = None;
+    r.reasons.clear();
+    r.nearest.clear();
+    if r.requires_backup_id {
+        r.reasons.push(format!(
+            "CloudNativePG would not pick {} by itself; pin recoveryTarget.backupID: {}",
+            b.id, b.id
+        ));
+    }
+}
+
+fn latest_target(ctx: &mut Ctx<'_>, tl: TimelineChoice) -> Option<CheckReport> {
+    let cat = ctx.cat;
+    let base = cat.check(&Target::Latest, tl);
+    let Some(b) = anchor(cat, &base, &Target::Latest, tl) else {
+        return Some(base);
+    };
+    let Some(path) = cat.replay_path(b, tl) else {
+        return Some(base);
+    };
+    let mut r = base;
+    match ctx.last_xact(&path, path.first, path.begin) {
+        Scan::Pending => return None,
+        Scan::Found(x) => {
+            let mut ev = ctx.evidence();
+            if r.recoverable {
+                r.reasons.push(format!(
+                    "the last transaction it replays is {}",
+                    x.describe()
+                ));
+            } else {
+                r.reasons.push(format!(
+                    "the last transaction before it stops is {}",
+                    x.describe()
+                ));
+            }
+            ev.latest_time_target = Some(x.time - Duration::microseconds(1));
+            ev.last_transaction = Some(x);
+            r.wal = Some(ev);
+        }
+        Scan::Failed(id) => {
+            let why = format!("{} could not be read", ctx.name(id));
+            r.reasons
+                .push(format!("the last transaction is not known: {why}"));
+            r.wal = Some(ctx.evidence());
+        }
+        Scan::Exhausted | Scan::Limit(_) => {
+            r.reasons.push(format!(
+                "no transaction ends in the newest {} segments it replays",
+                ctx.used.len()
+            ));
+            r.wal = Some(ctx.evidence());
+        }
+    }
+    Some(r)
+}
+
+/// An LSN target; `located` is the record an xid or name target was found at.
+fn lsn_target(
+    ctx: &mut Ctx<'_>,
+    l: Lsn,
+    tl: TimelineChoice,
+    located: Option<&RecordRef>,
+) -> Option<CheckReport> {
+    let cat = ctx.cat;
+    let target = Target::Lsn(l);
+    let mut r = cat.check(&target, tl);
+    if r.exact && located.is_none() {
+        return Some(r);
+    }
+    if !r.recoverable {
+        return Some(r);
+    }
+    let b = r.backup_id.as_deref().and_then(|id| cat.backup(id))?;
+    let Some(path) = cat.replay_path(b, tl) else {
+        return Some(r);
+    };
+    let segno = cat.segment_size.segno(l);
+    let id = path.id(cat, segno);
+    let next = path.id(cat, segno + 1);
+    let v = match ctx.view(id, next) {
+        Seen::Pending => return None,
+        Seen::Failed => {
+            let why = format!("{} could not be read", ctx.name(id));
+            return Some(fallback(r, ctx, &why));
+        }
+        Seen::Ready(v) => v,
+    };
+    r.reasons.retain(|x| {
+        !x.contains("recovery fails if no record") && !x.contains("is not archived: if the record")
+    });
+    r.exact = true;
+    let mut ev = ctx.evidence();
+    if v.last_record_lsn.is_some_and(|s| s >= l) || located.is_some() {
+        if let Some(x) = located {
+            ev.stop = Some(x.clone());
+        }
+    } else if matches!(v.end, SegmentEnd::Switch) && ctx.archived(next) {
+        // The next record is the first one of the next segment.
+    } else {
+        r.recoverable = false;
+        r.requires_backup_id = false;
+        r.reasons = vec![format!(
+            "the archived WAL on timeline {} ends at {} (the end of the last whole record in {}); no record starts at or after {l}, so PostgreSQL fails with \"recovery ended before configured recovery target was reached\"",
+            path.tli(),
+            v.end_lsn,
+            ctx.name(id)
+        )];
+        r.nearest = cat.suggest(&target, tl);
+    }
+    r.wal = Some(ev);
+    Some(r)
+}
+
+/// The segments archived on the lineage a search for `tl` follows, from the
+/// oldest usable backup's start to the head: (lineage, first, last).
+fn search_span(cat: &Catalog, tl: TimelineChoice) -> Option<(ReplayPath, u64)> {
+    let usable: Vec<&Backup> = cat
+        .backups
+        .iter()
+        .filter(|b| b.usable && b.begin_lsn.is_some())
+        .collect();
+    let newest = usable.iter().rev().find_map(|b| cat.replay_path(b, tl))?;
+    let oldest = usable
+        .iter()
+        .filter(|b| Catalog::backup_on_lineage(b, &newest.lineage).is_ok())
+        .filter_map(|b| b.begin_lsn)
+        .min()?;
+    let first = cat.segment_size.segno(oldest);
+    // The head of the lineage, past any gap: a transaction may end there.
+    let head = newest
+        .lineage
+        .spans
+        .iter()
+        .filter_map(|s| {
+            let t = cat.wal.timeline(s.tli)?;
+            let max = s.end.map_or(u64::MAX, |e| cat.segment_size.segno(e));
+            t.range(cat.segment_size.segno(s.begin), max)
+                .last()
+                .map(|e| e.segno)
+        })
+        .max()?;
+    Some((
+        ReplayPath {
+            first: first.min(head),
+            last: head,
+            ..newest
+        },
+        head,
+    ))
+}
+
+fn xid_target(
+    ctx: &mut Ctx<'_>,
+    xid: u32,
+    tl: TimelineChoice,
+    target: &Target,
+) -> Option<CheckReport> {
+    let cat = ctx.cat;
+    let mut base = cat.check(target, tl);
+    let Some((span, _)) = search_span(cat, tl) else {
+        base.reasons = vec!["no usable backup with archived WAL to search".to_owned()];
+        return Some(base);
+    };
+    let found = match locate_xid(ctx, &span, xid) {
+        Locate::Pending => return None,
+        Locate::Found(x) => x,
+        Locate::Failed(id) => {
+            base.reasons = vec![format!(
+                "transaction {xid} could not be placed: {} could not be read",
+                ctx.name(id)
+            )];
+            base.wal = Some(ctx.evidence());
+            return Some(base);
+        }
+        Locate::NotFound(why, exact) => {
+            base.exact = exact;
+            base.reasons = vec![format!("transaction {xid} {why}")];
+            base.wal = Some(ctx.evidence());
+            return Some(base);
+        }
+    };
+    located(ctx, found, tl, target)
+}
+
+fn name_target(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    tl: TimelineChoice,
+    target: &Target,
+) -> Option<CheckReport> {
+    let cat = ctx.cat;
+    let mut base = cat.check(target, tl);
+    let Some((span, _)) = search_span(cat, tl) else {
+        base.reasons = vec!["no usable backup with archived WAL to search".to_owned()];
+        return Some(base);
+    };
+    // barman-cloud-backup creates `barman_<backup id>` just after the backup stops.
+    let hint = name
+        .strip_prefix("barman_")
+        .and_then(|id| cat.backup(id))
+        .and_then(|b| b.end_lsn)
+        .map(|l| cat.segment_size.segno(l));
+    let order: Vec<u64> = match hint {
+        Some(s) => (s..=(s + 2).min(span.last)).collect(),
+        None => (span.first..=span.last).rev().collect(),
+    };
+    let mut pending = 0usize;
+    let mut found: Option<RecordRef> = None;
+    for (n, segno) in order.iter().copied().enumerate() {
+        if n >= ctx.o.scan_limit && pending == 0 {
+            break;
+        }
+        let id = span.id(cat, segno);
+        match ctx.view(id, span.id(cat, segno + 1)) {
+            Seen::Pending => {
+                pending += 1;
+                if pending >= ctx.o.batch {
+                    return None;
+                }
+            }
+            Seen::Failed if pending == 0 => {
+                base.reasons = vec![format!(
+                    "restore point `{name}` could not be placed: {} could not be read",
+                    ctx.name(id)
+                )];
+                base.wal = Some(ctx.evidence());
+                return Some(base);
+            }
+            Seen::Failed | Seen::Ready(_) if pending > 0 => {}
+            Seen::Failed => {}
+            Seen::Ready(v) => {
+                if let Some(rp) = v.restore_points.iter().find(|r| r.name == name) {
+                    found = Some(RecordRef::restore_point(rp, ctx.name(id)));
+                    break;
+                }
+            }
+        }
+    }
+    if pending > 0 {
+        return None;
+    }
+    let Some(found) = found else {
+        let read = ctx.used.len();
+        base.exact = hint.is_none() && read >= order.len();
+        base.reasons = vec![if base.exact {
+            format!(
+                "no restore point named `{name}` in the archived WAL: PostgreSQL would replay to the end and fail with \"recovery ended before configured recovery target was reached\""
+            )
+        } else {
+            format!(
+                "no restore point named `{name}` in the {read} newest segments read (of {}); older WAL was not searched",
+                order.len()
+            )
+        }];
+        base.wal = Some(ctx.evidence());
+        return Some(base);
+    };
+    located(ctx, found, tl, target)
+}
+
+/// The verdict for a record an xid or name target was placed at: PostgreSQL
+/// stops right after it, as it would for an LSN target at its start.
+fn located(
+    ctx: &mut Ctx<'_>,
+    found: RecordRef,
+    tl: TimelineChoice,
+    target: &Target,
+) -> Option<CheckReport> {
+    let mut r = lsn_target(ctx, found.lsn, tl, Some(&found))?;
+    r.target = target.to_string();
+    r.target_kind = target.kind();
+    // The webhook requires backupID for these targets.
+    r.cnpg_default_backup_id = None;
+    r.requires_backup_id = r.recoverable;
+    r.reasons
+        .retain(|x| !x.starts_with("CloudNativePG would not pick"));
+    let rolled_back = found.name.is_none() && found.kind.starts_with("abort");
+    let what = format!(
+        "recovery stops just after {}{}",
+        found.describe(),
+        if rolled_back {
+            ": the transaction was rolled back, so none of its changes are restored"
+        } else {
+            ""
+        }
+    );
+    r.reasons.insert(0, what);
+    if r.recoverable {
+        r.reasons.push(format!(
+            "CloudNativePG requires recoveryTarget.backupID with a {} target: pin {}",
+            if found.name.is_some() { "name" } else { "xid" },
+            r.backup_id.as_deref().unwrap_or("?")
+        ));
+    } else if r.backup_id.is_none() {
+        r.reasons.push(format!(
+            "no usable backup is consistent before {}",
+            found.lsn
+        ));
+    }
+    if let Some(ev) = r.wal.as_mut() {
+        ev.stop = Some(found);
+    }
+    Some(r)
+}
+
+enum Locate {
+    Found(RecordRef),
+    Pending,
+    Failed(SegmentId),
+    /// Why, and whether that is certain.
+    NotFound(String, bool),
+}
+
+/// Wrapping comparison of transaction ids, as PostgreSQL's `TransactionIdPrecedes`.
+fn precedes(a: u32, b: u32) -> bool {
+    a.wrapping_sub(b).cast_signed() < 0
+}
+
+/// Places transaction `xid`'s end. Transactions end roughly in the order
+/// their ids were assigned, so a binary search over segments by the newest
+/// xid that ends in each finds where it was assigned; its end lies at or
+/// after that, within the scan limit.
+fn locate_xid(ctx: &mut Ctx<'_>, span: &ReplayPath, xid: u32) -> Locate {
+    let cat = ctx.cat;
+    let present: Vec<u64> = (span.first..=span.last)
+        .filter(|&s| ctx.archived(span.id(cat, s)))
+        .collect();
+    if present.is_empty() {
+        return Locate::NotFound("cannot be searched: no WAL is archived".to_owned(), true);
+    }
+    // Binary search for the first segment (with transaction ends) whose newest xid is not before `xid`.
+    let (mut lo, mut hi) = (0usize, present.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        // The first segment at or after mid that has transaction ends.
+        let mut probe = None;
+        for (i, &segno) in present.iter().enumerate().skip(mid).take(ctx.o.scan_limit) {
+            let id = span.id(cat, segno);
+            match ctx.view(id, span.id(cat, segno + 1)) {
+                Seen::Pending => return Locate::Pending,
+                Seen::Failed => return Locate::Failed(id),
+                Seen::Ready(v) => {
+                    if let Some(x) = v.xacts.iter().find(|x| x.xid == xid) {
+                        return Locate::Found(RecordRef::xact(x, ctx.name(id)));
+                    }
+                    if let Some(max) = v
+                        .xacts
+                        .iter()
+                        .map(|x| x.xid)
+                        .reduce(|a, b| if precedes(a, b) { b } else { a })
+                    {
+                        probe = Some((i, max));
+                        break;
+                    }
+                }
+            }
+        }
+        match probe {
+            Some((i, max)) if precedes(max, xid) => lo = i + 1,
+            _ => hi = mid,
+        }
+    }
+    // Scan forward from there.
+    let mut pending = 0usize;
+    for &segno in present
+        .iter()
+        .skip(lo.saturating_sub(1))
+        .take(ctx.o.scan_limit)
+    {
+        let id = span.id(cat, segno);
+        match ctx.view(id, span.id(cat, segno + 1)) {
+            Seen::Pending => {
+                pending += 1;
+                if pending >= ctx.o.batch {
+                    return Locate::Pending;
+                }
+            }
+            Seen::Failed if pending == 0 => return Locate::Failed(id),
+            Seen::Failed | Seen::Ready(_) if pending > 0 => {}
+            Seen::Failed => {}
+            Seen::Ready(v) => {
+                if let Some(x) = v.xacts.iter().find(|x| x.xid == xid) {
+                    return Locate::Found(RecordRef::xact(x, ctx.name(id)));
+                }
+            }
+        }
+    }
+    if pending > 0 {
+        return Locate::Pending;
+    }
+    if lo >= present.len() {
+        return Locate::NotFound(
+            "does not end in the archived WAL: every transaction that ends there has an older id; PostgreSQL would replay to the end and fail with \"recovery ended before configured recovery target was reached\"".to_owned(),
+            true,
+        );
+    }
+    Locate::NotFound(
+        format!(
+            "was not found in the {} segments read where transactions of its age end; it may have ended later (a long transaction), or before the oldest backup",
+            ctx.used.len()
+        ),
+        false,
+    )
+}
+
+/// The exact end of a recovery window: the last transaction a restore to
+/// the window's end replays. `None` while segments are needed (in `need`).
+pub fn window_end(
+    cat: &Catalog,
+    timeline: u32,
+    w: &Window,
+    reads: &WalReads,
+    o: &ExactOptions,
+    need: &mut Vec<SegmentId>,
+) -> Option<Result<Option<RecordRef>, String>> {
+    let b = w.backups.last().and_then(|id| cat.backup(id))?;
+    let path = cat.replay_path(b, TimelineChoice::Id(timeline))?;
+    let mut ctx = Ctx::new(cat, reads, o);
+    let path = ReplayPath {
+        last: cat
+            .segment_size
+            .segno(w.end_lsn)
+            .saturating_sub(1)
+            .min(path.last)
+            .max(path.first),
+        ..path
+    };
+    match ctx.last_xact(&path, path.first, path.begin) {
+        Scan::Pending => {
+            need.extend(ctx.need);
+            None
+        }
+        Scan::Found(x) => Some(Ok(Some(x))),
+        Scan::Exhausted | Scan::Limit(_) => Some(Ok(None)),
+        Scan::Failed(id) => Some(Err(format!("{} could not be read", ctx.name(id)))),
+    }
+}
