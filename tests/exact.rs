@@ -230,6 +230,8 @@ fn a_commit_across_the_segment_boundary_stops_recovery() {
     let want: Lsn = s["lsn"].as_str().unwrap().parse().unwrap();
     let got: Lsn = v["wal"]["stop"]["lsn"].as_str().unwrap().parse().unwrap();
     assert_eq!(got, want);
+    // Replay must read the segment where the record ends.
+    assert_eq!(v["wal_to"], f.segments[1].0.as_str(), "{v}");
 }
 
 #[test]

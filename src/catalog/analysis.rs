@@ -227,6 +227,15 @@ pub struct Window {
     pub end_reason: WindowEnd,
     /// The missing segment that ends it, for a gap.
     pub missing_segment: Option<String>,
+    /// The last transaction a restore to the end of the window replays, read from the WAL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_transaction: Option<super::exact::RecordRef>,
+    /// The latest time target that is reached: 1 µs before `last_transaction` ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_time_target: Option<DateTime<Utc>>,
+    /// Why the end could not be read from the WAL, when it was tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_unread: Option<String>,
 }
 
 /// The recovery windows of a restore ending on one timeline.
@@ -771,6 +780,9 @@ impl Catalog {
                     end_segment,
                     end_reason,
                     missing_segment,
+                    last_transaction: None,
+                    latest_time_target: None,
+                    end_unread: None,
                 });
             }
             windows.sort_by_key(|w| w.start_time);

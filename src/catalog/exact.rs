@@ -589,7 +589,7 @@ fn time_target(ctx: &mut Ctx<'_>, t: DateTime<Utc>, tl: TimelineChoice) -> Optio
         r.reasons.retain(|x| {
             !x.starts_with("approximate:") && !x.contains("is the last segment before the gap")
         });
-        r.wal_to = Some(stop.segment.clone());
+        r.wal_to = Some(record_end_segment(cat, &path, &stop));
         r.reasons.insert(
             0,
             format!(
@@ -668,6 +668,12 @@ fn time_target(ctx: &mut Ctx<'_>, t: DateTime<Utc>, tl: TimelineChoice) -> Optio
     ev.last_transaction = last;
     r.wal = Some(ev);
     Some(r)
+}
+
+/// The segment holding the end of `x`: the last one replay must read to see it whole.
+fn record_end_segment(cat: &Catalog, path: &ReplayPath, x: &RecordRef) -> String {
+    let last = x.end_lsn.map_or(x.lsn, |e| Lsn(e.0.saturating_sub(1)));
+    cat.wal.name(path.id(cat, cat.segment_size.segno(last)))
 }
 
 /// Fills an unrecoverable report with the anchor `b` (used when the WAL shows
@@ -981,8 +987,12 @@ fn located(
     r.reasons.insert(0, what);
     if r.recoverable {
         r.reasons.push(format!(
-            "CloudNativePG requires recoveryTarget.backupID with a {} target: pin {}",
-            if found.name.is_some() { "name" } else { "xid" },
+            "CloudNativePG requires recoveryTarget.backupID with {}: pin {}",
+            if found.name.is_some() {
+                "targetName"
+            } else {
+                "targetXID"
+            },
             r.backup_id.as_deref().unwrap_or("?")
         ));
     } else if r.backup_id.is_none() {
@@ -990,6 +1000,12 @@ fn located(
             "no usable backup is consistent before {}",
             found.lsn
         ));
+    }
+    if r.recoverable
+        && let Some(b) = r.backup_id.as_deref().and_then(|id| ctx.cat.backup(id))
+        && let Some(path) = ctx.cat.replay_path(b, tl)
+    {
+        r.wal_to = Some(record_end_segment(ctx.cat, &path, &found));
     }
     if let Some(ev) = r.wal.as_mut() {
         ev.stop = Some(found);
@@ -1110,13 +1126,10 @@ pub fn window_end(
     let b = w.backups.last().and_then(|id| cat.backup(id))?;
     let path = cat.replay_path(b, TimelineChoice::Id(timeline))?;
     let mut ctx = Ctx::new(cat, reads, o);
+    let end = super::wal::RawSegmentName::parse(w.end_segment.trim_end_matches(".partial"))
+        .and_then(|n| n.resolve(cat.segment_size))?;
     let path = ReplayPath {
-        last: cat
-            .segment_size
-            .segno(w.end_lsn)
-            .saturating_sub(1)
-            .min(path.last)
-            .max(path.first),
+        last: end.segno.min(path.last).max(path.first),
         ..path
     };
     match ctx.last_xact(&path, path.first, path.begin) {

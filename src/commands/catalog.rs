@@ -28,7 +28,14 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
             .map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))?;
     match cmd {
         CatalogCommand::Show(a) => {
-            let loaded = load(&a.catalog, zone, p).await?;
+            let mut loaded = load(&a.catalog, zone, p).await?;
+            if !a.catalog.no_wal {
+                let o = ExactOptions {
+                    scan_limit: a.catalog.wal_scan_limit.min(16) as usize,
+                    ..ExactOptions::default()
+                };
+                exact_window_ends(&mut loaded, &o, p).await;
+            }
             let c = &loaded.catalog;
             if p.format == OutputFormat::Json {
                 p.json(&ShowJson::new(&loaded));
@@ -112,6 +119,48 @@ pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8,
             }
             Ok(OK)
         }
+    }
+}
+
+/// Windows whose ends are read from the WAL, newest first.
+const EXACT_WINDOWS: usize = 8;
+
+/// Reads the last transaction of the newest recovery windows from the WAL.
+async fn exact_window_ends(loaded: &mut Loaded, o: &ExactOptions, p: &Printer) {
+    let started = std::time::Instant::now();
+    let ends = WalSource::new(&loaded.store, &loaded.catalog.server, &loaded.catalog)
+        .window_ends(o, EXACT_WINDOWS)
+        .await;
+    let read = ends.len();
+    for ((tli, i), end) in ends {
+        let Some(w) = loaded
+            .catalog
+            .windows
+            .iter_mut()
+            .find(|t| t.timeline == tli)
+            .and_then(|t| t.windows.get_mut(i))
+        else {
+            continue;
+        };
+        match end {
+            Ok(Some(x)) => {
+                w.latest_time_target = Some(x.time - chrono::Duration::microseconds(1));
+                w.last_transaction = Some(x);
+            }
+            Ok(None) => {
+                w.end_unread = Some(format!(
+                    "no transaction ends in the {} segments read back from its end",
+                    o.scan_limit
+                ));
+            }
+            Err(e) => w.end_unread = Some(e),
+        }
+    }
+    if read > 0 {
+        p.info(&format!(
+            "read the ends of {read} recovery window(s) from the WAL in {:.2?}",
+            started.elapsed()
+        ));
     }
 }
 

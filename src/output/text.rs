@@ -209,14 +209,24 @@ pub fn show(p: &Printer, dest: &str, c: &Catalog, extra: &[Finding]) -> String {
                 WindowEnd::Head => "newest archived WAL".to_owned(),
                 WindowEnd::Gap => format!("gap at {}", w.missing_segment.as_deref().unwrap_or("?")),
             };
+            let until = match (&w.latest_time_target, &w.last_transaction) {
+                (Some(at), Some(x)) => format!(
+                    "{}  (exact: 1 µs before transaction {} ends",
+                    format_utc(*at),
+                    x.xid.unwrap_or_default()
+                ),
+                _ => format!("≈{}  (", t(w.end_time)),
+            };
             let _ = writeln!(
                 o,
-                "    {} → ≈{}  (from backup {}; WAL unbroken to {}, {end})",
+                "    {} → {until}; from backup {}; WAL unbroken to {}, {end})",
                 format_utc(w.start_time),
-                t(w.end_time),
                 w.backups.join(", "),
                 w.end_segment
             );
+            if let Some(why) = &w.end_unread {
+                let _ = writeln!(o, "      end not read from the WAL: {}", sanitize(why));
+            }
         }
     }
     let _ = writeln!(o);
@@ -286,6 +296,30 @@ pub fn check(p: &Printer, r: &CheckReport) -> String {
     }
     if let Some(s) = &r.stops_at {
         let _ = writeln!(o, "  recovery stops at: {s}");
+    }
+    if let Some(w) = &r.wal {
+        if let Some(x) = &w.stop {
+            let _ = writeln!(o, "  stop record:   {}", sanitize(&x.describe()));
+        }
+        if let Some(x) = &w.last_transaction {
+            let _ = writeln!(
+                o,
+                "  last transaction replayed: {}",
+                sanitize(&x.describe())
+            );
+        }
+        if let Some(t) = w.latest_time_target {
+            let _ = writeln!(o, "  latest reachable time: {}", format_utc(t));
+        }
+        for u in &w.unreadable {
+            let _ = writeln!(
+                o,
+                "  {} {}: {}",
+                p.paint(Style::Warn, "unreadable:"),
+                u.segment,
+                sanitize(&u.error)
+            );
+        }
     }
     if !r.missing_wal.is_empty() {
         let _ = writeln!(o, "  missing WAL:   {}", r.missing_wal.join(", "));
