@@ -13,7 +13,7 @@ PostgreSQL's own commit timestamps; groups are ~1 s apart so targets can fall be
     after_b1
     before_b2                   WAL now --bzip2
     B2  bzip2 tars, split into data.tar.bz2 + data_0001.tar.bz2 + ... (--max-archive-size)
-    after_b2
+    after_b2, then the restore point cnpg-ops-after-b2 (pg_create_restore_point)
     before_f3                   WAL now --zstd
     F3  lz4 tars, FAILED after pg_backup_stop (the proxy refuses the completion of the
         last tar part), so backup.info has status=FAILED with end_time/end_wal filled in
@@ -64,6 +64,7 @@ from common import (
 )
 from s3proxy import FaultProxy
 
+RESTORE_POINT = "cnpg-ops-after-b2"  # named restore point created after after_b2
 GROUP_ROWS = 3          # rows (transactions) per group
 ROW_SPACING = 0.05      # seconds between the rows of a group
 GROUP_GAP = 1.0         # seconds of silence after each group, so targets fit between groups
@@ -105,6 +106,7 @@ class CatalogBuilder:
         self.pg_root = self.workdir / "pg"
         self.instances: list[Postgres] = []
         self.rows: list[dict] = []
+        self.restore_points: list[dict] = []
         self.groups: list[dict] = []
         self.backups: list[dict] = []
         self.wal_settings: list[dict] = []
@@ -165,15 +167,16 @@ class CatalogBuilder:
                     # autocommit: the INSERT above is its own committed transaction now
                     cur.execute(
                         "SELECT written_at, pg_xact_commit_timestamp(xmin), pg_current_wal_lsn()::text, "
-                        "pg_walfile_name(pg_current_wal_lsn()) FROM events WHERE id = %s",
+                        "pg_walfile_name(pg_current_wal_lsn()), xmin::text::bigint FROM events WHERE id = %s",
                         (row_id,),
                     )
-                    written_at, committed_at, lsn, walfile = cur.fetchone()
+                    written_at, committed_at, lsn, walfile, xid = cur.fetchone()
                     self.rows.append({
                         "id": row_id,
                         "group": label,
                         "timeline": int(walfile[:8], 16),
                         "commit_time": rfc3339(committed_at),
+                        "xid": xid,
                         "written_at": rfc3339(written_at),
                         "lsn_after_commit": lsn,
                         "segment_after_commit": walfile,
@@ -363,6 +366,11 @@ class CatalogBuilder:
         self.switch_wal(primary)
         self.take_backup(primary, "B2", ["--bzip2", "--max-archive-size", "1MB"], during="during_b2")
         self.insert_group(primary, "after_b2")
+        # A named restore point between the groups (recovery_target_name targets).
+        rp_lsn = primary.scalar("SELECT pg_create_restore_point(%s)::text", (RESTORE_POINT,))
+        self.restore_points.append({"name": RESTORE_POINT, "lsn_after": rp_lsn,
+                                    "after_group": "after_b2", "created_at": rfc3339(dt.datetime.now(UTC))})
+        self.event(f"primary: restore point {RESTORE_POINT} at {rp_lsn}")
 
         self.set_wal_compression(primary, "--zstd")
         self.insert_group(primary, "before_f3")
@@ -530,6 +538,7 @@ class CatalogBuilder:
             "backups": self.backups,
             "rows": self.rows,
             "groups": self.groups,
+            "restore_points": self.restore_points,
             "timeline_switch": self.timeline_switch,
             "deleted_segment": {
                 "name": gap_segment,

@@ -75,6 +75,26 @@ class Lsn:
         return self.text
 
 
+@dataclasses.dataclass(frozen=True)
+class Xid:
+    """A transaction target (recovery_target_xid)."""
+
+    xid: int
+
+    def __str__(self) -> str:
+        return f"xid:{self.xid}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Name:
+    """A restore point target (recovery_target_name)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"name:{self.name}"
+
+
 def parse_lsn(text: str) -> int:
     """'0/C000150' -> 0xC000150."""
     m = LSN_RE.match(text.strip())
@@ -93,6 +113,8 @@ def target_text(target) -> str:
         return LATEST
     if isinstance(target, Lsn):
         return target.text
+    if isinstance(target, (Xid, Name)):
+        return str(target)
     return rfc3339(target)
 
 
@@ -248,7 +270,8 @@ def restore(
     keep: bool = False,
 ) -> RestoreResult:
     """Restore backup_id into WORKDIR/restores/<name> and recover to target (a datetime, an
-    Lsn, or LATEST). The instance is stopped before returning; its log file is kept."""
+    Lsn, an Xid, a Name, or LATEST). The instance is stopped before returning; its log file
+    is kept."""
     started = time.monotonic()
     root = settings["workdir"] / "restores"
     pg = Postgres(
@@ -297,6 +320,10 @@ def restore(
     }
     if isinstance(target, Lsn):
         recovery["recovery_target_lsn"] = target.text
+    elif isinstance(target, Xid):
+        recovery["recovery_target_xid"] = str(target.xid)
+    elif isinstance(target, Name):
+        recovery["recovery_target_name"] = target.name
     elif target != LATEST:
         recovery["recovery_target_time"] = pg_time(target)
     if target_timeline:

@@ -10,6 +10,9 @@
 #                        and records its facts in WORKDIR/facts.json
 # 4. the suites, each printing `SUITE: N passed, M failed`:
 #      verdicts   test_verdicts.py   every `catalog check` verdict proven by a real restore
+#      exact      test_exact.py      verdicts read from the WAL (1 µs either side of the last
+#                                    commit, xid and restore-point targets) against the
+#                                    database's records and real restores
 #      providers  test_providers.py  gs:// and Azure catalogs written by barman-cloud into
 #                                    the emulators, read by cnpg-ops
 #      failures   test_failures.py   failing/flaky listing pages, a denied backup.info and
@@ -30,7 +33,7 @@
 #
 # Variables:
 #   CNPG_OPS_BIN          the binary under test (default: target/debug/cnpg-ops in the repo)
-#   INTEGRATION_SUITES    which suites, space-separated (default: verdicts providers failures runbooks audit;
+#   INTEGRATION_SUITES    which suites, space-separated (default: verdicts exact providers failures runbooks audit;
 #                         only verdicts when CNPG_OPS_BIN is selftest_oracle.py)
 #   S3_SERVER             garage (default) or moto
 #   CNPG_OPS_CACHE        cache for the venv, Garage and Azurite (default ~/.cache/cnpg-ops)
@@ -56,10 +59,10 @@ final_line=""   # `integration: N passed, M failed`, printed last of all by clea
 if [ "$(basename "$CNPG_OPS_BIN")" = selftest_oracle.py ]; then
   SUITES="${INTEGRATION_SUITES:-verdicts}"
 else
-  SUITES="${INTEGRATION_SUITES:-verdicts providers failures runbooks audit}"
+  SUITES="${INTEGRATION_SUITES:-verdicts exact providers failures runbooks audit}"
 fi
 for s in $SUITES; do
-  case "$s" in verdicts|providers|failures|runbooks|audit) ;; *) echo "integration: unknown suite '$s'" >&2; exit 2 ;; esac
+  case "$s" in verdicts|exact|providers|failures|runbooks|audit) ;; *) echo "integration: unknown suite '$s'" >&2; exit 2 ;; esac
 done
 want() { case " $SUITES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
@@ -108,7 +111,7 @@ if want providers; then
 fi
 
 catalog_ready=0
-if want verdicts || want failures || want runbooks; then
+if want verdicts || want exact || want failures || want runbooks; then
   if "$PY" "$HERE/make_catalog.py" --workdir "$WORKDIR"; then
     catalog_ready=1
     if [ -n "${INTEGRATION_FIXTURE_OUT:-}" ]; then
@@ -131,6 +134,7 @@ run_suite() {
 }
 
 if want verdicts && [ "$catalog_ready" = 1 ]; then run_suite verdicts "$HERE/test_verdicts.py"; fi
+if want exact && [ "$catalog_ready" = 1 ]; then run_suite exact "$HERE/test_exact.py"; fi
 if want providers && [ "$providers_ready" = 1 ]; then
   run_suite providers "$HERE/test_providers.py"
   "$HERE/providers.sh" stop "$WORKDIR" || true

@@ -904,6 +904,11 @@ fn name_target(
         Some(s) => (s..=(s + 2).min(span.last)).collect(),
         None => (span.first..=span.last).rev().collect(),
     };
+    // Only what is archived can be read; a gap is judged when the point is placed.
+    let order: Vec<u64> = order
+        .into_iter()
+        .filter(|&s| ctx.archived(span.id(cat, s)))
+        .collect();
     let mut pending = 0usize;
     let mut found: Option<RecordRef> = None;
     for (n, segno) in order.iter().copied().enumerate() {
