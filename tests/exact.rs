@@ -4,6 +4,8 @@
 //! backup whose end lies before the first commit. `catalog check` must place
 //! every target where the database's own records say.
 
+mod support;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration as StdDuration, SystemTime};
@@ -397,4 +399,97 @@ fn walkdir(p: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// `pitr` to a transaction and to a restore point: the committed Cluster
+/// carries targetXID / targetName with the proved backup pinned, as the
+/// webhook requires.
+#[test]
+fn pitr_to_a_transaction_and_a_restore_point_pins_the_backup() {
+    let f = fixture();
+    let repo = support::repo::FixtureRepo::copy("gke");
+    repo.replace(
+        "fluxcd/databases/prod/foo/object-store.yaml",
+        "destinationPath: gs://acme-prod-pg-backups/foo",
+        &format!("destinationPath: file://{}/pg", f.dir.path().display()),
+    );
+    repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "        barmanObjectName: foo-store\n",
+        "        barmanObjectName: foo-store\n        serverName: srv\n",
+    );
+    repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "postgresql:17.6-standard-bookworm",
+        "postgresql:15.14-standard-bookworm",
+    );
+    repo.git_init();
+    let state = tempfile::tempdir().unwrap();
+    let pitr = |to: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+            .current_dir(repo.root())
+            .args(["pitr", "--env", "prod", "--svc", "foo", "--to", to])
+            .args(["--now", "2030-01-01T00:00:00Z"])
+            .env("NO_COLOR", "1")
+            .env("CNPG_OPS_STATE_DIR", state.path())
+            .env("CNPG_OPS_CACHE_DIR", f.cache.path())
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .unwrap()
+    };
+    let (xid, _) = f.commit(1);
+    let out = pitr(&format!("xid:{xid}"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let branch = format!("cnpg-ops/pitr-prod-foo-xid-{xid}");
+    let file = format!("fluxcd/databases/prod/foo/foo-pg-pitr-xid-{xid}.yaml");
+    let cluster = support::repo::git(repo.root(), &["show", &format!("{branch}:{file}")]);
+    let v = &cnpg_ops::yaml::parse_values(&cluster).unwrap()[0];
+    assert!(cnpg_ops::gitops::schema::validate(v).unwrap().is_empty());
+    let errors: Vec<_> = cnpg_ops::gitops::webhook::validate(v)
+        .into_iter()
+        .filter(|x| x.severity == cnpg_ops::gitops::webhook::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let t = &v["spec"]["bootstrap"]["recovery"]["recoveryTarget"];
+    assert_eq!(t["targetXID"], xid.to_string());
+    assert_eq!(t["backupID"], BACKUP);
+
+    let name = f.facts["restore_point"]["name"].as_str().unwrap();
+    let out = pitr(&format!("name:{name}"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cluster = support::repo::git(
+        repo.root(),
+        &[
+            "show",
+            "cnpg-ops/pitr-prod-foo-rp-before-four:fluxcd/databases/prod/foo/foo-pg-pitr-rp-before-four.yaml",
+        ],
+    );
+    let v = &cnpg_ops::yaml::parse_values(&cluster).unwrap()[0];
+    let t = &v["spec"]["bootstrap"]["recovery"]["recoveryTarget"];
+    assert_eq!(t["targetName"], name);
+    assert_eq!(t["backupID"], BACKUP);
+
+    // A transaction that never ended here: refused, nothing committed.
+    let out = pitr("xid:4000");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("transaction 4000"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
