@@ -1,9 +1,10 @@
 #![no_main]
 //! WAL segments: reading never panics, whatever the bytes; what is read is
-//! in WAL order and inside the segment.
+//! in WAL order and inside the segment. A segment's tail is also carried into
+//! the same bytes read as the next segment, through both ways of joining it.
 
 use cnpg_ops::catalog::wal::Lsn;
-use cnpg_ops::catalog::walread::read_segment;
+use cnpg_ops::catalog::walread::{join_tail, read_segment, read_segment_after};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,6 +20,12 @@ fuzz_target!(|data: &[u8]| {
         }
         for x in &r.xacts {
             assert!(x.lsn >= r.start && x.end_lsn <= r.end_lsn);
+        }
+        if let Some(tail) = &r.tail {
+            let _ = tail.may_matter();
+            if let Ok(next) = read_segment_after(data, Lsn(start), Some(tail)) {
+                let _ = join_tail(tail, &next);
+            }
         }
     }
 });

@@ -379,6 +379,7 @@ impl<'a> Ctx<'a> {
     /// (by LSN), scanning segments `start..=path.last`.
     fn first_after(&mut self, path: &ReplayPath, start: u64, t: DateTime<Utc>, from: Lsn) -> Scan {
         let mut pending = 0usize;
+        let mut ready = 0usize;
         for (n, segno) in (start..=path.last).enumerate() {
             if n >= self.o.scan_limit && pending == 0 {
                 return Scan::Limit(segno);
@@ -387,7 +388,7 @@ impl<'a> Ctx<'a> {
             match self.view(id, path.id(self.cat, segno + 1)) {
                 Seen::Pending => {
                     pending += 1;
-                    if pending >= self.o.batch {
+                    if pending >= self.batch_after(ready) {
                         return Scan::Pending;
                     }
                 }
@@ -395,6 +396,7 @@ impl<'a> Ctx<'a> {
                 Seen::Failed => return Scan::Pending,
                 Seen::Ready(_) if pending > 0 => {}
                 Seen::Ready(v) => {
+                    ready += 1;
                     if let Some(x) = v.xacts.iter().find(|x| x.time > t && x.lsn >= from) {
                         return Scan::Found(RecordRef::xact(x, self.name(id)));
                     }
@@ -412,6 +414,7 @@ impl<'a> Ctx<'a> {
     /// from `path.last` to segment `down_to`.
     fn last_xact(&mut self, path: &ReplayPath, down_to: u64, from: Lsn) -> Scan {
         let mut pending = 0usize;
+        let mut ready = 0usize;
         for (n, segno) in (down_to..=path.last).rev().enumerate() {
             if n >= self.o.scan_limit && pending == 0 {
                 return Scan::Limit(segno);
@@ -420,7 +423,7 @@ impl<'a> Ctx<'a> {
             match self.view(id, path.id(self.cat, segno + 1)) {
                 Seen::Pending => {
                     pending += 1;
-                    if pending >= self.o.batch {
+                    if pending >= self.batch_after(ready) {
                         return Scan::Pending;
                     }
                 }
@@ -428,6 +431,7 @@ impl<'a> Ctx<'a> {
                 Seen::Failed => return Scan::Pending,
                 Seen::Ready(_) if pending > 0 => {}
                 Seen::Ready(v) => {
+                    ready += 1;
                     if let Some(x) = v.xacts.iter().rev().find(|x| x.lsn >= from) {
                         return Scan::Found(RecordRef::xact(x, self.name(id)));
                     }
@@ -439,6 +443,11 @@ impl<'a> Ctx<'a> {
         } else {
             Scan::Exhausted
         }
+    }
+
+    /// Segments asked for at once: one first (it usually answers), then a batch.
+    fn batch_after(&self, ready: usize) -> usize {
+        if ready == 0 { 1 } else { self.o.batch }
     }
 
     /// How far the database's clock ran ahead of the store's in the segments
@@ -1145,5 +1154,151 @@ pub fn window_end(
         Scan::Found(x) => Some(Ok(Some(x))),
         Scan::Exhausted | Scan::Limit(_) => Some(Ok(None)),
         Scan::Failed(id) => Some(Err(format!("{} could not be read", ctx.name(id)))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::tests::{Synth, at};
+
+    /// One commit per segment `s`, `offset` minutes after minute `10 * s`
+    /// (when the segment was uploaded), with xid `100 + s`.
+    fn records(cat: &Catalog, id: SegmentId, offset: i64) -> SegmentRecords {
+        let start = cat.segment_size.start_lsn(id.segno);
+        let minute = i64::try_from(id.segno).unwrap() * 10 + offset;
+        SegmentRecords {
+            pg_major: 16,
+            system_id: 1,
+            timeline: id.tli,
+            start,
+            records: 1,
+            xacts: vec![XactEnd {
+                lsn: Lsn(start.0 + 0x200),
+                end_lsn: Lsn(start.0 + 0x230),
+                xid: 100 + u32::try_from(id.segno).unwrap(),
+                time: at(minute),
+                committed: true,
+                prepared: false,
+            }],
+            restore_points: Vec::new(),
+            end_of_recovery: Vec::new(),
+            last_record_lsn: Some(Lsn(start.0 + 0x240)),
+            end_lsn: Lsn(start.0 + 0x258),
+            end: SegmentEnd::Switch,
+            continued_bytes: 0,
+            continued_read: false,
+            tail: None,
+            head: Vec::new(),
+            head_end: None,
+        }
+    }
+
+    /// Answers every round with `read`; returns the verdict and the segments read.
+    fn drive(
+        cat: &Catalog,
+        target: &Target,
+        read: &dyn Fn(SegmentId) -> Result<SegmentRecords, String>,
+    ) -> (CheckReport, Vec<u64>) {
+        let mut reads = WalReads::default();
+        let mut order = Vec::new();
+        for _ in 0..100 {
+            match check(
+                cat,
+                target,
+                TimelineChoice::Latest,
+                &reads,
+                &ExactOptions::default(),
+            ) {
+                Step::Done(r) => return (*r, order),
+                Step::Need(ids) => {
+                    assert!(!ids.is_empty());
+                    for id in ids {
+                        assert!(reads.get(id).is_none(), "asked twice for {id:?}");
+                        order.push(id.segno);
+                        reads.insert(id, read(id).map(Arc::new));
+                    }
+                }
+            }
+        }
+        panic!("no verdict after 100 rounds");
+    }
+
+    fn catalog(last: u64) -> Catalog {
+        let mut s = Synth::new();
+        s.wal(1, 1, last).done("20260301T000020", 2, 25);
+        s.analyse()
+    }
+
+    #[test]
+    fn a_time_target_reads_only_where_its_stop_can_be() {
+        let cat = catalog(9);
+        let (r, read) = drive(&cat, &Target::Time(at(42)), &|id| Ok(records(&cat, id, -5)));
+        assert!(r.recoverable && r.exact, "{r:?}");
+        assert_eq!(
+            r.wal.as_ref().unwrap().stop.as_ref().unwrap().xid,
+            Some(105)
+        );
+        // Segment 5 is the first uploaded after the target (minus the margin).
+        assert_eq!(read, vec![5]);
+    }
+
+    #[test]
+    fn a_database_clock_ahead_of_the_store_widens_the_search() {
+        let cat = catalog(9);
+        // Commits 3 minutes after their segment's upload: the database's clock runs ahead.
+        let (r, read) = drive(&cat, &Target::Time(at(42)), &|id| Ok(records(&cat, id, 3)));
+        assert!(r.recoverable && r.exact, "{r:?}");
+        // Segment 4's commit (minute 43) is the first after the target, not segment 5's.
+        assert_eq!(
+            r.wal.as_ref().unwrap().stop.as_ref().unwrap().xid,
+            Some(104)
+        );
+        assert!(read.contains(&4), "{read:?}");
+    }
+
+    #[test]
+    fn past_the_last_commit_nothing_is_reached() {
+        let cat = catalog(9);
+        let (r, read) = drive(&cat, &Target::Time(at(95)), &|id| Ok(records(&cat, id, -5)));
+        assert!(!r.recoverable && r.exact, "{r:?}");
+        let w = r.wal.unwrap();
+        assert_eq!(w.last_transaction.unwrap().xid, Some(109));
+        assert_eq!(
+            w.latest_time_target,
+            Some(at(85) - Duration::microseconds(1))
+        );
+        assert_eq!(read, vec![9]);
+    }
+
+    #[test]
+    fn an_unreadable_segment_leaves_the_catalog_verdict_labelled() {
+        let cat = catalog(9);
+        let (r, _) = drive(&cat, &Target::Time(at(42)), &|id| {
+            if id.segno == 5 {
+                Err("garbage".to_owned())
+            } else {
+                Ok(records(&cat, id, -5))
+            }
+        });
+        assert!(!r.exact);
+        assert!(
+            r.reasons.iter().any(|x| x.starts_with("approximate:")),
+            "{r:?}"
+        );
+        assert_eq!(r.wal.unwrap().unreadable[0].error, "garbage");
+    }
+
+    #[test]
+    fn a_transaction_is_found_by_binary_search() {
+        let cat = catalog(400);
+        let (r, read) = drive(&cat, &Target::Xid(350), &|id| Ok(records(&cat, id, -5)));
+        assert!(r.recoverable && r.exact, "{r:?}");
+        assert!(r.requires_backup_id);
+        assert_eq!(r.wal.unwrap().stop.unwrap().xid, Some(350));
+        assert!(read.len() <= 12, "read {} segments: {read:?}", read.len());
+        // An id no transaction of this archive reached.
+        let (r, _) = drive(&cat, &Target::Xid(9000), &|id| Ok(records(&cat, id, -5)));
+        assert!(!r.recoverable && r.exact);
     }
 }
