@@ -52,6 +52,8 @@ case "$CNPG_OPS_BIN" in /*) ;; *) CNPG_OPS_BIN="$REPO/$CNPG_OPS_BIN" ;; esac
 CACHE="${CNPG_OPS_CACHE:-$HOME/.cache/cnpg-ops}"
 WORKDIR="${INTEGRATION_WORKDIR:-$(mktemp -d /tmp/cnpg-ops-integration.XXXXXX)}"
 export INTEGRATION_STARTED="$(date +%s)"
+# WAL summaries cnpg-ops caches: per run, so that each run reads the WAL it judges.
+export CNPG_OPS_CACHE_DIR="${CNPG_OPS_CACHE_DIR:-$WORKDIR/wal-cache}"
 status=1
 final_line=""   # `integration: N passed, M failed`, printed last of all by cleanup
 
