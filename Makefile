@@ -32,3 +32,8 @@ integration:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Speed and memory: criterion benches, then cnpg-ops against barman-cloud at 10k, 100k and 1M WAL objects (BENCHMARKS.md).
+bench:
+	$(CARGO) bench --locked --bench catalog
+	bash integration/bench.sh
