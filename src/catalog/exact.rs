@@ -284,6 +284,9 @@ struct Ctx<'a> {
     need: Vec<SegmentId>,
     used: std::collections::HashSet<SegmentId>,
     unreadable: Vec<UnreadSegment>,
+    /// The latest commit time in the segment where `last_xact` found the last transaction
+    /// (commit times are not ordered by LSN to the microsecond).
+    newest_time: Option<DateTime<Utc>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -295,6 +298,7 @@ impl<'a> Ctx<'a> {
             need: Vec::new(),
             used: std::collections::HashSet::new(),
             unreadable: Vec::new(),
+            newest_time: None,
         }
     }
 
@@ -357,6 +361,20 @@ impl<'a> Ctx<'a> {
                         v.restore_points.extend(j.restore_points);
                         v.last_record_lsn = j.last_record_lsn.or(v.last_record_lsn);
                         v.end_lsn = j.end_lsn.max(v.end_lsn);
+                    } else if n.continued_bytes > 0 {
+                        // The next segment finishes a record this reader could not keep
+                        // whole (longer than it keeps): it may be a commit, so say so.
+                        let seg = self.name(id);
+                        if !self.unreadable.iter().any(|u| u.segment == seg) {
+                            self.unreadable.push(UnreadSegment {
+                                segment: seg,
+                                error: format!(
+                                    "the {}-byte record at {} that continues into the next segment was not read whole",
+                                    tail.total, tail.lsn
+                                ),
+                            });
+                        }
+                        return Seen::Failed;
                     }
                 }
                 // The next one is unreadable: this one's records stand as read.
@@ -400,6 +418,11 @@ impl<'a> Ctx<'a> {
                     if let Some(x) = v.xacts.iter().find(|x| x.time > t && x.lsn >= from) {
                         return Scan::Found(RecordRef::xact(x, self.name(id)));
                     }
+                    // A complete segment whose valid WAL stops short: recovery ends there.
+                    let tail_partial = path.partial_tail && segno == path.last;
+                    if v.end == SegmentEnd::Invalid && !tail_partial {
+                        return Scan::Broken(id, v.end_lsn);
+                    }
                 }
             }
         }
@@ -433,6 +456,12 @@ impl<'a> Ctx<'a> {
                 Seen::Ready(v) => {
                     ready += 1;
                     if let Some(x) = v.xacts.iter().rev().find(|x| x.lsn >= from) {
+                        self.newest_time = v
+                            .xacts
+                            .iter()
+                            .filter(|x| x.lsn >= from)
+                            .map(|x| x.time)
+                            .max();
                         return Scan::Found(RecordRef::xact(x, self.name(id)));
                     }
                 }
@@ -473,6 +502,8 @@ impl<'a> Ctx<'a> {
 
 enum Scan {
     Found(RecordRef),
+    /// The valid WAL ends inside this segment, at this position.
+    Broken(SegmentId, Lsn),
     Exhausted,
     Pending,
     Failed(SegmentId),
@@ -570,8 +601,13 @@ fn time_target(ctx: &mut Ctx<'_>, t: DateTime<Utc>, tl: TimelineChoice) -> Optio
         r.wal = Some(ev);
         return Some(r);
     }
+    let mut broken = None;
     let found = match ctx.first_after(&path, start, t, path.consistent) {
         Scan::Pending => return None,
+        Scan::Broken(id, at) => {
+            broken = Some((id, at));
+            None
+        }
         Scan::Failed(id) => {
             let why = format!("{} could not be read", ctx.name(id));
             return Some(fallback(base, ctx, &why));
@@ -612,7 +648,15 @@ fn time_target(ctx: &mut Ctx<'_>, t: DateTime<Utc>, tl: TimelineChoice) -> Optio
         return Some(r);
     }
     // No transaction ends after the target: find the last one for the reasons.
-    let last = match ctx.last_xact(&path, path.first, path.begin) {
+    let scan = match broken {
+        Some((id, _)) => ReplayPath {
+            last: id.segno,
+            partial_tail: false,
+            ..path.clone()
+        },
+        None => path.clone(),
+    };
+    let last = match ctx.last_xact(&scan, path.first, path.consistent) {
         Scan::Pending => return None,
         Scan::Found(x) => Some(x),
         _ => None,
@@ -627,15 +671,22 @@ fn time_target(ctx: &mut Ctx<'_>, t: DateTime<Utc>, tl: TimelineChoice) -> Optio
     } else {
         end_name
     };
-    let end = match path.missing {
-        Some(m) => {
+    let end = match (broken, path.missing) {
+        (Some((id, at)), _) => {
+            r.stops_at = Some(ctx.name(id));
+            format!(
+                "the end of the valid WAL in {} at {at} (the record there does not check: the segment is damaged)",
+                ctx.name(id)
+            )
+        }
+        (None, Some(m)) => {
             r.stops_at = Some(ctx.name(m));
             if r.missing_wal.is_empty() {
                 r.missing_wal = vec![ctx.name(m)];
             }
             format!("the missing segment {}", ctx.name(m))
         }
-        None => format!("the end of the archive ({end_name})"),
+        (None, None) => format!("the end of the archive ({end_name})"),
     };
     let last_words = match &last {
         Some(x) => format!(
@@ -650,10 +701,13 @@ fn time_target(ctx: &mut Ctx<'_>, t: DateTime<Utc>, tl: TimelineChoice) -> Optio
         format_utc(t),
         b.id
     )];
-    r.wal_to = Some(end_name);
+    r.wal_to = Some(match broken {
+        Some((id, _)) => ctx.name(id),
+        None => end_name,
+    });
     let mut ev = ctx.evidence();
     if let Some(x) = &last {
-        let latest = x.time - Duration::microseconds(1);
+        let latest = ctx.newest_time.unwrap_or(x.time).max(x.time) - Duration::microseconds(1);
         ev.latest_time_target = Some(latest);
         let mut nearest = vec![Suggestion {
             target: format_utc(latest),
@@ -727,7 +781,7 @@ fn latest_target(ctx: &mut Ctx<'_>, tl: TimelineChoice) -> Option<CheckReport> {
         return Some(base);
     };
     let mut r = base;
-    match ctx.last_xact(&path, path.first, path.begin) {
+    match ctx.last_xact(&path, path.first, path.consistent) {
         Scan::Pending => return None,
         Scan::Found(x) => {
             let mut ev = ctx.evidence();
@@ -742,7 +796,8 @@ fn latest_target(ctx: &mut Ctx<'_>, tl: TimelineChoice) -> Option<CheckReport> {
                     x.describe()
                 ));
             }
-            ev.latest_time_target = Some(x.time - Duration::microseconds(1));
+            ev.latest_time_target =
+                Some(ctx.newest_time.unwrap_or(x.time).max(x.time) - Duration::microseconds(1));
             ev.last_transaction = Some(x);
             r.wal = Some(ev);
         }
@@ -752,7 +807,7 @@ fn latest_target(ctx: &mut Ctx<'_>, tl: TimelineChoice) -> Option<CheckReport> {
                 .push(format!("the last transaction is not known: {why}"));
             r.wal = Some(ctx.evidence());
         }
-        Scan::Exhausted | Scan::Limit(_) => {
+        Scan::Exhausted | Scan::Limit(_) | Scan::Broken(..) => {
             r.reasons.push(format!(
                 "no transaction ends in the newest {} segments it replays",
                 ctx.used.len()
@@ -777,6 +832,9 @@ fn lsn_target(
         return Some(r);
     }
     if !r.recoverable {
+        if located.is_some() {
+            r.wal = Some(ctx.evidence());
+        }
         return Some(r);
     }
     let b = r.backup_id.as_deref().and_then(|id| cat.backup(id))?;
@@ -969,7 +1027,90 @@ fn name_target(
         base.wal = Some(ctx.evidence());
         return Some(base);
     };
-    located(ctx, found, tl, target)
+    // PostgreSQL stops at the first restore point of that name after the anchor's start:
+    // read from there to the one found, and move to an earlier one while there is one.
+    let mut found = found;
+    let mut unproven = None;
+    for _ in 0..4 {
+        match earlier_restore_point(ctx, &found, name, tl) {
+            Earlier::Pending => return None,
+            Earlier::None => break,
+            Earlier::Found(e) => found = e,
+            Earlier::Unread(why) => {
+                unproven = Some(why);
+                break;
+            }
+        }
+    }
+    let mut r = located(ctx, found, tl, target)?;
+    if let Some(why) = unproven {
+        r.exact = false;
+        r.reasons.push(format!(
+            "approximate: {why}; an earlier restore point named `{name}` there would stop recovery first"
+        ));
+    }
+    Some(r)
+}
+
+enum Earlier {
+    Found(RecordRef),
+    None,
+    Pending,
+    Unread(String),
+}
+
+/// A restore point named `name` between the start of the backup a restore to
+/// `found` is anchored on and `found` itself.
+fn earlier_restore_point(
+    ctx: &mut Ctx<'_>,
+    found: &RecordRef,
+    name: &str,
+    tl: TimelineChoice,
+) -> Earlier {
+    let cat = ctx.cat;
+    let r = cat.check(&Target::Lsn(found.lsn), tl);
+    let Some(b) = r.backup_id.as_deref().and_then(|id| cat.backup(id)) else {
+        return Earlier::None;
+    };
+    let Some(path) = cat.replay_path(b, tl) else {
+        return Earlier::None;
+    };
+    let to = cat.segment_size.segno(found.lsn);
+    let segs: Vec<u64> = (path.first..=to)
+        .filter(|&s| ctx.archived(path.id(cat, s)))
+        .collect();
+    if segs.len() > ctx.o.scan_limit {
+        return Earlier::Unread(format!(
+            "the {} segments from backup {}'s start to it were not read (over --wal-scan-limit)",
+            segs.len(),
+            b.id
+        ));
+    }
+    let mut pending = false;
+    for segno in segs {
+        let id = path.id(cat, segno);
+        match ctx.view(id, path.id(cat, segno + 1)) {
+            Seen::Pending => pending = true,
+            Seen::Failed => {
+                return Earlier::Unread(format!("{} could not be read", ctx.name(id)));
+            }
+            Seen::Ready(_) if pending => {}
+            Seen::Ready(v) => {
+                if let Some(rp) = v
+                    .restore_points
+                    .iter()
+                    .find(|p| p.name == name && p.lsn >= path.begin && p.lsn < found.lsn)
+                {
+                    return Earlier::Found(RecordRef::restore_point(rp, ctx.name(id)));
+                }
+            }
+        }
+    }
+    if pending {
+        Earlier::Pending
+    } else {
+        Earlier::None
+    }
 }
 
 /// The verdict for a record an xid or name target was placed at: PostgreSQL
@@ -990,7 +1131,12 @@ fn located(
         .retain(|x| !x.starts_with("CloudNativePG would not pick"));
     let rolled_back = found.name.is_none() && found.kind.starts_with("abort");
     let what = format!(
-        "recovery stops just after {}{}",
+        "{} {}{}",
+        if r.recoverable {
+            "recovery stops just after"
+        } else {
+            "the target is"
+        },
         found.describe(),
         if rolled_back {
             ": the transaction was rolled back, so none of its changes are restored"
@@ -1113,9 +1259,19 @@ fn locate_xid(ctx: &mut Ctx<'_>, span: &ReplayPath, xid: u32) -> Locate {
         return Locate::Pending;
     }
     if lo >= present.len() {
+        // Certain only when every archived segment was read: a long transaction can end
+        // after younger ones.
+        let all = ctx.used.len() >= present.len();
         return Locate::NotFound(
-            "does not end in the archived WAL: every transaction that ends there has an older id; PostgreSQL would replay to the end and fail with \"recovery ended before configured recovery target was reached\"".to_owned(),
-            true,
+            if all {
+                "does not end in the archived WAL; PostgreSQL would replay to the end and fail with \"recovery ended before configured recovery target was reached\"".to_owned()
+            } else {
+                format!(
+                    "does not end in the {} segments read: the transactions that end there have older ids, so it most likely never ended in this archive (a transaction that ran for a long time could still end elsewhere)",
+                    ctx.used.len()
+                )
+            },
+            all,
         );
     }
     Locate::NotFound(
@@ -1146,13 +1302,13 @@ pub fn window_end(
         last: end.segno.min(path.last).max(path.first),
         ..path
     };
-    match ctx.last_xact(&path, path.first, path.begin) {
+    match ctx.last_xact(&path, path.first, path.consistent) {
         Scan::Pending => {
             need.extend(ctx.need);
             None
         }
         Scan::Found(x) => Some(Ok(Some(x))),
-        Scan::Exhausted | Scan::Limit(_) => Some(Ok(None)),
+        Scan::Exhausted | Scan::Limit(_) | Scan::Broken(..) => Some(Ok(None)),
         Scan::Failed(id) => Some(Err(format!("{} could not be read", ctx.name(id)))),
     }
 }
@@ -1290,6 +1446,27 @@ mod tests {
     }
 
     #[test]
+    fn damaged_wal_in_the_middle_ends_recovery_there() {
+        let cat = catalog(9);
+        // Segment 6's valid WAL stops short of its end (a record that does not check).
+        let read = |id: SegmentId| {
+            let mut r = records(&cat, id, -5);
+            if id.segno == 6 {
+                r.end = SegmentEnd::Invalid;
+            }
+            Ok(r)
+        };
+        // The search starts in segment 6 (uploaded at minute 60), whose commit is at 55.
+        let (r, _) = drive(&cat, &Target::Time(at(56)), &read);
+        assert!(!r.recoverable && r.exact, "{r:?}");
+        assert!(r.reasons[0].contains("does not check"), "{r:?}");
+        assert_eq!(r.wal.unwrap().last_transaction.unwrap().xid, Some(106));
+        // Before the damage, targets are reached as before.
+        let (r, _) = drive(&cat, &Target::Time(at(42)), &read);
+        assert!(r.recoverable, "{r:?}");
+    }
+
+    #[test]
     fn a_transaction_is_found_by_binary_search() {
         let cat = catalog(400);
         let (r, read) = drive(&cat, &Target::Xid(350), &|id| Ok(records(&cat, id, -5)));
@@ -1297,8 +1474,11 @@ mod tests {
         assert!(r.requires_backup_id);
         assert_eq!(r.wal.unwrap().stop.unwrap().xid, Some(350));
         assert!(read.len() <= 12, "read {} segments: {read:?}", read.len());
-        // An id no transaction of this archive reached.
-        let (r, _) = drive(&cat, &Target::Xid(9000), &|id| Ok(records(&cat, id, -5)));
-        assert!(!r.recoverable && r.exact);
+        // An id no transaction of this archive reached: not found where it would end,
+        // which is not a proof (a long transaction could end anywhere).
+        let (r, read) = drive(&cat, &Target::Xid(9000), &|id| Ok(records(&cat, id, -5)));
+        assert!(!r.recoverable && !r.exact, "{r:?}");
+        assert!(r.reasons[0].contains("most likely never ended"), "{r:?}");
+        assert!(read.len() <= 12);
     }
 }

@@ -179,6 +179,9 @@ fn parse_clock(s: &str) -> Option<NaiveTime> {
 /// Parses a target time, resolving a missing offset in `zone`.
 pub fn parse_target(text: &str, zone: Zone) -> Result<ResolvedTime, TimeError> {
     let (naive, offset) = split(text).ok_or_else(|| TimeError::Format(text.to_owned()))?;
+    // PostgreSQL keeps microseconds, rounding finer digits: so does the target.
+    let naive = chrono::DurationRound::duration_round(naive, chrono::TimeDelta::microseconds(1))
+        .map_err(|_| TimeError::Format(text.to_owned()))?;
     if let Some(offset) = offset {
         let at = offset
             .from_local_datetime(&naive)

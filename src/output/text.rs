@@ -277,10 +277,15 @@ pub fn check(p: &Printer, r: &CheckReport) -> String {
     } else {
         let _ = writeln!(
             o,
-            "{} {} (timeline {})",
+            "{} {} (timeline {}){}",
             p.paint(Style::Bad, "NOT recoverable:"),
             r.target,
-            r.timeline_requested
+            r.timeline_requested,
+            if r.exact {
+                ""
+            } else {
+                " (approximate: not proven either way)"
+            }
         );
     }
     if let Some(id) = &r.backup_id {
