@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration as StdDuration, SystemTime};
 
@@ -16,6 +15,7 @@ use serde_json::Value;
 use cnpg_ops::catalog::time::format_utc;
 use cnpg_ops::catalog::wal::Lsn;
 use cnpg_ops::catalog::walread::{SegmentRecords, read_segment};
+use support::wal::{gunzip, start_of};
 
 const BACKUP: &str = "20260101T000000";
 
@@ -24,20 +24,6 @@ struct Fixture {
     cache: tempfile::TempDir,
     facts: Value,
     segments: Vec<(String, SegmentRecords)>,
-}
-
-fn gunzip(p: &Path) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(p).unwrap())
-        .read_to_end(&mut bytes)
-        .unwrap();
-    bytes
-}
-
-fn start_of(name: &str) -> Lsn {
-    let log = u64::from_str_radix(&name[8..16], 16).unwrap();
-    let seg = u64::from_str_radix(&name[16..24], 16).unwrap();
-    Lsn((log << 32) + seg * 16 * 1024 * 1024)
 }
 
 fn set_mtime(p: &Path, t: DateTime<Utc>) {
@@ -59,7 +45,7 @@ fn wal_path(dir: &Path, name: &str) -> PathBuf {
 /// The catalog: the fixture's segments, uploaded a second after their last
 /// commit, and a backup that ends just before the first commit.
 fn fixture() -> Fixture {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal");
+    let src = support::wal::dir();
     let facts: Value =
         serde_json::from_str(&std::fs::read_to_string(src.join("facts.json")).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,8 @@
 //! (tests/fixtures/wal, made by its make.sh): what it finds is what the
 //! database recorded.
 
-use std::io::Read;
+mod support;
+
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -12,34 +13,28 @@ use cnpg_ops::catalog::wal::Lsn;
 use cnpg_ops::catalog::walread::{
     SegmentEnd, SegmentRecords, WalError, read_segment, read_segment_after,
 };
+use support::wal::{gunzip, start_of};
 
 fn fixture() -> (Value, Vec<(String, Vec<u8>)>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal");
+    let dir = support::wal::dir();
     let facts: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("facts.json")).unwrap()).unwrap();
-    let mut segments = Vec::new();
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "gz"))
         .collect();
     names.sort();
-    for p in names {
-        let mut bytes = Vec::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
-            .read_to_end(&mut bytes)
-            .unwrap();
-        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-        segments.push((name, bytes));
-    }
+    let segments = names
+        .iter()
+        .map(|p| {
+            (
+                p.file_stem().unwrap().to_string_lossy().into_owned(),
+                gunzip(p),
+            )
+        })
+        .collect();
     (facts, segments)
-}
-
-/// The LSN a 16 MiB segment's name starts at.
-fn start_of(name: &str) -> Lsn {
-    let log = u64::from_str_radix(&name[8..16], 16).unwrap();
-    let seg = u64::from_str_radix(&name[16..24], 16).unwrap();
-    Lsn((log << 32) + seg * 16 * 1024 * 1024)
 }
 
 /// Both segments, the second read with the first one's tail.

@@ -329,13 +329,8 @@ impl<'a> Ctx<'a> {
                 return Seen::Pending;
             }
             Some(Err(e)) => {
-                let seg = self.name(id);
-                if !self.unreadable.iter().any(|u| u.segment == seg) {
-                    self.unreadable.push(UnreadSegment {
-                        segment: seg,
-                        error: e.clone(),
-                    });
-                }
+                let e = e.clone();
+                self.note_unreadable(id, e);
                 return Seen::Failed;
             }
             Some(Ok(r)) => Arc::clone(r),
@@ -364,16 +359,13 @@ impl<'a> Ctx<'a> {
                     } else if n.continued_bytes > 0 {
                         // The next segment finishes a record this reader could not keep
                         // whole (longer than it keeps): it may be a commit, so say so.
-                        let seg = self.name(id);
-                        if !self.unreadable.iter().any(|u| u.segment == seg) {
-                            self.unreadable.push(UnreadSegment {
-                                segment: seg,
-                                error: format!(
-                                    "the {}-byte record at {} that continues into the next segment was not read whole",
-                                    tail.total, tail.lsn
-                                ),
-                            });
-                        }
+                        self.note_unreadable(
+                            id,
+                            format!(
+                                "the {}-byte record at {} that continues into the next segment was not read whole",
+                                tail.total, tail.lsn
+                            ),
+                        );
                         return Seen::Failed;
                     }
                 }
@@ -385,6 +377,14 @@ impl<'a> Ctx<'a> {
         Seen::Ready(v)
     }
 
+    /// Says once why segment `id` cannot be used.
+    fn note_unreadable(&mut self, id: SegmentId, error: String) {
+        let segment = self.name(id);
+        if !self.unreadable.iter().any(|u| u.segment == segment) {
+            self.unreadable.push(UnreadSegment { segment, error });
+        }
+    }
+
     fn evidence(&self) -> WalEvidence {
         WalEvidence {
             segments_read: self.used.len(),
@@ -393,12 +393,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The first transaction end with a time after `t`, at or after `from`
-    /// (by LSN), scanning segments `start..=path.last`.
-    fn first_after(&mut self, path: &ReplayPath, start: u64, t: DateTime<Utc>, from: Lsn) -> Scan {
-        let mut pending = 0usize;
-        let mut ready = 0usize;
-        for (n, segno) in (start..=path.last).enumerate() {
+    /// Visits segments `segnos` of `path` in that order. Unread ones are asked for (one
+    /// first, then a batch); `probe` sees each read segment once every segment before it
+    /// was read, and ends the scan by returning a result.
+    fn scan(
+        &mut self,
+        path: &ReplayPath,
+        segnos: impl Iterator<Item = u64>,
+        probe: &mut dyn FnMut(SegmentId, u64, &View) -> Option<Scan>,
+    ) -> Scan {
+        let (mut pending, mut ready) = (0usize, 0usize);
+        for (n, segno) in segnos.enumerate() {
             if n >= self.o.scan_limit && pending == 0 {
                 return Scan::Limit(segno);
             }
@@ -415,13 +420,8 @@ impl<'a> Ctx<'a> {
                 Seen::Ready(_) if pending > 0 => {}
                 Seen::Ready(v) => {
                     ready += 1;
-                    if let Some(x) = v.xacts.iter().find(|x| x.time > t && x.lsn >= from) {
-                        return Scan::Found(RecordRef::xact(x, self.name(id)));
-                    }
-                    // A complete segment whose valid WAL stops short: recovery ends there.
-                    let tail_partial = path.partial_tail && segno == path.last;
-                    if v.end == SegmentEnd::Invalid && !tail_partial {
-                        return Scan::Broken(id, v.end_lsn);
+                    if let Some(done) = probe(id, segno, &v) {
+                        return done;
                     }
                 }
             }
@@ -433,45 +433,37 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The first transaction end with a time after `t`, at or after `from`
+    /// (by LSN), scanning segments `start..=path.last`.
+    fn first_after(&mut self, path: &ReplayPath, start: u64, t: DateTime<Utc>, from: Lsn) -> Scan {
+        let cat = self.cat;
+        self.scan(path, start..=path.last, &mut |id, segno, v| {
+            if let Some(x) = v.xacts.iter().find(|x| x.time > t && x.lsn >= from) {
+                return Some(Scan::Found(RecordRef::xact(x, cat.wal.name(id))));
+            }
+            // A complete segment whose valid WAL stops short: recovery ends there.
+            let tail_partial = path.partial_tail && segno == path.last;
+            (v.end == SegmentEnd::Invalid && !tail_partial).then_some(Scan::Broken(id, v.end_lsn))
+        })
+    }
+
     /// The last transaction end at or after `from` (by LSN), scanning back
     /// from `path.last` to segment `down_to`.
     fn last_xact(&mut self, path: &ReplayPath, down_to: u64, from: Lsn) -> Scan {
-        let mut pending = 0usize;
-        let mut ready = 0usize;
-        for (n, segno) in (down_to..=path.last).rev().enumerate() {
-            if n >= self.o.scan_limit && pending == 0 {
-                return Scan::Limit(segno);
-            }
-            let id = path.id(self.cat, segno);
-            match self.view(id, path.id(self.cat, segno + 1)) {
-                Seen::Pending => {
-                    pending += 1;
-                    if pending >= self.batch_after(ready) {
-                        return Scan::Pending;
-                    }
-                }
-                Seen::Failed if pending == 0 => return Scan::Failed(id),
-                Seen::Failed => return Scan::Pending,
-                Seen::Ready(_) if pending > 0 => {}
-                Seen::Ready(v) => {
-                    ready += 1;
-                    if let Some(x) = v.xacts.iter().rev().find(|x| x.lsn >= from) {
-                        self.newest_time = v
-                            .xacts
-                            .iter()
-                            .filter(|x| x.lsn >= from)
-                            .map(|x| x.time)
-                            .max();
-                        return Scan::Found(RecordRef::xact(x, self.name(id)));
-                    }
-                }
-            }
-        }
-        if pending > 0 {
-            Scan::Pending
-        } else {
-            Scan::Exhausted
-        }
+        let cat = self.cat;
+        let mut newest = None;
+        let found = self.scan(path, (down_to..=path.last).rev(), &mut |id, _, v| {
+            let x = v.xacts.iter().rev().find(|x| x.lsn >= from)?;
+            newest = v
+                .xacts
+                .iter()
+                .filter(|x| x.lsn >= from)
+                .map(|x| x.time)
+                .max();
+            Some(Scan::Found(RecordRef::xact(x, cat.wal.name(id))))
+        });
+        self.newest_time = newest;
+        found
     }
 
     /// Segments asked for at once: one first (it usually answers), then a batch.
@@ -482,21 +474,20 @@ impl<'a> Ctx<'a> {
     /// How far the database's clock ran ahead of the store's in the segments
     /// of `path` read so far.
     fn observed_skew(&self, path: &ReplayPath) -> Duration {
-        let mut skew = Duration::zero();
-        for segno in path.first..=path.last {
-            let id = path.id(self.cat, segno);
-            let (Some(Ok(r)), Some(up)) = (self.reads.get(id), self.cat.wal.last_modified(id))
-            else {
-                continue;
-            };
-            let Some(up) = DateTime::<Utc>::from_timestamp_millis(up) else {
-                continue;
-            };
-            if let Some(newest) = r.xacts.iter().map(|x| x.time).max() {
-                skew = skew.max(newest - up);
-            }
-        }
-        skew
+        // Only the segments read count: walk them, not the whole path.
+        self.reads
+            .segments
+            .iter()
+            .filter_map(|(id, r)| {
+                let r = r.as_ref().ok()?;
+                let on_path = (path.first..=path.last).contains(&id.segno)
+                    && path.id(self.cat, id.segno) == *id;
+                let up = DateTime::<Utc>::from_timestamp_millis(
+                    self.cat.wal.last_modified(*id).filter(|_| on_path)?,
+                )?;
+                Some(r.xacts.iter().map(|x| x.time).max()? - up)
+            })
+            .fold(Duration::zero(), Duration::max)
     }
 }
 
@@ -976,41 +967,22 @@ fn name_target(
         .into_iter()
         .filter(|&s| ctx.archived(span.id(cat, s)))
         .collect();
-    let mut pending = 0usize;
-    let mut found: Option<RecordRef> = None;
-    for (n, segno) in order.iter().copied().enumerate() {
-        if n >= ctx.o.scan_limit && pending == 0 {
-            break;
+    let found = match ctx.scan(&span, order.iter().copied(), &mut |id, _, v| {
+        let rp = v.restore_points.iter().find(|r| r.name == name)?;
+        Some(Scan::Found(RecordRef::restore_point(rp, cat.wal.name(id))))
+    }) {
+        Scan::Pending => return None,
+        Scan::Failed(id) => {
+            base.reasons = vec![format!(
+                "restore point `{name}` could not be placed: {} could not be read",
+                ctx.name(id)
+            )];
+            base.wal = Some(ctx.evidence());
+            return Some(base);
         }
-        let id = span.id(cat, segno);
-        match ctx.view(id, span.id(cat, segno + 1)) {
-            Seen::Pending => {
-                pending += 1;
-                if pending >= ctx.o.batch {
-                    return None;
-                }
-            }
-            Seen::Failed if pending == 0 => {
-                base.reasons = vec![format!(
-                    "restore point `{name}` could not be placed: {} could not be read",
-                    ctx.name(id)
-                )];
-                base.wal = Some(ctx.evidence());
-                return Some(base);
-            }
-            Seen::Failed | Seen::Ready(_) if pending > 0 => {}
-            Seen::Failed => {}
-            Seen::Ready(v) => {
-                if let Some(rp) = v.restore_points.iter().find(|r| r.name == name) {
-                    found = Some(RecordRef::restore_point(rp, ctx.name(id)));
-                    break;
-                }
-            }
-        }
-    }
-    if pending > 0 {
-        return None;
-    }
+        Scan::Found(x) => Some(x),
+        Scan::Exhausted | Scan::Limit(_) | Scan::Broken(..) => None,
+    };
     let Some(found) = found else {
         let read = ctx.used.len();
         base.exact = hint.is_none() && read >= order.len();
@@ -1231,32 +1203,15 @@ fn locate_xid(ctx: &mut Ctx<'_>, span: &ReplayPath, xid: u32) -> Locate {
         }
     }
     // Scan forward from there.
-    let mut pending = 0usize;
-    for &segno in present
-        .iter()
-        .skip(lo.saturating_sub(1))
-        .take(ctx.o.scan_limit)
-    {
-        let id = span.id(cat, segno);
-        match ctx.view(id, span.id(cat, segno + 1)) {
-            Seen::Pending => {
-                pending += 1;
-                if pending >= ctx.o.batch {
-                    return Locate::Pending;
-                }
-            }
-            Seen::Failed if pending == 0 => return Locate::Failed(id),
-            Seen::Failed | Seen::Ready(_) if pending > 0 => {}
-            Seen::Failed => {}
-            Seen::Ready(v) => {
-                if let Some(x) = v.xacts.iter().find(|x| x.xid == xid) {
-                    return Locate::Found(RecordRef::xact(x, ctx.name(id)));
-                }
-            }
-        }
-    }
-    if pending > 0 {
-        return Locate::Pending;
+    let from = present.iter().copied().skip(lo.saturating_sub(1));
+    match ctx.scan(span, from, &mut |id, _, v| {
+        let x = v.xacts.iter().find(|x| x.xid == xid)?;
+        Some(Scan::Found(RecordRef::xact(x, cat.wal.name(id))))
+    }) {
+        Scan::Pending => return Locate::Pending,
+        Scan::Failed(id) => return Locate::Failed(id),
+        Scan::Found(x) => return Locate::Found(x),
+        Scan::Exhausted | Scan::Limit(_) | Scan::Broken(..) => {}
     }
     if lo >= present.len() {
         // Certain only when every archived segment was read: a long transaction can end

@@ -122,6 +122,30 @@ pub struct SegmentRecords {
     pub head_end: Option<Lsn>,
 }
 
+impl SegmentRecords {
+    /// Nothing read yet, from `start` on.
+    fn empty(pg_major: u32, system_id: u64, timeline: u32, start: Lsn) -> SegmentRecords {
+        SegmentRecords {
+            pg_major,
+            system_id,
+            timeline,
+            start,
+            records: 0,
+            xacts: Vec::new(),
+            restore_points: Vec::new(),
+            end_of_recovery: Vec::new(),
+            last_record_lsn: None,
+            end_lsn: start,
+            end: SegmentEnd::Invalid,
+            continued_bytes: 0,
+            continued_read: false,
+            tail: None,
+            head: Vec::new(),
+            head_end: None,
+        }
+    }
+}
+
 impl Tail {
     /// Whether the record can be one this reader extracts (a transaction's
     /// end or a restore point): its resource manager is in the header.
@@ -149,24 +173,7 @@ pub fn join_tail(tail: &Tail, next: &SegmentRecords) -> Option<SegmentRecords> {
     if !crc_ok(&rec) {
         return None;
     }
-    let mut out = SegmentRecords {
-        pg_major: next.pg_major,
-        system_id: next.system_id,
-        timeline: next.timeline,
-        start: tail.lsn,
-        records: 0,
-        xacts: Vec::new(),
-        restore_points: Vec::new(),
-        end_of_recovery: Vec::new(),
-        last_record_lsn: None,
-        end_lsn: tail.lsn,
-        end: SegmentEnd::Invalid,
-        continued_bytes: 0,
-        continued_read: false,
-        tail: None,
-        head: Vec::new(),
-        head_end: None,
-    };
+    let mut out = SegmentRecords::empty(next.pg_major, next.system_id, next.timeline, tail.lsn);
     decode(&mut out, &rec, tail.lsn, next.head_end?, next.pg_major);
     Some(out)
 }
@@ -405,24 +412,8 @@ pub fn read_segment_after(
         payload.bytes.extend_from_slice(&page[header..]);
     }
     let whole = payload.pages.len() * page_size == seg_size;
-    let mut out = SegmentRecords {
-        pg_major,
-        system_id,
-        timeline,
-        start,
-        records: 0,
-        xacts: Vec::new(),
-        restore_points: Vec::new(),
-        end_of_recovery: Vec::new(),
-        last_record_lsn: None,
-        end_lsn: start,
-        end: SegmentEnd::Invalid,
-        continued_bytes,
-        continued_read: false,
-        tail: None,
-        head: Vec::new(),
-        head_end: None,
-    };
+    let mut out = SegmentRecords::empty(pg_major, system_id, timeline, start);
+    out.continued_bytes = continued_bytes;
     let b = &payload.bytes;
     // The record the previous segment began, finished by this one's first bytes.
     let cont = continued_bytes as usize;

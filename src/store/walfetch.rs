@@ -66,17 +66,18 @@ impl<'a> WalSource<'a> {
         }
     }
 
-    /// Uses `dir` for the cache (`None`: no cache).
-    #[must_use]
-    pub fn with_cache(mut self, dir: Option<PathBuf>) -> Self {
-        self.cache = dir;
-        self
-    }
-
-    /// Segments fetched at once.
-    #[must_use]
-    pub fn concurrency(&self) -> usize {
-        self.concurrency
+    /// Reads those of `ids` not read yet; false when there were none (asking again
+    /// would never settle anything).
+    async fn read_new(&self, ids: Vec<SegmentId>, reads: &mut WalReads) -> bool {
+        let fresh: Vec<SegmentId> = ids
+            .into_iter()
+            .filter(|i| reads.get(*i).is_none())
+            .collect();
+        if fresh.is_empty() {
+            return false;
+        }
+        self.read(&fresh, reads).await;
+        true
     }
 
     /// Reads `ids` into `reads`, several at once.
@@ -219,18 +220,13 @@ impl<'a> WalSource<'a> {
             match exact::check(self.catalog, target, tl, &reads, &o) {
                 Step::Done(r) => return (*r, reads),
                 Step::Need(ids) => {
-                    let fresh: Vec<SegmentId> = ids
-                        .into_iter()
-                        .filter(|i| reads.get(*i).is_none())
-                        .collect();
-                    if fresh.is_empty() {
+                    if !self.read_new(ids, &mut reads).await {
                         // Nothing new to read: never loop; the catalog's verdict stands.
                         let mut r = self.catalog.check(target, tl);
                         r.reasons
                             .push("approximate: the WAL could not settle the verdict".to_owned());
                         return (r, reads);
                     }
-                    self.read(&fresh, &mut reads).await;
                 }
             }
         }
@@ -269,14 +265,9 @@ impl<'a> WalSource<'a> {
                     out.push((key, r));
                     break;
                 }
-                let fresh: Vec<SegmentId> = need
-                    .into_iter()
-                    .filter(|i| reads.get(*i).is_none())
-                    .collect();
-                if fresh.is_empty() {
+                if !self.read_new(need, &mut reads).await {
                     break;
                 }
-                self.read(&fresh, &mut reads).await;
             }
         }
         out

@@ -5,3 +5,4 @@ pub mod fake_http;
 pub mod fake_kube;
 pub mod fixture;
 pub mod repo;
+pub mod wal;
