@@ -95,7 +95,7 @@ pub fn new_database(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, Pla
     }
     let env = repo.env(&req.dest_env);
     let folder = env.database_folder(&req.dest_svc);
-    refuse_existing(&repo, &found, req, &folder)?;
+    refuse_existing(&repo, &found, &req.dest_env, &req.dest_svc, &folder)?;
     let names = Names {
         src_env: src.env.clone(),
         dst_env: req.dest_env.clone(),
@@ -158,15 +158,15 @@ pub fn new_database(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, Pla
 
 /// Swaps the source env's and service's names for the destination's, as
 /// whole `-`-separated tokens.
-struct Names {
-    src_env: String,
-    dst_env: String,
-    src_svc: String,
-    dst_svc: String,
+pub(super) struct Names {
+    pub(super) src_env: String,
+    pub(super) dst_env: String,
+    pub(super) src_svc: String,
+    pub(super) dst_svc: String,
 }
 
 impl Names {
-    fn swap(&self, name: &str) -> String {
+    pub(super) fn swap(&self, name: &str) -> String {
         let n = swap_token(name, &self.src_env, &self.dst_env);
         swap_token(&n, &self.src_svc, &self.dst_svc)
     }
@@ -174,7 +174,7 @@ impl Names {
 
 /// `s` with every occurrence of `from` that is a whole run of `-`-separated
 /// tokens replaced by `to`.
-fn swap_token(s: &str, from: &str, to: &str) -> String {
+pub(super) fn swap_token(s: &str, from: &str, to: &str) -> String {
     if from.is_empty() || from == to {
         return s.to_owned();
     }
@@ -196,28 +196,37 @@ fn swap_token(s: &str, from: &str, to: &str) -> String {
     out
 }
 
-fn has_token(s: &str, token: &str) -> bool {
+pub(super) fn has_token(s: &str, token: &str) -> bool {
     !token.is_empty() && format!("-{s}-").contains(&format!("-{token}-"))
 }
 
 fn dest_problem(req: &RecoveryRequest, problem: String) -> PlanError {
+    problem_of(&req.dest_env, &req.dest_svc, problem)
+}
+
+/// A problem with the database `svc` of `env`.
+pub(super) fn problem_of(env: &str, svc: &str, problem: String) -> PlanError {
     PlanError::Source {
-        env: req.dest_env.clone(),
-        svc: req.dest_svc.clone(),
+        env: env.to_owned(),
+        svc: svc.to_owned(),
         problem,
     }
 }
 
-fn refuse_existing(
+/// Refuses a new database where `folder` (of `env`/`svc`) already holds one,
+/// or anything.
+pub(super) fn refuse_existing(
     repo: &Repo,
     found: &Discovery,
-    req: &RecoveryRequest,
+    env: &str,
+    svc: &str,
     folder: &Path,
 ) -> Result<(), PlanError> {
     let shown = slash_path(folder);
-    if let Some(d) = found.find(&req.dest_env, &req.dest_svc) {
-        return Err(dest_problem(
-            req,
+    if let Some(d) = found.find(env, svc) {
+        return Err(problem_of(
+            env,
+            svc,
             format!(
                 "{shown} already exists (Cluster {}/{}): a new database is only created where \
                  there is none; to clone into it, re-point that database at the source (a clone \
@@ -229,8 +238,9 @@ fn refuse_existing(
     let occupied =
         repo.files.iter().any(|f| f.starts_with(folder)) || repo.root.join(folder).exists();
     if occupied {
-        return Err(dest_problem(
-            req,
+        return Err(problem_of(
+            env,
+            svc,
             format!(
                 "{shown} already exists but holds no readable database: a new database is only \
                  created where there is none; move the folder away or fix it (cnpg-ops lint)"
@@ -353,7 +363,7 @@ fn destination<'f>(
 /// A sibling's destinationPath turned into the new database's: its own
 /// service folder swapped for `svc`, the bucket root when it archives at the
 /// root, else `<bucket>/<svc>`.
-fn infer_destination(from: &str, from_svc: &str, svc: &str) -> String {
+pub(super) fn infer_destination(from: &str, from_svc: &str, svc: &str) -> String {
     let Some((scheme, rest)) = from.split_once("://") else {
         return from.to_owned();
     };
@@ -411,12 +421,12 @@ fn refuse_taken_catalog(
 
 /// A Secret the new folder needs.
 #[derive(Debug, Clone)]
-struct NeededSecret {
-    name: String,
-    kind: Option<String>,
+pub(super) struct NeededSecret {
+    pub(super) name: String,
+    pub(super) kind: Option<String>,
     /// Keys, each with the value to fill in.
-    keys: Vec<(String, String)>,
-    why: String,
+    pub(super) keys: Vec<(String, String)>,
+    pub(super) why: String,
 }
 
 struct Scaffold<'a> {
@@ -894,123 +904,19 @@ impl Scaffold<'_> {
     /// The env's Flux Kustomization for the new folder, modelled on the one
     /// that applies the source folder.
     fn flux(&mut self, files: &mut Files<'_>) -> Result<(), PlanError> {
-        let file = PathBuf::from(&self.env.flux_kustomizations);
-        let name = self.env.flux_name(&self.req.dest_svc);
-        let path = format!("./{}", slash_path(&self.folder));
-        let ops = self.env.operators_kustomization.clone();
-        if let Some(taken) = self
-            .repo
-            .docs_of("kustomize.toolkit.fluxcd.io", "Kustomization")
-            .find(|d| {
-                // The same name in the same file, or in another env's file
-                // that the same Kubernetes cluster applies (same context).
-                let same_cluster = self.env.kube_context.is_some()
-                    && self.repo.config.env.keys().any(|e| {
-                        let other = self.repo.env(e);
-                        other.kube_context == self.env.kube_context
-                            && d.file == Path::new(&other.flux_kustomizations)
-                    });
-                d.name() == name && (d.file == file || same_cluster)
-            })
-        {
-            return Err(dest_problem(
-                self.req,
-                format!(
-                    "{} already has a Flux Kustomization {name} (line {}), applying {}",
-                    slash_path(&file),
-                    taken.line("metadata.name"),
-                    taken
-                        .value
-                        .pointer("/spec/path")
-                        .and_then(Value::as_str)
-                        .unwrap_or("the source root")
-                ),
-            ));
-        }
-        let model = self
-            .repo
-            .docs_of("kustomize.toolkit.fluxcd.io", "Kustomization")
-            .find(|d| {
-                d.value
-                    .pointer("/spec/path")
-                    .and_then(Value::as_str)
-                    .map(discover::flux_path)
-                    == Some(self.src.folder.clone())
-            });
-        let mut v = model.map_or_else(
-            || {
-                json!({
-                    "apiVersion": docs::FLUX_API,
-                    "kind": "Kustomization",
-                    "metadata": {"name": name, "namespace": "flux-system"},
-                    "spec": {
-                        "interval": "10m",
-                        "path": path,
-                        "prune": true,
-                        "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
-                    }
-                })
+        let done = flux_kustomization(
+            &FluxFor {
+                env: &self.env,
+                svc: &self.req.dest_svc,
+                folder: &self.folder,
+                namespace: &self.namespace,
+                names: &self.names,
+                model: Some((&self.src.folder, &self.src.namespace)),
+                decrypt: !self.secrets.is_empty(),
             },
-            |d| d.value.clone(),
-        );
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.insert("name".into(), Value::String(name.clone()));
-            for key in [
-                "uid",
-                "resourceVersion",
-                "generation",
-                "creationTimestamp",
-                "managedFields",
-            ] {
-                m.remove(key);
-            }
-        }
-        if let Some(m) = v.as_object_mut() {
-            m.remove("status");
-        }
-        let src_ns = self.src.namespace.clone();
-        if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
-            spec.insert("path".into(), Value::String(path));
-            spec.insert("dependsOn".into(), json!([{"name": ops}]));
-            spec.remove("suspend");
-            if spec.contains_key("targetNamespace") {
-                spec.insert(
-                    "targetNamespace".into(),
-                    Value::String(self.namespace.clone()),
-                );
-            }
-            if let Some(Value::Array(checks)) = spec.get_mut("healthChecks") {
-                for c in checks.iter_mut().filter_map(Value::as_object_mut) {
-                    if let Some(Value::String(n)) = c.get_mut("name") {
-                        *n = self.names.swap(n);
-                    }
-                    if c.get("namespace").and_then(Value::as_str) == Some(src_ns.as_str()) {
-                        c.insert("namespace".into(), Value::String(self.namespace.clone()));
-                    }
-                }
-            }
-            if !self.secrets.is_empty() && !spec.contains_key("decryption") {
-                spec.insert(
-                    "decryption".into(),
-                    json!({"provider": "sops", "secretRef": {"name": "sops-age"}}),
-                );
-            }
-        }
-        let created = files.current(&file)?.is_none();
-        files.edit(&file, |t| edits::add_document(Some(t), &v))?;
-        self.done.push(format!(
-            "Flux Kustomization {name} (depends on {ops}) {} {}, modelled on {}",
-            if created {
-                "in the new file"
-            } else {
-                "added to"
-            },
-            slash_path(&file),
-            model.map_or_else(
-                || "the common layout".to_owned(),
-                |d| format!("{} in {}", d.name(), slash_path(&d.file))
-            )
-        ));
+            files,
+        )?;
+        self.done.push(done);
         Ok(())
     }
 
@@ -1101,29 +1007,14 @@ impl Scaffold<'_> {
     /// Notes a Delete rule of the destination bucket that removes backups
     /// the retention still needs (a backup a day assumed).
     fn check_lifecycle(&mut self, bucket: &str, entry: &Value, file: &Path) {
-        let Some(retention) = self.retention.clone() else {
-            return;
-        };
-        let Some(window) = retention.parse::<Policy>().ok().and_then(Policy::window) else {
-            return;
-        };
-        let needed = window.num_days() + 1;
-        let shortest = entry["lifecycle_rules"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|r| r["action"] == "Delete")
-            .filter_map(|r| r["age_days"].as_i64())
-            .min();
-        if let Some(age) = shortest.filter(|a| *a <= needed) {
-            self.todo.push(format!(
-                "bucket {bucket} deletes objects after {age} days ({}), not longer than the \
-                 retention {retention} plus a day between backups: lower `retention` under \
-                 [env.{}] in {} or lengthen the rule",
-                slash_path(file),
-                self.req.dest_env,
-                config::FILE_NAME
-            ));
+        if let Some(t) = lifecycle_problem(
+            bucket,
+            entry,
+            file,
+            self.retention.as_deref(),
+            &self.req.dest_env,
+        ) {
+            self.todo.push(t);
         }
     }
 
@@ -1371,141 +1262,334 @@ impl Scaffold<'_> {
              until it exists:",
             self.namespace
         );
-        for s in &self.secrets {
-            let keys: Vec<&str> = s.keys.iter().map(|(k, _)| k.as_str()).collect();
-            let _ = writeln!(
-                b,
-                "  - {} ({}{}): {}",
-                s.name,
-                s.kind.as_deref().unwrap_or("Opaque"),
-                if keys.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {}", keys.join(", "))
-                },
-                s.why
-            );
-        }
-        let (flags, whence) = self.sops_flags();
-        let _ = writeln!(
-            b,
-            "\nCreate {path} encrypted, without a plaintext copy on disk (fill in the values \
-             first; {whence}):\n"
-        );
-        let _ = writeln!(
-            b,
-            "  sops --encrypt --filename-override {q}{flags} /dev/stdin > {q} <<'EOF'",
-            q = shell_quote(&path)
-        );
-        let docs: Vec<Value> = self.secrets.iter().map(|s| self.secret_doc(s)).collect();
-        for line in yaml::emit::to_stream(&docs).lines() {
-            let _ = writeln!(b, "  {line}");
-        }
-        b.push_str("  EOF\n");
+        b.push_str(&secrets_howto(
+            self.repo,
+            self.found,
+            &self.req.dest_env,
+            &self.namespace,
+            &path,
+            &self.secrets,
+        ));
         b
     }
+}
 
-    fn secret_doc(&self, s: &NeededSecret) -> Value {
-        let mut v = Map::new();
-        v.insert("apiVersion".into(), json!("v1"));
-        v.insert("kind".into(), json!("Secret"));
-        v.insert(
-            "metadata".into(),
-            json!({"name": s.name, "namespace": self.namespace}),
-        );
-        if let Some(k) = &s.kind {
-            v.insert("type".into(), Value::String(k.clone()));
-        }
-        let data: Map<String, Value> = s
-            .keys
-            .iter()
-            .map(|(k, val)| (k.clone(), Value::String(val.clone())))
-            .collect();
-        v.insert("stringData".into(), Value::Object(data));
-        Value::Object(v)
+/// A new database folder that a Flux Kustomization of its env is to apply.
+pub(super) struct FluxFor<'a> {
+    pub(super) env: &'a Env,
+    pub(super) svc: &'a str,
+    pub(super) folder: &'a Path,
+    pub(super) namespace: &'a str,
+    pub(super) names: &'a Names,
+    /// The folder and namespace of the database it is modelled on.
+    pub(super) model: Option<(&'a Path, &'a str)>,
+    /// Whether the folder holds SOPS-encrypted files.
+    pub(super) decrypt: bool,
+}
+
+/// Adds the env's Flux Kustomization for a new folder, modelled on the one
+/// that applies the model's folder (else the common layout); returns what
+/// it did, for the change's body.
+pub(super) fn flux_kustomization(
+    f: &FluxFor<'_>,
+    files: &mut Files<'_>,
+) -> Result<String, PlanError> {
+    let repo = files.repo;
+    let file = PathBuf::from(&f.env.flux_kustomizations);
+    let name = f.env.flux_name(&f.svc);
+    let path = format!("./{}", slash_path(f.folder));
+    let ops = f.env.operators_kustomization.clone();
+    if let Some(taken) = repo
+        .docs_of("kustomize.toolkit.fluxcd.io", "Kustomization")
+        .find(|d| {
+            // The same name in the same file, or in another env's file
+            // that the same Kubernetes cluster applies (same context).
+            let same_cluster = f.env.kube_context.is_some()
+                && repo.config.env.keys().any(|e| {
+                    let other = repo.env(e);
+                    other.kube_context == f.env.kube_context
+                        && d.file == Path::new(&other.flux_kustomizations)
+                });
+            d.name() == name && (d.file == file || same_cluster)
+        })
+    {
+        return Err(problem_of(
+            &f.env.name,
+            f.svc,
+            format!(
+                "{} already has a Flux Kustomization {name} (line {}), applying {}",
+                slash_path(&file),
+                taken.line("metadata.name"),
+                taken
+                    .value
+                    .pointer("/spec/path")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the source root")
+            ),
+        ));
     }
-
-    /// The sops flags that pick the destination env's keys, and where they
-    /// come from.
-    fn sops_flags(&self) -> (String, String) {
-        if self.repo.root.join(".sops.yaml").is_file() {
-            return (
-                String::new(),
-                "the creation rule of .sops.yaml that matches the path picks the keys".to_owned(),
+    let model = repo
+        .docs_of("kustomize.toolkit.fluxcd.io", "Kustomization")
+        .find(|d| {
+            d.value
+                .pointer("/spec/path")
+                .and_then(Value::as_str)
+                .map(discover::flux_path)
+                == f.model.map(|(folder, _)| folder.to_owned())
+        });
+    let mut v = model.map_or_else(
+        || {
+            json!({
+                "apiVersion": docs::FLUX_API,
+                "kind": "Kustomization",
+                "metadata": {"name": name, "namespace": "flux-system"},
+                "spec": {
+                    "interval": "10m",
+                    "path": path,
+                    "prune": true,
+                    "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+                }
+            })
+        },
+        |d| d.value.clone(),
+    );
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.insert("name".into(), Value::String(name.clone()));
+        for key in [
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "managedFields",
+        ] {
+            m.remove(key);
+        }
+    }
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+    }
+    let src_ns = f.model.map(|(_, ns)| ns);
+    if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.insert("path".into(), Value::String(path));
+        spec.insert("dependsOn".into(), json!([{"name": ops}]));
+        spec.remove("suspend");
+        if spec.contains_key("targetNamespace") {
+            spec.insert(
+                "targetNamespace".into(),
+                Value::String(f.namespace.to_owned()),
             );
         }
-        let folders: Vec<&PathBuf> = self
-            .found
-            .databases
-            .iter()
-            .filter(|d| d.env == self.req.dest_env)
-            .map(|d| &d.folder)
-            .collect();
-        let mut keys: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        let mut regex: Option<String> = None;
-        let mut from: Option<String> = None;
-        for d in &self.repo.docs {
-            let in_env = folders.iter().any(|f| d.file.starts_with(f));
-            if !in_env || !d.file.to_str().is_some_and(is_encrypted) {
-                continue;
-            }
-            let Some(sops) = d.value.get("sops") else {
-                continue;
-            };
-            for (flag, list, field) in [
-                ("--age", "age", "recipient"),
-                ("--pgp", "pgp", "fp"),
-                ("--gcp-kms", "gcp_kms", "resource_id"),
-                ("--kms", "kms", "arn"),
-            ] {
-                for k in sops
-                    .get(list)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|e| e.get(field).and_then(Value::as_str))
-                {
-                    let have = keys.entry(flag).or_default();
-                    if !have.iter().any(|h| h == k) {
-                        have.push(k.to_owned());
-                    }
+        if let Some(Value::Array(checks)) = spec.get_mut("healthChecks") {
+            for c in checks.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(Value::String(n)) = c.get_mut("name") {
+                    *n = f.names.swap(n);
+                }
+                if c.get("namespace").and_then(Value::as_str) == src_ns && src_ns.is_some() {
+                    c.insert("namespace".into(), Value::String(f.namespace.to_owned()));
                 }
             }
-            if regex.is_none() {
-                regex = sops
-                    .get("encrypted_regex")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-            }
-            from.get_or_insert_with(|| slash_path(&d.file));
         }
-        let regex = regex.unwrap_or_else(|| DEFAULT_ENCRYPTED_REGEX.to_owned());
-        let regex_flag = format!(" --encrypted-regex {}", shell_quote(&regex));
-        match from {
-            Some(file) if !keys.is_empty() => {
-                let mut flags = String::new();
-                for (flag, list) in &keys {
-                    let _ = write!(flags, " {flag} {}", shell_quote(&list.join(",")));
+        if f.decrypt && !spec.contains_key("decryption") {
+            spec.insert(
+                "decryption".into(),
+                json!({"provider": "sops", "secretRef": {"name": "sops-age"}}),
+            );
+        }
+    }
+    let created = files.current(&file)?.is_none();
+    files.edit(&file, |t| edits::add_document(Some(t), &v))?;
+    Ok(format!(
+        "Flux Kustomization {name} (depends on {ops}) {} {}, modelled on {}",
+        if created {
+            "in the new file"
+        } else {
+            "added to"
+        },
+        slash_path(&file),
+        model.map_or_else(
+            || "the common layout".to_owned(),
+            |d| format!("{} in {}", d.name(), slash_path(&d.file))
+        )
+    ))
+}
+
+/// A Delete rule of bucket `entry` (from the buckets YAML `file`) that
+/// removes backups `retention` still needs (a backup a day assumed), as a
+/// thing to do by hand in env `env`.
+pub(super) fn lifecycle_problem(
+    bucket: &str,
+    entry: &Value,
+    file: &Path,
+    retention: Option<&str>,
+    env: &str,
+) -> Option<String> {
+    let retention = retention?;
+    let window = retention.parse::<Policy>().ok().and_then(Policy::window)?;
+    let needed = window.num_days() + 1;
+    let shortest = entry["lifecycle_rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["action"] == "Delete")
+        .filter_map(|r| r["age_days"].as_i64())
+        .min();
+    shortest.filter(|a| *a <= needed).map(|age| {
+        format!(
+            "bucket {bucket} deletes objects after {age} days ({}), not longer than the \
+             retention {retention} plus a day between backups: lower `retention` under \
+             [env.{env}] in {} or lengthen the rule",
+            slash_path(file),
+            config::FILE_NAME
+        )
+    })
+}
+
+/// The needed Secrets, one line each, then the `sops` command that creates
+/// `path` (the folder's encrypted file) in env `env` without a plaintext
+/// copy on disk.
+pub(super) fn secrets_howto(
+    repo: &Repo,
+    found: &Discovery,
+    env: &str,
+    namespace: &str,
+    path: &str,
+    secrets: &[NeededSecret],
+) -> String {
+    let mut b = String::new();
+    for s in secrets {
+        let keys: Vec<&str> = s.keys.iter().map(|(k, _)| k.as_str()).collect();
+        let _ = writeln!(
+            b,
+            "  - {} ({}{}): {}",
+            s.name,
+            s.kind.as_deref().unwrap_or("Opaque"),
+            if keys.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", keys.join(", "))
+            },
+            s.why
+        );
+    }
+    let (flags, whence) = sops_flags(repo, found, env);
+    let _ = writeln!(
+        b,
+        "\nCreate {path} encrypted, without a plaintext copy on disk (fill in the values \
+             first; {whence}):\n"
+    );
+    let _ = writeln!(
+        b,
+        "  sops --encrypt --filename-override {q}{flags} /dev/stdin > {q} <<'EOF'",
+        q = shell_quote(path)
+    );
+    let docs: Vec<Value> = secrets.iter().map(|s| secret_doc(namespace, s)).collect();
+    for line in yaml::emit::to_stream(&docs).lines() {
+        let _ = writeln!(b, "  {line}");
+    }
+    b.push_str("  EOF\n");
+    b
+}
+
+/// The Secret `s` as a document to encrypt, placeholders for values.
+fn secret_doc(namespace: &str, s: &NeededSecret) -> Value {
+    let mut v = Map::new();
+    v.insert("apiVersion".into(), json!("v1"));
+    v.insert("kind".into(), json!("Secret"));
+    v.insert(
+        "metadata".into(),
+        json!({"name": s.name, "namespace": namespace}),
+    );
+    if let Some(k) = &s.kind {
+        v.insert("type".into(), Value::String(k.clone()));
+    }
+    let data: Map<String, Value> = s
+        .keys
+        .iter()
+        .map(|(k, val)| (k.clone(), Value::String(val.clone())))
+        .collect();
+    v.insert("stringData".into(), Value::Object(data));
+    Value::Object(v)
+}
+
+/// The sops flags that pick the destination env's keys, and where they
+/// come from.
+fn sops_flags(repo: &Repo, found: &Discovery, env: &str) -> (String, String) {
+    if repo.root.join(".sops.yaml").is_file() {
+        return (
+            String::new(),
+            "the creation rule of .sops.yaml that matches the path picks the keys".to_owned(),
+        );
+    }
+    let folders: Vec<&PathBuf> = found
+        .databases
+        .iter()
+        .filter(|d| d.env == env)
+        .map(|d| &d.folder)
+        .collect();
+    let mut keys: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut regex: Option<String> = None;
+    let mut from: Option<String> = None;
+    for d in &repo.docs {
+        let in_env = folders.iter().any(|f| d.file.starts_with(f));
+        if !in_env || !d.file.to_str().is_some_and(is_encrypted) {
+            continue;
+        }
+        let Some(sops) = d.value.get("sops") else {
+            continue;
+        };
+        for (flag, list, field) in [
+            ("--age", "age", "recipient"),
+            ("--pgp", "pgp", "fp"),
+            ("--gcp-kms", "gcp_kms", "resource_id"),
+            ("--kms", "kms", "arn"),
+        ] {
+            for k in sops
+                .get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.get(field).and_then(Value::as_str))
+            {
+                let have = keys.entry(flag).or_default();
+                if !have.iter().any(|h| h == k) {
+                    have.push(k.to_owned());
                 }
-                (
-                    flags + &regex_flag,
-                    format!(
-                        "the keys are those of {file}, like every encrypted file of {}",
-                        self.req.dest_env
-                    ),
-                )
             }
-            _ => (
+        }
+        if regex.is_none() {
+            regex = sops
+                .get("encrypted_regex")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+        from.get_or_insert_with(|| slash_path(&d.file));
+    }
+    let regex = regex.unwrap_or_else(|| DEFAULT_ENCRYPTED_REGEX.to_owned());
+    let regex_flag = format!(" --encrypted-regex {}", shell_quote(&regex));
+    match from {
+        Some(file) if !keys.is_empty() => {
+            let mut flags = String::new();
+            for (flag, list) in &keys {
+                let _ = write!(flags, " {flag} {}", shell_quote(&list.join(",")));
+            }
+            (
+                flags + &regex_flag,
                 format!(
-                    " --age <age public key of {}'s sops-age Secret>{regex_flag}",
-                    self.req.dest_env
+                    "the keys are those of {file}, like every encrypted file of {}",
+                    env
                 ),
-                format!(
-                    "no encrypted file of {} says its keys and there is no .sops.yaml",
-                    self.req.dest_env
-                ),
+            )
+        }
+        _ => (
+            format!(
+                " --age <age public key of {}'s sops-age Secret>{regex_flag}",
+                env
             ),
-        }
+            format!(
+                "no encrypted file of {} says its keys and there is no .sops.yaml",
+                env
+            ),
+        ),
     }
 }
 
@@ -1524,12 +1608,12 @@ fn copied(d: &Doc) -> bool {
     !skipped
 }
 
-fn is_encrypted(file: &str) -> bool {
+pub(super) fn is_encrypted(file: &str) -> bool {
     file.ends_with(".enc.yaml") || file.ends_with(".enc.yml")
 }
 
 /// The bucket of a `gs://` destinationPath.
-fn gs_bucket(dest: &str) -> Option<&str> {
+pub(super) fn gs_bucket(dest: &str) -> Option<&str> {
     dest.strip_prefix("gs://")?
         .split('/')
         .next()
@@ -1537,7 +1621,7 @@ fn gs_bucket(dest: &str) -> Option<&str> {
 }
 
 /// `s` as one shell word.
-fn shell_quote(s: &str) -> String {
+pub(super) fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./,:@=+".contains(&b));
@@ -1549,7 +1633,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// Every `(Secret, key)` a store configuration references.
-fn secret_refs(store: &BarmanObjectStore) -> Vec<(String, String)> {
+pub(super) fn secret_refs(store: &BarmanObjectStore) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut add = |v: Option<&Value>| {
         if let Some(o) = v.and_then(Value::as_object)
@@ -1580,7 +1664,7 @@ fn secret_refs(store: &BarmanObjectStore) -> Vec<(String, String)> {
 
 /// Sets the StorageClass of every volume the Cluster declares; false when it
 /// declares none.
-fn set_storage_class(c: &mut Cluster, class: &str) -> bool {
+pub(super) fn set_storage_class(c: &mut Cluster, class: &str) -> bool {
     let mut set = false;
     let mut apply = |vol: &mut Value| {
         let Some(v) = vol.as_object_mut() else {
@@ -1611,7 +1695,7 @@ fn set_storage_class(c: &mut Cluster, class: &str) -> bool {
 /// Sets the memory limit (and a request above it, or equal to the old limit)
 /// and lowers shared_buffers to at most 25% of it. Returns what changed, or
 /// None when `limit` is not a quantity.
-fn set_memory_limit(c: &mut Cluster, limit: &str) -> Option<String> {
+pub(super) fn set_memory_limit(c: &mut Cluster, limit: &str) -> Option<String> {
     let bytes = parse_quantity(limit).filter(|b| *b >= 1.0)?;
     let resources = object_at(&mut c.spec.rest, "resources");
     let old_limit = resources

@@ -715,6 +715,14 @@ fn in_tree(idx: &Index<'_>, c: &ClusterDoc<'_>, out: &mut Vec<LintFinding>) {
     }
 }
 
+/// Whether the operator that runs a Cluster declared in `file` of `env`
+/// still supports in-tree barman-cloud without deprecation (before 1.26).
+#[must_use]
+pub fn in_tree_supported(repo: &Repo, file: &Path, env: Option<&str>) -> bool {
+    let ops = operators(repo);
+    operator_for(&ops, file, env).map_or(CURRENT_OPERATOR, |o| o.version) < DEPRECATED_IN
+}
+
 /// Every place the repository says which operator version runs.
 fn operators(repo: &Repo) -> Vec<Operator> {
     static IMAGE: OnceLock<Regex> = OnceLock::new();

@@ -14,7 +14,7 @@ use crate::catalog::findings::Severity::{Error, Info, Warning};
 use crate::gitops::config::Cni;
 use crate::gitops::discover::{BackupModel, CatalogLocation, Database, flux_path};
 use crate::gitops::docs::{self, Cluster};
-use crate::gitops::repo::Doc;
+use crate::gitops::repo::{Doc, Repo};
 
 /// The rules of this module.
 pub const RULES: &[Rule] = &[
@@ -1921,8 +1921,15 @@ impl Need {
 
 /// The object store port a catalog is reached on, and whether it is in the cluster.
 fn store_port(c: &CatalogLocation) -> (u32, bool) {
-    let url = c.endpoint_url.as_deref().or_else(|| {
-        let d = c.destination_path.as_str();
+    endpoint_port(c.endpoint_url.as_deref(), &c.destination_path)
+}
+
+/// The port an object store is reached on (from its endpoint URL, else its
+/// destination path), and whether it is a service inside the cluster.
+#[must_use]
+pub fn endpoint_port(endpoint_url: Option<&str>, destination_path: &str) -> (u32, bool) {
+    let url = endpoint_url.or_else(|| {
+        let d = destination_path;
         (d.starts_with("https://") || d.starts_with("http://")).then_some(d)
     });
     let Some(url) = url else {
@@ -2207,8 +2214,9 @@ fn expressions(doc: &Doc) -> Vec<(String, String, bool)> {
 }
 
 /// Whether the repository installs the Prometheus Operator (or its CRDs).
-fn has_prometheus_operator(ctx: &Context<'_>) -> bool {
-    ctx.repo.docs.iter().any(|d| {
+#[must_use]
+pub fn has_prometheus_operator(repo: &Repo) -> bool {
+    repo.docs.iter().any(|d| {
         if d.api_version().starts_with("monitoring.coreos.com/") {
             return true;
         }
@@ -2302,7 +2310,7 @@ fn monitoring(ctx: &Context<'_>, out: &mut Vec<LintFinding>) {
         }
     }
 
-    if !dbs.is_empty() && !has_prometheus_operator(ctx) {
+    if !dbs.is_empty() && !has_prometheus_operator(ctx.repo) {
         for db in dbs {
             let Some(doc) = main_cluster(ctx, db) else {
                 continue;
