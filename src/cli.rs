@@ -96,6 +96,50 @@ pub enum Command {
     /// The runbooks cnpg-ops drives, step by step, with the manual command for each step.
     #[command(subcommand)]
     Playbook(PlaybookCommand),
+    /// Provision a new database folder (Cluster, ObjectStore, ScheduledBackup, pgvector,
+    /// Flux, identity, NetworkPolicies) that lints clean, as a commit on a new branch.
+    New(NewArgs),
+}
+
+/// `cnpg-ops new`
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Env of the new database.
+    #[arg(long)]
+    pub env: String,
+    /// Service: names the folder, the namespace and the Cluster.
+    #[arg(long)]
+    pub svc: String,
+    /// Copy this database of the env (its folder, every name swapped) instead of
+    /// following the env's conventions.
+    #[arg(long, value_name = "SVC")]
+    pub from: Option<String>,
+    /// Install pgvector in the application database (a Database CR and
+    /// postInitApplicationSQL).
+    #[arg(long)]
+    pub vector: bool,
+    /// Render a default deny and the NetworkPolicies CloudNativePG needs, of the kind this
+    /// CNI enforces (default: what the env's databases do, with the env's cni).
+    #[arg(long, value_enum, value_name = "CNI")]
+    pub cni: Option<CniArg>,
+    /// Namespace of the application's pods, the only one allowed to reach 5432 (default:
+    /// any namespace).
+    #[arg(long, value_name = "NS")]
+    pub app_namespace: Option<String>,
+    /// Delivery flags.
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+/// `--cni`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CniArg {
+    /// CiliumNetworkPolicy.
+    Cilium,
+    /// networking.k8s.io/v1 NetworkPolicy.
+    Vanilla,
+    /// No policies.
+    None,
 }
 
 /// `cnpg-ops playbook …`

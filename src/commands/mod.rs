@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod deliver;
 pub mod lint;
 pub mod ls;
+pub mod new;
 pub mod runbooks;
 
 use crate::cli::{Cli, Command};
@@ -24,5 +25,6 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<u8, Failure> {
         Command::Backup(args) => runbooks::backup(&args, &cli.global, printer).await,
         Command::Reclone(args) => runbooks::reclone(&args, &cli.global, printer).await,
         Command::Playbook(cmd) => runbooks::playbooks(&cmd, printer),
+        Command::New(args) => new::run(&args, &cli.global, printer),
     }
 }

@@ -12,6 +12,7 @@ pub mod docs;
 pub mod edits;
 pub mod git;
 pub mod plan;
+pub mod provision;
 pub mod render;
 pub mod repo;
 pub mod scaffold;

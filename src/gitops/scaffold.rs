@@ -1296,7 +1296,7 @@ pub(super) fn flux_kustomization(
 ) -> Result<String, PlanError> {
     let repo = files.repo;
     let file = PathBuf::from(&f.env.flux_kustomizations);
-    let name = f.env.flux_name(&f.svc);
+    let name = f.env.flux_name(f.svc);
     let path = format!("./{}", slash_path(f.folder));
     let ops = f.env.operators_kustomization.clone();
     if let Some(taken) = repo
@@ -1574,21 +1574,12 @@ fn sops_flags(repo: &Repo, found: &Discovery, env: &str) -> (String, String) {
             }
             (
                 flags + &regex_flag,
-                format!(
-                    "the keys are those of {file}, like every encrypted file of {}",
-                    env
-                ),
+                format!("the keys are those of {file}, like every encrypted file of {env}"),
             )
         }
         _ => (
-            format!(
-                " --age <age public key of {}'s sops-age Secret>{regex_flag}",
-                env
-            ),
-            format!(
-                "no encrypted file of {} says its keys and there is no .sops.yaml",
-                env
-            ),
+            format!(" --age <age public key of {env}'s sops-age Secret>{regex_flag}"),
+            format!("no encrypted file of {env} says its keys and there is no .sops.yaml"),
         ),
     }
 }

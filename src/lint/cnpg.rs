@@ -1308,7 +1308,12 @@ fn init_sql(idx: &Index<'_>, c: &ClusterDoc<'_>, initdb: &Value, key: &str) -> I
 }
 
 /// Whether SQL creates the `vector` extension.
-fn creates_vector(sql: &str) -> bool {
+///
+/// # Panics
+///
+/// Never: the pattern is a constant that compiles.
+#[must_use]
+pub fn creates_vector(sql: &str) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
         Regex::new(r#"(?i)\bcreate\s+extension\s+(?:if\s+not\s+exists\s+)?(?:"vector"|vector\b)"#)

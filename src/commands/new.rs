@@ -1,0 +1,68 @@
+//! `cnpg-ops new`: a new database folder, delivered like every other change.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::cli::{CniArg, GlobalArgs, NewArgs};
+use crate::exit::Failure;
+use crate::gitops::config::Cni;
+use crate::gitops::provision::{self, NewRequest};
+use crate::gitops::repo;
+use crate::output::{Printer, sanitize};
+
+use super::deliver;
+
+/// The JSON details of `new`.
+#[derive(Serialize)]
+struct Details<'a> {
+    env: &'a str,
+    svc: &'a str,
+    from: Option<&'a str>,
+    vector: bool,
+    /// What the commit message says: what was made, the Secrets to create
+    /// and how, what is left to do by hand.
+    message: String,
+}
+
+/// Runs `cnpg-ops new`.
+pub fn run(a: &NewArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
+    deliver::check_flags(&a.write)?;
+    let root = match &g.repo {
+        Some(r) => r.clone(),
+        None => std::env::current_dir()
+            .map(|d| repo::find_root(&d))
+            .map_err(|e| Failure::usage(format!("cannot read the current directory: {e}"), None))?,
+    };
+    let req = NewRequest {
+        env: a.env.clone(),
+        svc: a.svc.clone(),
+        from: a.from.clone(),
+        vector: a.vector,
+        cni: a.cni.map(|c| match c {
+            CniArg::Cilium => Cni::Cilium,
+            CniArg::Vanilla => Cni::Vanilla,
+            CniArg::None => Cni::None,
+        }),
+        app_namespace: a.app_namespace.clone(),
+    };
+    // Refuse before touching git, with the plan's own message.
+    let planned =
+        provision::new_database(&root, &req).map_err(|e| Failure::usage(e.to_string(), None))?;
+    let message = format!("{}\n\n{}", planned.subject, planned.body);
+    if p.format == OutputFormat::Text {
+        p.out(&format!("{}\n\n", sanitize(&message)));
+    }
+    let opts = deliver::options(&a.write, &format!("new-{}-{}", a.env, a.svc));
+    let details = Details {
+        env: &a.env,
+        svc: &a.svc,
+        from: a.from.as_deref(),
+        vector: a.vector,
+        message,
+    };
+    deliver::deliver(&root, &opts, p, &details, |r: &Path| {
+        provision::new_database(r, &req)
+    })
+}

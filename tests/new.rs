@@ -1,0 +1,365 @@
+//! `cnpg-ops new`: a new database folder rendered from the repository's
+//! conventions, delivered as a commit, every document valid against the CRD
+//! schemas and the webhook rules, and the repository linting exactly as
+//! clean afterwards as before (clean from scratch on an empty repository).
+//!
+//! Goldens: GKE + GCS (Workload Identity, pgvector), self-hosted + S3 with
+//! vanilla NetworkPolicies and with CiliumNetworkPolicies.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+use support::repo::{FixtureRepo, git};
+
+use cnpg_ops::gitops::changes::{self, Mode, Outcome, WriteOptions};
+use cnpg_ops::gitops::config::Cni;
+use cnpg_ops::gitops::git::Git;
+use cnpg_ops::gitops::provision::{self, NewRequest};
+use cnpg_ops::gitops::{schema, webhook};
+use cnpg_ops::yaml;
+
+fn request(env: &str, svc: &str) -> NewRequest {
+    NewRequest {
+        env: env.into(),
+        svc: svc.into(),
+        from: None,
+        vector: false,
+        cni: None,
+        app_namespace: None,
+    }
+}
+
+/// Lint findings as (rule, file), to compare before and after.
+fn findings(repo: &FixtureRepo) -> BTreeSet<(String, String)> {
+    repo.lint()
+        .into_iter()
+        .map(|f| (f.rule.to_owned(), f.file.display().to_string()))
+        .collect()
+}
+
+/// Every Kubernetes document validates against its CRD schema (where one is
+/// vendored) and the webhook rejects none.
+fn assert_valid(file: &str, text: &str) {
+    for doc in yaml::parse_values(text).unwrap() {
+        if doc.get("apiVersion").is_none() {
+            continue;
+        }
+        if let Ok(errors) = schema::validate(&doc) {
+            assert!(errors.is_empty(), "{file}: schema errors {errors:?}");
+        }
+        let rejected: Vec<_> = webhook::validate(&doc)
+            .into_iter()
+            .filter(|v| v.severity == webhook::Severity::Error)
+            .collect();
+        assert!(rejected.is_empty(), "{file}: webhook rejects {rejected:?}");
+    }
+}
+
+/// Delivers the plan on `branch`, checks every touched file validates and
+/// that the lint findings on the branch are those before the change.
+/// Returns the outcome and the golden text: the commit message, then every
+/// touched file as committed.
+fn deliver(repo: &FixtureRepo, req: &NewRequest, branch: &str) -> (Outcome, String) {
+    repo.git_init();
+    let before = findings(repo);
+    let g = Git::discover(repo.root()).unwrap();
+    let opts = WriteOptions {
+        mode: Mode::Write,
+        push: false,
+        branch: branch.into(),
+        base: None,
+    };
+    let out = changes::apply(&g, &opts, |root| provision::new_database(root, req)).unwrap();
+    assert!(out.commit.is_some());
+    assert_eq!(git(repo.root(), &["status", "--porcelain"]), "");
+    let mut golden = git(repo.root(), &["log", "-1", "--format=%B", branch]);
+    for f in &out.files {
+        let path = f.path.display().to_string();
+        let text = git(repo.root(), &["show", &format!("{branch}:{path}")]);
+        assert_valid(&path, &text);
+        let _ = write!(golden, "\n=== {path}\n{text}");
+    }
+    git(repo.root(), &["switch", "-q", branch]);
+    let after = findings(repo);
+    let new: Vec<_> = after.difference(&before).collect();
+    assert!(
+        new.is_empty(),
+        "the new database adds lint findings: {new:#?}"
+    );
+    (out, golden)
+}
+
+fn doc(repo: &FixtureRepo, path: &str, kind: &str) -> Value {
+    yaml::parse_values(&repo.read(path))
+        .unwrap()
+        .into_iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {path}"))
+}
+
+#[test]
+fn gke_gcs_with_pgvector() {
+    let repo = FixtureRepo::copy("gke");
+    let mut req = request("dev", "orders");
+    req.vector = true;
+    let (out, golden) = deliver(&repo, &req, "new/orders");
+    insta::assert_snapshot!("new_gke_gcs_vector", golden);
+    let paths: Vec<String> = out
+        .files
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "fluxcd/clusters/dev/databases.yaml",
+            "fluxcd/databases/dev/orders/database-vector.yaml",
+            "fluxcd/databases/dev/orders/database.yaml",
+            "fluxcd/databases/dev/orders/kustomization.yaml",
+            "fluxcd/databases/dev/orders/namespace.yaml",
+            "fluxcd/databases/dev/orders/object-store.yaml",
+            "fluxcd/databases/dev/orders/scheduled-backup.yaml",
+            "terraform/gcp/dev/service-accounts/service-accounts.yaml",
+        ]
+    );
+    let c = doc(
+        &repo,
+        "fluxcd/databases/dev/orders/database.yaml",
+        "Cluster",
+    );
+    let spec = &c["spec"];
+    assert_eq!(spec["bootstrap"]["initdb"]["dataChecksums"], true);
+    assert_eq!(
+        spec["bootstrap"]["initdb"]["postInitApplicationSQL"][0],
+        "CREATE EXTENSION IF NOT EXISTS vector"
+    );
+    assert_eq!(spec["storage"]["resizeInUseVolumes"], true);
+    assert_eq!(spec["walStorage"]["resizeInUseVolumes"], true);
+    assert_eq!(
+        spec["plugins"][0]["parameters"]["barmanObjectName"],
+        "orders-store"
+    );
+    assert!(spec["plugins"][0]["parameters"].get("serverName").is_none());
+    assert_eq!(
+        spec["serviceAccountTemplate"]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"],
+        "cnpg-backup@acme-dev.iam.gserviceaccount.com"
+    );
+    let store = doc(
+        &repo,
+        "fluxcd/databases/dev/orders/object-store.yaml",
+        "ObjectStore",
+    );
+    assert_eq!(
+        store["spec"]["configuration"]["destinationPath"],
+        "gs://acme-dev-pg-backups/orders"
+    );
+    let sb = doc(
+        &repo,
+        "fluxcd/databases/dev/orders/scheduled-backup.yaml",
+        "ScheduledBackup",
+    );
+    assert_eq!(
+        sb["spec"]["schedule"].as_str().unwrap().split(' ').count(),
+        6
+    );
+    assert_eq!(sb["spec"]["method"], "plugin");
+    assert_eq!(sb["spec"]["immediate"], true);
+    // The Workload Identity binding names <namespace>/<cluster>.
+    assert!(
+        repo.read("terraform/gcp/dev/service-accounts/service-accounts.yaml")
+            .contains("- orders-dev/orders-pg")
+    );
+}
+
+#[test]
+fn selfhosted_s3_vanilla_policies() {
+    let repo = FixtureRepo::copy("selfhosted");
+    let mut req = request("dev", "orders");
+    req.cni = Some(Cni::Vanilla);
+    req.app_namespace = Some("orders-app".into());
+    let (_, golden) = deliver(&repo, &req, "new/orders");
+    insta::assert_snapshot!("new_selfhosted_s3_vanilla", golden);
+    let k = doc(
+        &repo,
+        "clusters/dev/databases/orders/kustomization.yaml",
+        "Kustomization",
+    );
+    assert_eq!(
+        k["resources"],
+        serde_json::json!([
+            "namespace.yaml",
+            "secrets.enc.yaml",
+            "network-policies.yaml",
+            "object-store.yaml",
+            "database.yaml",
+            "scheduled-backup.yaml"
+        ])
+    );
+    let m = git(repo.root(), &["log", "-1", "--format=%B"]);
+    assert!(
+        m.contains(
+            "sops --encrypt --filename-override clusters/dev/databases/orders/secrets.enc.yaml"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("orders-s3 (Opaque; ACCESS_KEY_ID, ACCESS_SECRET_KEY)"),
+        "{m}"
+    );
+}
+
+#[test]
+fn selfhosted_s3_cilium_policies() {
+    let repo = FixtureRepo::copy("selfhosted");
+    repo.replace(
+        ".cnpg-ops.toml",
+        "cni = \"vanilla\"",
+        "cni = \"cilium\"\nservice_cidr = \"10.43.0.0/16\"",
+    );
+    let mut req = request("dev", "orders");
+    req.cni = Some(Cni::Cilium);
+    let (_, golden) = deliver(&repo, &req, "new/orders");
+    insta::assert_snapshot!("new_selfhosted_s3_cilium", golden);
+    let text = repo.read("clusters/dev/databases/orders/network-policies.yaml");
+    assert!(
+        text.contains("kube-apiserver") && text.contains("10.43.0.0/16"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cni_contradicting_the_config_is_refused() {
+    let repo = FixtureRepo::copy("selfhosted");
+    let mut req = request("dev", "orders");
+    req.cni = Some(Cni::Cilium);
+    let e = provision::new_database(repo.root(), &req)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--cni cilium contradicts cni = \"vanilla\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_repository_gets_a_database_that_lints_clean() {
+    let repo = FixtureRepo::copy("gke");
+    for f in [
+        "fluxcd/databases/dev/foo",
+        "fluxcd/databases/prod/foo",
+        "fluxcd/databases/prod/bar",
+    ] {
+        std::fs::remove_dir_all(repo.path(f)).unwrap();
+    }
+    repo.remove("fluxcd/clusters/dev/databases.yaml");
+    repo.remove("fluxcd/clusters/prod/databases.yaml");
+    for (env, bound) in [
+        ("prod", "      - foo-prod/foo-pg\n      - bar-prod/bar-pg\n"),
+        ("dev", "      - foo-dev/foo-pg\n"),
+    ] {
+        let file = format!("terraform/gcp/{env}/service-accounts/service-accounts.yaml");
+        repo.replace(&file, bound, "");
+        repo.replace(
+            &file,
+            "    workload_identity_bindings:\n",
+            "    workload_identity_bindings: []\n",
+        );
+    }
+    repo.write(
+        ".cnpg-ops.toml",
+        &(repo.read(".cnpg-ops.toml")
+            + "backup_destination = \"gs://acme-dev-pg-backups/{svc}\"\n"),
+    );
+    let mut req = request("dev", "search");
+    req.vector = true;
+    req.cni = Some(Cni::Cilium);
+    req.app_namespace = Some("search-app".into());
+    deliver(&repo, &req, "new/search");
+    let all = repo.lint();
+    assert!(all.is_empty(), "{all:#?}");
+    let c = doc(
+        &repo,
+        "fluxcd/databases/dev/search/database.yaml",
+        "Cluster",
+    );
+    assert_eq!(c["metadata"]["name"], "search-pg");
+    assert_eq!(c["spec"]["imageName"], provision::DEFAULT_IMAGE);
+}
+
+#[test]
+fn from_copies_a_database_with_every_name_swapped() {
+    let repo = FixtureRepo::copy("gke");
+    let mut req = request("prod", "payments");
+    req.from = Some("foo".into());
+    let (out, _) = deliver(&repo, &req, "new/payments");
+    assert!(
+        out.files
+            .iter()
+            .any(|f| f.path.ends_with("database-vector.yaml"))
+    );
+    let c = doc(
+        &repo,
+        "fluxcd/databases/prod/payments/database.yaml",
+        "Cluster",
+    );
+    assert_eq!(c["metadata"]["name"], "payments-pg");
+    assert_eq!(c["metadata"]["namespace"], "payments-prod");
+    // Sizing is the source's.
+    assert_eq!(c["spec"]["instances"], 3);
+    assert_eq!(c["spec"]["resources"]["limits"]["memory"], "4Gi");
+    assert_eq!(c["spec"]["bootstrap"]["initdb"]["database"], "payments");
+    assert_eq!(
+        c["spec"]["bootstrap"]["initdb"]["secret"]["name"],
+        "payments-app"
+    );
+    let v = doc(
+        &repo,
+        "fluxcd/databases/prod/payments/database-vector.yaml",
+        "Database",
+    );
+    assert_eq!(v["metadata"]["name"], "payments-vector");
+    assert_eq!(v["spec"]["cluster"]["name"], "payments-pg");
+    assert_eq!(v["spec"]["name"], "payments");
+    let text = std::fs::read_dir(repo.path("fluxcd/databases/prod/payments"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(!text.contains("foo"), "a name was not swapped:\n{text}");
+    let m = git(repo.root(), &["log", "-1", "--format=%B"]);
+    assert!(
+        m.contains("payments-app (kubernetes.io/basic-auth; username, password)"),
+        "{m}"
+    );
+}
+
+#[test]
+fn taken_folders_namespaces_and_bad_names_are_refused() {
+    let repo = FixtureRepo::copy("gke");
+    let e = provision::new_database(repo.root(), &request("prod", "foo"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already exists"), "{e}");
+    let e = provision::new_database(repo.root(), &request("prod", "Foo_1"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a valid service name"), "{e}");
+    repo.write(
+        ".cnpg-ops.toml",
+        &(repo.read(".cnpg-ops.toml") + "namespace = \"foo-dev\"\n"),
+    );
+    let e = provision::new_database(repo.root(), &request("dev", "other"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("foo-dev"), "{e}");
+    let e = provision::new_database(repo.root(), &{
+        let mut r = request("prod", "other");
+        r.from = Some("nope".into());
+        r
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("nope"), "{e}");
+}
