@@ -14,6 +14,8 @@ use kube::api::{
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::{Deserialize, Serialize};
 
+pub mod exec;
+
 /// The context name that means "the service account this pod runs as".
 pub const IN_CLUSTER: &str = "in-cluster";
 

@@ -8,7 +8,9 @@
 //! - [`FakeHttp::start_with`]: `handler(&Request)` sees the headers and the
 //!   body and returns a [`Response`], either one JSON document or a stream
 //!   written with `Transfer-Encoding: chunked` as its chunks come (what the
-//!   Kubernetes API server does for watches).
+//!   Kubernetes API server does for watches), or an upgrade: the raw
+//!   connection handed to a function that answers and speaks the new
+//!   protocol itself (websockets, for `pods/exec`).
 //!
 //! Connections are kept alive; each one is served by its own thread.
 
@@ -49,6 +51,17 @@ impl Request {
             .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
             .find(|(k, _)| decode(k) == key)
             .map(|(_, v)| decode(v))
+    }
+
+    /// The decoded values of every query parameter `key`, in order.
+    pub fn query_all(&self, key: &str) -> Vec<String> {
+        self.query_string()
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .filter(|(k, _)| decode(k) == key)
+            .map(|(_, v)| decode(v))
+            .collect()
     }
 
     /// The first header called `name` (case-insensitive).
@@ -112,7 +125,14 @@ pub enum Response {
     Json(u16, Value),
     /// A status and a body written chunk by chunk as the source yields.
     Stream(u16, ChunkSource),
+    /// A protocol switch: the function gets the raw connection, writes the
+    /// `101 Switching Protocols` answer itself and owns the connection from
+    /// then on; no more requests are read from it.
+    Upgrade(Upgrade),
 }
+
+/// What takes over an upgraded connection.
+pub type Upgrade = Box<dyn FnOnce(TcpStream) + Send>;
 
 type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
@@ -213,6 +233,14 @@ fn serve(stream: TcpStream, handler: &Handler) {
                 if stream.write_all(head.as_bytes()).is_err() || stream.write_all(&body).is_err() {
                     return;
                 }
+            }
+            Response::Upgrade(take_over) => {
+                // The client waits for the answer before it speaks the new
+                // protocol, so nothing past the request is buffered.
+                debug_assert!(reader.buffer().is_empty());
+                drop(reader);
+                take_over(stream);
+                return;
             }
             Response::Stream(code, mut next) => {
                 let head = format!(

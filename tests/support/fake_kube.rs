@@ -19,7 +19,16 @@
 //!   CloudNativePG webhook rules: 422 `Invalid` naming the field;
 //! - watches stream newline-delimited events after a `resourceVersion`,
 //!   honour `timeoutSeconds` and end cleanly;
-//! - errors are `Status` bodies with `code`, `reason` and `message`.
+//! - errors are `Status` bodies with `code`, `reason` and `message`;
+//! - `pods/exec` (GET or POST) upgrades to a websocket speaking the
+//!   `v5.channel.k8s.io` stream protocol (or `v4`, without stream close
+//!   signals): stdin is read until the client closes it, the command is run
+//!   by the test's [`FakeKube::on_exec`] handler, then stdout, stderr and
+//!   the final `Status` (exit code in a `NonZeroExitCode` cause) are sent.
+//!   A missing pod is a plain 404; a container the pod does not have is a
+//!   `BadRequest` Status over the websocket. Instance pods have a `postgres`
+//!   container, and a `plugin-barman-cloud` sidecar when their Cluster uses
+//!   the Barman Cloud plugin.
 //!
 //! A background ticker (every [`Options::tick`]) plays the controllers:
 //! CloudNativePG for Clusters and Backups, the garbage collector for owned
@@ -33,14 +42,17 @@
 //! Cluster kept from becoming healthy and a PVC kept forever. Every request
 //! is logged.
 //!
-//! Hooks (`on_backup_completed`, `on_cluster_created`, `on_reconcile`) run
-//! without the server's lock, so they may call back into the fake; a hook
-//! that panics is recorded in [`FakeKube::hook_panics`]. A hook that captures
-//! a clone of its `FakeKube` keeps the server (and its ticker) alive until
-//! the test process ends; `on_reconcile` gets the server as an argument
-//! for that reason.
+//! Hooks (`on_backup_completed`, `on_cluster_created`, `on_reconcile`,
+//! `on_exec`) run without the server's lock, so they may call back into the
+//! fake; a hook that panics is recorded in [`FakeKube::hook_panics`] (an
+//! `on_exec` handler that panics closes the websocket without a status). A
+//! hook that captures a clone of its `FakeKube` keeps the server (and its
+//! ticker) alive until the test process ends; `on_reconcile` gets the server
+//! as an argument for that reason.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::net::TcpStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -52,6 +64,8 @@ use cnpg_ops::gitops::{schema, webhook};
 use serde_json::{Map, Value, json};
 
 use super::fake_http::{Chunk, FakeHttp, Request, Response};
+use tungstenite::protocol::Role;
+use tungstenite::{Message, WebSocket};
 
 // ---------------------------------------------------------------- resources
 
@@ -546,6 +560,33 @@ struct Fault {
 
 type ObjectHook = Arc<dyn Fn(&Value) + Send + Sync>;
 type ReconcileHook = Arc<dyn Fn(&FakeKube, &Value) + Send + Sync>;
+type ExecHook = Arc<dyn Fn(&ExecCall) -> ExecReply + Send + Sync>;
+
+/// A command run through `pods/exec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecCall {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod.
+    pub pod: String,
+    /// The container it ran in.
+    pub container: String,
+    /// The argv, in order.
+    pub command: Vec<String>,
+    /// Everything the client sent on stdin (empty without stdin).
+    pub stdin: Vec<u8>,
+}
+
+/// What a command run through `pods/exec` printed and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecReply {
+    /// Sent on the stdout channel (when the client asked for stdout).
+    pub stdout: String,
+    /// Sent on the stderr channel (when the client asked for stderr).
+    pub stderr: String,
+    /// 0, or reported in a `NonZeroExitCode` Status.
+    pub exit_code: i32,
+}
 
 /// A watch event, kept for watches that start from an older version.
 struct Event {
@@ -619,6 +660,9 @@ struct State {
     on_backup_completed: Option<ObjectHook>,
     on_cluster_created: Option<ObjectHook>,
     on_reconcile: Option<ReconcileHook>,
+    on_exec: Option<ExecHook>,
+    /// Commands run through `pods/exec`, in order.
+    exec_calls: Vec<ExecCall>,
 }
 
 struct Core {
@@ -906,6 +950,11 @@ impl State {
             .as_str()
             .unwrap_or("1Gi")
             .to_owned();
+        let mut containers = vec![json!({"name": "postgres"})];
+        if !barman_plugin(cluster).is_null() {
+            // The sidecar the Barman Cloud plugin injects into instance pods.
+            containers.push(json!({"name": "plugin-barman-cloud"}));
+        }
         let owner = json!([{"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
             "name": name, "uid": cluster["metadata"]["uid"], "controller": true,
             "blockOwnerDeletion": true}]);
@@ -931,7 +980,7 @@ impl State {
                                    "cnpg.io/podRole": "instance", "cnpg.io/instanceRole": role,
                                    "role": role},
                         "ownerReferences": owner},
-                    "spec": {"containers": [{"name": "postgres"}]},
+                    "spec": {"containers": containers.clone()},
                     "status": {"phase": "Running",
                                "conditions": [{"type": "Ready", "status": "True"}]}}));
             }
@@ -1661,6 +1710,13 @@ impl FakeKube {
         self.core.lock().on_reconcile = Some(Arc::new(hook));
     }
 
+    /// Runs `handler(&call)` for every command run through `pods/exec` in a
+    /// container the pod has (without one, the command is not found: exit
+    /// code 127).
+    pub fn on_exec(&self, handler: impl Fn(&ExecCall) -> ExecReply + Send + Sync + 'static) {
+        self.core.lock().on_exec = Some(Arc::new(handler));
+    }
+
     /// The next `n` Backups to start fail with `error`.
     pub fn fail_next_backups(&self, n: usize, error: &str) {
         let mut st = self.core.lock();
@@ -1747,6 +1803,12 @@ impl FakeKube {
         self.core.lock().requests.clone()
     }
 
+    /// Every command run through `pods/exec` so far (those refused before
+    /// running, for a missing pod or container, are not in it).
+    pub fn exec_calls(&self) -> Vec<ExecCall> {
+        self.core.lock().exec_calls.clone()
+    }
+
     /// Messages of the hooks that panicked.
     pub fn hook_panics(&self) -> Vec<String> {
         self.core.lock().hook_panics.clone()
@@ -1797,6 +1859,10 @@ fn handle(shared: &Arc<Core>, req: &Request) -> Response {
         };
         let (status, body) = failure(code, reason_of(code), &message);
         return Response::Json(status, body);
+    }
+    if let Some((namespace, pod)) = exec_target(&path) {
+        return exec(shared, req, namespace, pod)
+            .unwrap_or_else(|(status, body)| Response::Json(status, body));
     }
     if req.method == "GET" && req.query("watch").is_some_and(|w| w == "true" || w == "1") {
         return match watch(shared, req) {
@@ -2164,4 +2230,237 @@ fn watch(core: &Arc<Core>, req: &Request) -> Result<Response, Failure> {
         }
     };
     Ok(Response::Stream(200, Box::new(next)))
+}
+
+// ---------------------------------------------------------------- exec
+
+/// Stream protocol channels (`k8s.io/apimachinery/pkg/util/remotecommand`).
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const STATUS: u8 = 3;
+/// `[CLOSE, channel]`: that stream has ended (v5 only).
+const CLOSE: u8 = 255;
+
+const V5: &str = "v5.channel.k8s.io";
+const V4: &str = "v4.channel.k8s.io";
+
+/// The namespace and pod of a `pods/exec` path.
+fn exec_target(path: &str) -> Option<(&str, &str)> {
+    match path
+        .trim_matches('/')
+        .split('/')
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["api", "v1", "namespaces", ns, "pods", pod, "exec"] => Some((ns, pod)),
+        _ => None,
+    }
+}
+
+/// A query flag (`true` or `1`).
+fn flag(req: &Request, key: &str) -> bool {
+    req.query(key).is_some_and(|v| v == "true" || v == "1")
+}
+
+/// `pods/exec`: checks made before the upgrade answer as JSON, the rest
+/// happens over the websocket.
+fn exec(core: &Arc<Core>, req: &Request, namespace: &str, pod: &str) -> Result<Response, Failure> {
+    if req.method != "GET" && req.method != "POST" {
+        return Err(failure(
+            405,
+            "MethodNotAllowed",
+            &format!(
+                "the server does not allow this method on the requested resource ({})",
+                req.method
+            ),
+        ));
+    }
+    let containers: Vec<String> = {
+        let st = core.lock();
+        let obj = st
+            .objects
+            .get(&format!("/api/v1/namespaces/{namespace}/pods/{pod}"))
+            .ok_or_else(|| failure(404, "NotFound", &format!("pods \"{pod}\" not found")))?;
+        obj["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let upgrade = req
+        .header("upgrade")
+        .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    let Some(key) = req.header("sec-websocket-key").filter(|_| upgrade) else {
+        return Err(failure(400, "BadRequest", "Upgrade request required"));
+    };
+    let offered: Vec<&str> = req
+        .header("sec-websocket-protocol")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let Some(protocol) = [V5, V4].into_iter().find(|p| offered.contains(p)) else {
+        return Err(failure(
+            400,
+            "BadRequest",
+            &format!("none of the subprotocols {offered:?} is supported (want {V5} or {V4})"),
+        ));
+    };
+    let refusal = match req.query("container") {
+        Some(c) if containers.contains(&c) => Ok(c),
+        Some(c) => Err(format!("container {c} is not valid for pod {pod}")),
+        None if containers.len() == 1 => Ok(containers[0].clone()),
+        None => Err(format!(
+            "a container name must be specified for pod {pod}, choose one of: [{}]",
+            containers.join(" ")
+        )),
+    };
+    let call = ExecCall {
+        namespace: namespace.to_owned(),
+        pod: pod.to_owned(),
+        container: refusal.as_ref().cloned().unwrap_or_default(),
+        command: req.query_all("command"),
+        stdin: Vec::new(),
+    };
+    let session = ExecSession {
+        core: Arc::downgrade(core),
+        accept: tungstenite::handshake::derive_accept_key(key.as_bytes()),
+        protocol,
+        stdin: flag(req, "stdin"),
+        stdout: flag(req, "stdout"),
+        stderr: flag(req, "stderr"),
+        refusal: refusal.err(),
+        call,
+    };
+    Ok(Response::Upgrade(Box::new(move |stream| {
+        session.run(stream);
+    })))
+}
+
+/// One upgraded `pods/exec` connection.
+struct ExecSession {
+    core: Weak<Core>,
+    accept: String,
+    protocol: &'static str,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    /// Why the command cannot run, when it cannot.
+    refusal: Option<String>,
+    call: ExecCall,
+}
+
+impl ExecSession {
+    fn run(mut self, mut stream: TcpStream) {
+        let head = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: {}\r\n\r\n",
+            self.accept, self.protocol
+        );
+        if stream.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        // A client that goes quiet does not keep the thread forever.
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let mut ws = WebSocket::from_raw_socket(stream, Role::Server, None);
+        if let Some(message) = self.refusal.take() {
+            let status = status_body(400, "BadRequest", &message);
+            let _ = send(&mut ws, STATUS, &serde_json::to_vec(&status).unwrap());
+            close(&mut ws);
+            return;
+        }
+        if self.stdin {
+            self.call.stdin = read_stdin(&mut ws);
+        }
+        let Some(core) = self.core.upgrade() else {
+            return;
+        };
+        let url = core.lock().url.clone();
+        let kube = FakeKube { url, core };
+        let handler = {
+            let mut st = kube.core.lock();
+            st.exec_calls.push(self.call.clone());
+            st.on_exec.clone()
+        };
+        let reply = match handler {
+            Some(handler) => {
+                let mut reply = None;
+                kube.guarded(|| reply = Some(handler(&self.call)));
+                // A panicking handler: the stream ends without a status.
+                let Some(reply) = reply else {
+                    close(&mut ws);
+                    return;
+                };
+                reply
+            }
+            None => ExecReply {
+                stdout: String::new(),
+                stderr: format!(
+                    "{}: command not found",
+                    self.call.command.first().map_or("", String::as_str)
+                ),
+                exit_code: 127,
+            },
+        };
+        drop(kube);
+        if (self.stdout
+            && !reply.stdout.is_empty()
+            && send(&mut ws, STDOUT, reply.stdout.as_bytes()).is_err())
+            || (self.stderr
+                && !reply.stderr.is_empty()
+                && send(&mut ws, STDERR, reply.stderr.as_bytes()).is_err())
+        {
+            return;
+        }
+        let status = if reply.exit_code == 0 {
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+        } else {
+            let exit_code = reply.exit_code;
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "reason": "NonZeroExitCode",
+                   "message": format!(
+                       "command terminated with non-zero exit code: error executing command [{}], exit code {exit_code}",
+                       self.call.command.join(" ")),
+                   "details": {"causes": [{"reason": "ExitCode", "message": exit_code.to_string()}]}})
+        };
+        if send(&mut ws, STATUS, &serde_json::to_vec(&status).unwrap()).is_ok() {
+            close(&mut ws);
+        }
+    }
+}
+
+/// Sends one frame on `channel`.
+fn send(ws: &mut WebSocket<TcpStream>, channel: u8, data: &[u8]) -> tungstenite::Result<()> {
+    let mut frame = Vec::with_capacity(data.len() + 1);
+    frame.push(channel);
+    frame.extend_from_slice(data);
+    ws.send(Message::binary(frame))
+}
+
+/// The stdin frames, until the client signals the end of stdin (v5) or the
+/// connection ends.
+fn read_stdin(ws: &mut WebSocket<TcpStream>) -> Vec<u8> {
+    let mut stdin = Vec::new();
+    loop {
+        match ws.read() {
+            Ok(Message::Binary(frame)) => match frame.as_ref() {
+                [STDIN, data @ ..] => stdin.extend_from_slice(data),
+                [CLOSE, STDIN] => return stdin,
+                _ => {}
+            },
+            Ok(Message::Close(_)) | Err(_) => return stdin,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Closes the websocket: the close frame, then waits for the client's (or
+/// for it to hang up).
+fn close(ws: &mut WebSocket<TcpStream>) {
+    if ws.close(None).is_err() {
+        return;
+    }
+    while ws.read().is_ok() {}
 }
