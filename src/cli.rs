@@ -99,6 +99,30 @@ pub enum Command {
     /// Provision a new database folder (Cluster, ObjectStore, ScheduledBackup, pgvector,
     /// Flux, identity, NetworkPolicies) that lints clean, as a commit on a new branch.
     New(NewArgs),
+    /// Verify a live database end to end: Cluster phase and ContinuousArchiving, instances,
+    /// volumes, backups, the bucket, an archive test and a login from inside the primary.
+    /// Each failure names the likely cause along identity → bucket → archiving → WAL on
+    /// the PVC → CrashLoop. Exit 1 when a check fails.
+    Verify(VerifyArgs),
+}
+
+/// `cnpg-ops verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Env of the database.
+    #[arg(long)]
+    pub env: String,
+    /// Service.
+    #[arg(long)]
+    pub svc: String,
+    /// The kubeconfig context (default: the env's kube_context; `in-cluster` for the pod's
+    /// service account).
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+    /// Run pg_switch_wal() in the primary, so a sticky ContinuousArchiving condition is
+    /// re-evaluated (the only change verify makes).
+    #[arg(long)]
+    pub switch_wal: bool,
 }
 
 /// `cnpg-ops new`

@@ -17,4 +17,5 @@ pub mod lint;
 pub mod output;
 pub mod runbook;
 pub mod store;
+pub mod verify;
 pub mod yaml;

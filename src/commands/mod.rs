@@ -8,6 +8,7 @@ pub mod lint;
 pub mod ls;
 pub mod new;
 pub mod runbooks;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Failure;
@@ -26,5 +27,6 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<u8, Failure> {
         Command::Reclone(args) => runbooks::reclone(&args, &cli.global, printer).await,
         Command::Playbook(cmd) => runbooks::playbooks(&cmd, printer),
         Command::New(args) => new::run(&args, &cli.global, printer),
+        Command::Verify(args) => verify::run(&args, &cli.global, printer).await,
     }
 }

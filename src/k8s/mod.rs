@@ -70,6 +70,27 @@ pub const GIT_REPOSITORY: Kind = Kind {
     kind: "GitRepository",
     plural: "gitrepositories",
 };
+/// `postgresql.cnpg.io/v1` ScheduledBackup.
+pub const SCHEDULED_BACKUP: Kind = Kind {
+    group: "postgresql.cnpg.io",
+    version: "v1",
+    kind: "ScheduledBackup",
+    plural: "scheduledbackups",
+};
+/// Core v1 ServiceAccount.
+pub const SERVICE_ACCOUNT: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "ServiceAccount",
+    plural: "serviceaccounts",
+};
+/// Core v1 Secret.
+pub const SECRET: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "Secret",
+    plural: "secrets",
+};
 /// Core v1 Pod.
 pub const POD: Kind = Kind {
     group: "",

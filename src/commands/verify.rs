@@ -1,0 +1,516 @@
+//! `cnpg-ops verify`: gathers what the API, the primary and the bucket say
+//! about one database and prints the judged checks (`crate::verify`).
+//!
+//! Read-only: the only command that changes anything is `pg_switch_wal()`,
+//! run only with `--switch-wal`. Secrets read for the archive test and the
+//! application login are passed to the pod on stdin, never on a command line.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::catalog::analysis::{AnalysisOptions, Catalog};
+use crate::cli::{GlobalArgs, OutputFormat, VerifyArgs};
+use crate::commands::ls::load_repo;
+use crate::exit::{FINDINGS, Failure, OK};
+use crate::gitops::discover::{self, BackupModel, Credentials, Database};
+use crate::gitops::docs::{self, Cluster};
+use crate::gitops::repo::Repo;
+use crate::k8s::exec::ExecOutput;
+use crate::k8s::{self, Kube};
+use crate::output::{Printer, Style, sanitize};
+use crate::store::location::Location;
+use crate::store::{Store, StoreOptions};
+use crate::verify::{self, Bucket, Facts, Identity, Status};
+use crate::yaml;
+
+/// How long one command in the pod may take.
+const EXEC_TIMEOUT: Duration = Duration::from_mins(1);
+/// The WAL segment named in the archive test (barman checks the name's form;
+/// `--test` uploads nothing).
+const TEST_WAL: &str = "/var/lib/postgresql/data/pgdata/pg_wal/000000010000000000000001";
+const DATA_MOUNT: &str = "/var/lib/postgresql/data";
+const WAL_MOUNT: &str = "/var/lib/postgresql/wal";
+/// The barman-cloud plugin's sidecar container.
+const PLUGIN_CONTAINER: &str = "plugin-barman-cloud";
+
+/// Runs `cnpg-ops verify`.
+pub async fn run(a: &VerifyArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
+    let repo = load_repo(g)?;
+    let found = discover::discover(&repo);
+    let Some(db) = found.find(&a.env, &a.svc) else {
+        let known: Vec<String> = found
+            .databases
+            .iter()
+            .map(|d| format!("{}/{}", d.env, d.svc))
+            .collect();
+        return Err(Failure::usage(
+            format!("no database `{}` in env `{}`", a.svc, a.env),
+            Some(format!("the repository has: {}", known.join(", "))),
+        ));
+    };
+    let env = repo.env(&a.env);
+    let context = a.context.clone().or(env.kube_context).ok_or_else(|| {
+        Failure::usage(
+            format!("no kube context for env {}", a.env),
+            Some(format!(
+                "pass --context, or set kube_context in [env.{}] of .cnpg-ops.toml",
+                a.env
+            )),
+        )
+    })?;
+    let kube = Kube::connect(&context).await.map_err(Failure::from)?;
+    let facts = gather(&repo, db, &kube, a.switch_wal).await?;
+    let report = verify::judge(&facts);
+    if p.format == OutputFormat::Json {
+        p.json(&serde_json::json!({"schema_version": 1, "verify": report}));
+    } else {
+        p.out(&text(p, &report));
+    }
+    Ok(if report.failed() { FINDINGS } else { OK })
+}
+
+/// Reads everything the checks judge.
+async fn gather(
+    repo: &Repo,
+    db: &Database,
+    kube: &Kube,
+    switch_wal: bool,
+) -> Result<Facts, Failure> {
+    let ns = db.namespace.as_str();
+    let selector = format!("cnpg.io/cluster={}", db.cluster);
+    let manifest: Option<Cluster> = repo
+        .docs_in(&db.folder)
+        .find(|d| d.is("postgresql.cnpg.io", "Cluster") && d.name() == db.cluster)
+        .and_then(|d| docs::from_value(&d.value).ok());
+    let cluster_obj = kube.get(k8s::CLUSTER, ns, &db.cluster).await?;
+    let pods = kube.list(k8s::POD, ns, &selector).await?;
+    let pvcs = kube.list(k8s::PVC, ns, &selector).await?;
+    let of_cluster = |v: &Value| v.pointer("/spec/cluster/name") == Some(&Value::String(db.cluster.clone()));
+    let backups: Vec<Value> = kube
+        .list(k8s::BACKUP, ns, "")
+        .await?
+        .into_iter()
+        .filter(of_cluster)
+        .collect();
+    let scheduled: Vec<Value> = kube
+        .list(k8s::SCHEDULED_BACKUP, ns, "")
+        .await?
+        .into_iter()
+        .filter(of_cluster)
+        .collect();
+    let identity = identity(repo, db, manifest.as_ref(), kube).await?;
+    let bucket = bucket(db, kube).await;
+    let (db_name, owner) = manifest.as_ref().map_or_else(
+        || ("app".to_owned(), "app".to_owned()),
+        |m| {
+            let (d, o) = crate::gitops::render::app_names(m);
+            let d = d.unwrap_or_else(|| "app".to_owned());
+            let o = o.unwrap_or_else(|| d.clone());
+            (d, o)
+        },
+    );
+    let vector_declared = declares_vector(repo, db, manifest.as_ref());
+    let primary = pods
+        .iter()
+        .find(|p| {
+            p.pointer("/metadata/labels/cnpg.io~1instanceRole")
+                .or_else(|| p.pointer("/metadata/labels/role"))
+                .and_then(Value::as_str)
+                == Some("primary")
+        })
+        .or_else(|| pods.first())
+        .and_then(|p| p.pointer("/metadata/name").and_then(Value::as_str))
+        .map(str::to_owned);
+    let mut facts = Facts {
+        env: db.env.clone(),
+        svc: db.svc.clone(),
+        namespace: db.namespace.clone(),
+        cluster: db.cluster.clone(),
+        context: kube.context.clone(),
+        now: Utc::now(),
+        cluster_obj,
+        pods,
+        pvcs,
+        backups,
+        scheduled,
+        identity,
+        bucket,
+        disks: None,
+        ready_wal: None,
+        archive_test: None,
+        switch_wal: None,
+        vector_declared,
+        vector: None,
+        app: (db_name.clone(), owner.clone()),
+        app_select: None,
+        wal_max_age: chrono::Duration::hours(1),
+    };
+    let Some(pod) = primary else {
+        return Ok(facts);
+    };
+    let run = |container: &'static str, argv: Vec<String>, stdin: Option<Vec<u8>>| {
+        let pod = pod.clone();
+        async move {
+            let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+            kube.exec(ns, &pod, container, &args, stdin.as_deref(), EXEC_TIMEOUT)
+                .await
+                .map_err(|e| e.message)
+        }
+    };
+    let has_wal_volume = manifest
+        .as_ref()
+        .is_some_and(|c| c.spec.rest.contains_key("walStorage"));
+    let mut df = vec!["df".to_owned(), "-P".into(), "-B1".into(), DATA_MOUNT.into()];
+    if has_wal_volume {
+        df.push(WAL_MOUNT.into());
+    }
+    facts.disks = Some(run("postgres", df, None).await.and_then(|o| {
+        if o.exit_code == 0 {
+            Ok(verify::parse_df(&o.stdout))
+        } else {
+            Err(format!("df exited {}: {}", o.exit_code, o.stderr.trim()))
+        }
+    }));
+    let ready = "ls /var/lib/postgresql/data/pgdata/pg_wal/archive_status/ | grep -c '\\.ready$' || true";
+    facts.ready_wal = Some(
+        run("postgres", sh(ready, &[]), None)
+            .await
+            .and_then(|o| {
+                o.stdout
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("unexpected output {:?} {}", o.stdout, o.stderr.trim()))
+            }),
+    );
+    facts.archive_test = archive_test(db, kube, &run).await;
+    if switch_wal {
+        facts.switch_wal = Some(
+            run("postgres", psql("postgres", "SELECT pg_switch_wal()"), None).await,
+        );
+    }
+    if vector_declared {
+        facts.vector = Some(
+            run(
+                "postgres",
+                psql(
+                    &db_name,
+                    "SELECT extversion FROM pg_extension WHERE extname = 'vector'",
+                ),
+                None,
+            )
+            .await,
+        );
+    }
+    facts.app_select = Some(app_select(db, manifest.as_ref(), kube, &owner, &db_name, &run).await);
+    Ok(facts)
+}
+
+/// `sh -c SCRIPT sh ARGS…`: the arguments reach the script as `$1…`.
+fn sh(script: &str, args: &[&str]) -> Vec<String> {
+    let mut v = vec!["sh".to_owned(), "-c".into(), script.to_owned(), "sh".into()];
+    v.extend(args.iter().map(|a| (*a).to_owned()));
+    v
+}
+
+fn psql(database: &str, sql: &str) -> Vec<String> {
+    ["psql", "-X", "-At", "-U", "postgres", "-d", database, "-c", sql]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+async fn identity(
+    repo: &Repo,
+    db: &Database,
+    manifest: Option<&Cluster>,
+    kube: &Kube,
+) -> Result<Identity, Failure> {
+    let Some(c) = &db.catalog else {
+        return Ok(Identity::Other("none".to_owned()));
+    };
+    match &c.credentials {
+        Credentials::GkeWorkloadIdentity => {
+            let expected = manifest
+                .and_then(|m| m.spec.rest.get("serviceAccountTemplate"))
+                .and_then(|t| t.pointer("/metadata/annotations/iam.gke.io~1gcp-service-account"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let sa = kube.get(k8s::SERVICE_ACCOUNT, &db.namespace, &db.cluster).await?;
+            let annotated = sa.map(|s| {
+                s.pointer("/metadata/annotations/iam.gke.io~1gcp-service-account")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+            let env = repo.env(&db.env);
+            let member = format!("{}/{}", db.namespace, db.cluster);
+            let account = expected
+                .as_deref()
+                .and_then(|e| e.split('@').next())
+                .unwrap_or(&env.backup_service_account)
+                .to_owned();
+            let bound = repo
+                .read(std::path::Path::new(&env.service_accounts))
+                .ok()
+                .and_then(|t| yaml::parse_values(&t).ok())
+                .is_some_and(|docs| {
+                    docs.iter()
+                        .filter_map(|d| d["service_accounts"].as_array())
+                        .flatten()
+                        .filter(|a| a["name"] == account.as_str())
+                        .filter_map(|a| a["workload_identity_bindings"].as_array())
+                        .flatten()
+                        .any(|b| b == member.as_str())
+                });
+            Ok(Identity::Gke {
+                expected,
+                annotated,
+                bound,
+                bindings_file: env.service_accounts.clone(),
+            })
+        }
+        Credentials::S3Secret {
+            secret,
+            access_key_id_key,
+            secret_access_key,
+        } => {
+            let mut keys = vec![access_key_id_key.clone()];
+            if let Some(k) = secret_access_key
+                && k.name == *secret
+            {
+                keys.push(k.key.clone());
+            }
+            let present = kube
+                .get(k8s::SECRET, &db.namespace, secret)
+                .await?
+                .map(|s| {
+                    ["data", "stringData"]
+                        .iter()
+                        .filter_map(|k| s.get(*k).and_then(Value::as_object))
+                        .flat_map(|m| m.keys().cloned())
+                        .collect()
+                });
+            Ok(Identity::S3Secret {
+                secret: secret.clone(),
+                keys,
+                present,
+            })
+        }
+        other => Ok(Identity::Other(other.label())),
+    }
+}
+
+/// The catalog as the bucket shows it, read with this machine's
+/// credentials (or, for S3 keys, those of the Secret the manifest names).
+async fn bucket(db: &Database, kube: &Kube) -> Option<Result<Bucket, String>> {
+    let c = db.catalog.as_ref()?;
+    let display = format!(
+        "{}/{}",
+        c.destination_path.trim_end_matches('/'),
+        c.server_name
+    );
+    let location = match Location::parse(&c.destination_path, None) {
+        Ok(l) => l,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let s3_keys = if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        None
+    } else {
+        kube.s3_keys(&db.namespace, &c.credentials)
+            .await
+            .ok()
+            .flatten()
+    };
+    let options = StoreOptions {
+        endpoint_url: c.endpoint_url.clone(),
+        s3_keys,
+        ..StoreOptions::default()
+    };
+    let store = match Store::open(location, options) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let input = match store.read_catalog(&c.server_name, &|_| {}).await {
+        Ok(i) => i,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let catalog = Catalog::analyse(&input, AnalysisOptions::at(Utc::now()));
+    let newest_wal = crate::audit::newest_wal(&catalog);
+    let newest_backup = catalog
+        .backups
+        .iter()
+        .filter(|b| b.is_done())
+        .filter_map(|b| Some((b.id.clone(), b.end_time?)))
+        .max_by_key(|(_, t)| *t);
+    let gaps = catalog
+        .gaps
+        .iter()
+        .map(|g| (g.first_missing.clone(), g.last_missing.clone(), g.breaks_recovery))
+        .collect();
+    Some(Ok(Bucket {
+        catalog: display,
+        newest_wal,
+        newest_backup,
+        gaps,
+    }))
+}
+
+/// `barman-cloud-wal-archive --test` where the archiver runs: the plugin's
+/// sidecar, or the postgres container in-tree. S3 keys come from the
+/// Secret the store names and reach the command on stdin.
+async fn archive_test<F, Fut>(db: &Database, kube: &Kube, run: &F) -> Option<Result<ExecOutput, String>>
+where
+    F: Fn(&'static str, Vec<String>, Option<Vec<u8>>) -> Fut,
+    Fut: std::future::Future<Output = Result<ExecOutput, String>>,
+{
+    let c = db.catalog.as_ref()?;
+    let container = if db.backup_model == BackupModel::Plugin {
+        PLUGIN_CONTAINER
+    } else {
+        "postgres"
+    };
+    let provider = match c.destination_path.split_once("://").map(|(s, _)| s) {
+        Some("gs") => "google-cloud-storage",
+        Some("s3") => "aws-s3",
+        _ => "azure-blob-storage",
+    };
+    let mut argv = vec![
+        "barman-cloud-wal-archive".to_owned(),
+        "--test".into(),
+        "--cloud-provider".into(),
+        provider.into(),
+    ];
+    if let Some(e) = &c.endpoint_url {
+        argv.push("--endpoint-url".into());
+        argv.push(e.clone());
+    }
+    argv.push(c.destination_path.clone());
+    argv.push(c.server_name.clone());
+    argv.push(TEST_WAL.into());
+    if let Credentials::S3Secret { .. } = &c.credentials {
+        let keys = match kube.s3_keys(&db.namespace, &c.credentials).await {
+            Ok(Some(k)) => k,
+            Ok(None) => return Some(Err("the Secret with the S3 keys is not there".to_owned())),
+            Err(e) => return Some(Err(e.message)),
+        };
+        let script = "read -r AWS_ACCESS_KEY_ID && read -r AWS_SECRET_ACCESS_KEY && \
+                      export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY && exec \"$@\"";
+        let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let stdin = format!("{}\n{}\n", keys.access_key_id, keys.secret_access_key);
+        return Some(run(container, sh(script, &words), Some(stdin.into_bytes())).await);
+    }
+    Some(run(container, argv, None).await)
+}
+
+/// `SELECT 1` as the application owner over TCP with the password of its
+/// Secret, passed on stdin.
+async fn app_select<F, Fut>(
+    db: &Database,
+    manifest: Option<&Cluster>,
+    kube: &Kube,
+    owner: &str,
+    database: &str,
+    run: &F,
+) -> Result<ExecOutput, String>
+where
+    F: Fn(&'static str, Vec<String>, Option<Vec<u8>>) -> Fut,
+    Fut: std::future::Future<Output = Result<ExecOutput, String>>,
+{
+    let secret = manifest
+        .and_then(|m| m.spec.bootstrap.as_ref())
+        .and_then(|b| b.initdb.as_ref())
+        .and_then(|i| i.pointer("/secret/name"))
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("{}-app", db.cluster), str::to_owned);
+    let password = kube
+        .secret_value(&db.namespace, &secret, "password")
+        .await
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("Secret {}/{secret} has no password", db.namespace))?;
+    let script = "read -r PGPASSWORD && export PGPASSWORD && exec psql -X -At -h localhost \
+                  -U \"$1\" -d \"$2\" -c 'SELECT 1'";
+    run(
+        "postgres",
+        sh(script, &[owner, database]),
+        Some(format!("{password}\n").into_bytes()),
+    )
+    .await
+}
+
+/// Whether the repository installs pgvector for the database.
+fn declares_vector(repo: &Repo, db: &Database, manifest: Option<&Cluster>) -> bool {
+    let by_cr = repo
+        .docs_in(&db.folder)
+        .filter(|d| d.is("postgresql.cnpg.io", "Database"))
+        .any(|d| {
+            d.value.pointer("/spec/cluster/name").and_then(Value::as_str) == Some(&db.cluster)
+                && d.value
+                    .pointer("/spec/extensions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|e| e.iter().any(|x| x["name"] == "vector"))
+        });
+    let by_sql = manifest
+        .and_then(|m| m.spec.bootstrap.as_ref())
+        .and_then(|b| b.initdb.as_ref())
+        .and_then(|i| i.get("postInitApplicationSQL"))
+        .and_then(Value::as_array)
+        .is_some_and(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .any(crate::lint::cnpg::creates_vector)
+        });
+    by_cr || by_sql
+}
+
+fn text(p: &Printer, r: &verify::Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} ({} in context `{}`)",
+        r.database, r.cluster, r.context
+    );
+    for c in &r.checks {
+        let (mark, style) = match c.status {
+            Status::Pass => ("ok  ", Style::Good),
+            Status::Fail => ("FAIL", Style::Bad),
+            Status::Warn => ("warn", Style::Warn),
+            Status::Skip => ("skip", Style::Dim),
+        };
+        let _ = writeln!(
+            out,
+            "  {} {:<21} {}",
+            p.paint(style, mark),
+            c.id,
+            sanitize(&c.summary)
+        );
+        if c.status == Status::Fail
+            && let Some(f) = &c.fix
+        {
+            let _ = writeln!(out, "       {} {}", p.paint(Style::Dim, "fix:"), sanitize(f));
+        }
+    }
+    match &r.cause {
+        None if r.failed() => {}
+        None => {
+            let _ = writeln!(out, "{}", p.paint(Style::Good, "every check passed"));
+        }
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "{} {} (shown by {}){}",
+                p.paint(Style::Bad, "likely cause:"),
+                c.link.words(),
+                c.check,
+                if c.consequences.is_empty() {
+                    String::new()
+                } else {
+                    format!("; it explains {}", c.consequences.join(", "))
+                }
+            );
+            let _ = writeln!(out, "  fix: {}", sanitize(&c.fix));
+        }
+    }
+    out
+}
