@@ -123,6 +123,12 @@ pub struct VerifyArgs {
     /// re-evaluated (the only change verify makes).
     #[arg(long)]
     pub switch_wal: bool,
+    /// The newest archived WAL may be at most this old (30m, 2h, 1d).
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub wal_max_age: String,
+    /// The time to judge ages against (default: now).
+    #[arg(long, value_name = "TIME", hide_short_help = true)]
+    pub now: Option<String>,
 }
 
 /// `cnpg-ops new`

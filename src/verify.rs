@@ -369,7 +369,11 @@ pub fn judge(f: &Facts) -> Report {
             Ok(o) => check(
                 "switch-wal",
                 Status::Fail,
-                format!("pg_switch_wal() failed (exit {}): {}", o.exit_code, o.stderr.trim()),
+                format!(
+                    "pg_switch_wal() failed (exit {}): {}",
+                    o.exit_code,
+                    o.stderr.trim()
+                ),
                 json!({"exit_code": o.exit_code, "stderr": o.stderr}),
             ),
             Err(e) => check(
@@ -418,7 +422,9 @@ fn identity(f: &Facts) -> Check {
                 return check(
                     "identity",
                     Status::Fail,
-                    format!("{gsa} does not let {member} act as it (no binding in {bindings_file})"),
+                    format!(
+                        "{gsa} does not let {member} act as it (no binding in {bindings_file})"
+                    ),
                     ev,
                 )
                 .failing(
@@ -436,7 +442,10 @@ fn identity(f: &Facts) -> Check {
                     format!("no ServiceAccount {member}: the operator has not created it"),
                     ev,
                 )
-                .failing(Link::Identity, "check the Cluster's events: kubectl describe cluster"),
+                .failing(
+                    Link::Identity,
+                    "check the Cluster's events: kubectl describe cluster",
+                ),
                 Some(a) if a.as_deref() != Some(gsa.as_str()) => check(
                     "identity",
                     Status::Fail,
@@ -469,7 +478,10 @@ fn identity(f: &Facts) -> Check {
                 None => check(
                     "identity",
                     Status::Fail,
-                    format!("Secret {}/{secret} with the store's keys is not there", f.namespace),
+                    format!(
+                        "Secret {}/{secret} with the store's keys is not there",
+                        f.namespace
+                    ),
                     ev,
                 )
                 .failing(
@@ -481,8 +493,7 @@ fn identity(f: &Facts) -> Check {
                     ),
                 ),
                 Some(have) => {
-                    let missing: Vec<&String> =
-                        keys.iter().filter(|k| !have.contains(k)).collect();
+                    let missing: Vec<&String> = keys.iter().filter(|k| !have.contains(k)).collect();
                     if missing.is_empty() {
                         check(
                             "identity",
@@ -505,7 +516,10 @@ fn identity(f: &Facts) -> Check {
                             ),
                             ev,
                         )
-                        .failing(Link::Identity, "add the keys the store names (sops edit the file)")
+                        .failing(
+                            Link::Identity,
+                            "add the keys the store names (sops edit the file)",
+                        )
                     }
                 }
             }
@@ -565,15 +579,18 @@ fn instances(f: &Facts, cluster: &Value) -> Check {
         let is_ready = p
             .pointer("/status/conditions")
             .and_then(Value::as_array)
-            .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
         let statuses = p
             .pointer("/status/containerStatuses")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let crash = statuses
-            .iter()
-            .any(|s| s.pointer("/state/waiting/reason").and_then(Value::as_str) == Some("CrashLoopBackOff"));
+        let crash = statuses.iter().any(|s| {
+            s.pointer("/state/waiting/reason").and_then(Value::as_str) == Some("CrashLoopBackOff")
+        });
         let restarts: u64 = statuses
             .iter()
             .filter_map(|s| s["restartCount"].as_u64())
@@ -584,14 +601,19 @@ fn instances(f: &Facts, cluster: &Value) -> Check {
         if crash {
             looping.push(name.clone());
         }
-        rows.push(json!({"pod": name, "ready": is_ready, "crash_loop": crash, "restarts": restarts}));
+        rows.push(
+            json!({"pod": name, "ready": is_ready, "crash_loop": crash, "restarts": restarts}),
+        );
     }
     let ev = json!({"instances": want, "pods": rows});
     if !looping.is_empty() {
         return check(
             "instances",
             Status::Fail,
-            format!("{} in CrashLoopBackOff ({ready}/{want} ready)", looping.join(", ")),
+            format!(
+                "{} in CrashLoopBackOff ({ready}/{want} ready)",
+                looping.join(", ")
+            ),
             ev,
         )
         .failing(
@@ -614,7 +636,10 @@ fn instances(f: &Facts, cluster: &Value) -> Check {
         )
         .failing(
             Link::CrashLoop,
-            format!("kubectl describe pods -n {} -l cnpg.io/cluster={}", f.namespace, f.cluster),
+            format!(
+                "kubectl describe pods -n {} -l cnpg.io/cluster={}",
+                f.namespace, f.cluster
+            ),
         );
     }
     check(
@@ -746,7 +771,10 @@ fn backups(f: &Facts) -> Check {
         return check(
             "backups",
             Status::Fail,
-            format!("no ScheduledBackup for {}: no base backups are taken", f.cluster),
+            format!(
+                "no ScheduledBackup for {}: no base backups are taken",
+                f.cluster
+            ),
             ev,
         )
         .failing(
@@ -793,7 +821,10 @@ fn backups(f: &Facts) -> Check {
                 other => check(
                     "backups",
                     Status::Warn,
-                    format!("newest Backup {name} is {}", if other.is_empty() { "pending" } else { other }),
+                    format!(
+                        "newest Backup {name} is {}",
+                        if other.is_empty() { "pending" } else { other }
+                    ),
                     ev,
                 ),
             }
@@ -863,14 +894,23 @@ fn bucket(f: &Facts) -> Vec<Check> {
         None => check(
             "bucket-backup",
             Status::Fail,
-            format!("no completed base backup in {}: nothing to restore from", b.catalog),
+            format!(
+                "no completed base backup in {}: nothing to restore from",
+                b.catalog
+            ),
             ev.clone(),
         )
-        .failing(Link::ArchiveFailing, "take one: cnpg-ops backup --env … --svc … --wait"),
+        .failing(
+            Link::ArchiveFailing,
+            "take one: cnpg-ops backup --env … --svc … --wait",
+        ),
         Some((id, end)) => check(
             "bucket-backup",
             Status::Pass,
-            format!("newest base backup {id} ended {} ago", human_age(f.now - *end)),
+            format!(
+                "newest base backup {id} ended {} ago",
+                human_age(f.now - *end)
+            ),
             ev.clone(),
         ),
     });
@@ -986,7 +1026,11 @@ fn vector(f: &Facts) -> Check {
         Some(Ok(o)) => check(
             "vector",
             Status::Fail,
-            format!("the vector query failed (exit {}): {}", o.exit_code, o.stderr.trim()),
+            format!(
+                "the vector query failed (exit {}): {}",
+                o.exit_code,
+                o.stderr.trim()
+            ),
             json!({"exit_code": o.exit_code, "stderr": o.stderr}),
         ),
         Some(Err(e)) => check(
@@ -1047,7 +1091,14 @@ impl Check {
 /// The fix of a link, for this database.
 fn fix_for(link: Link, f: &Facts) -> String {
     match (link, &f.identity) {
-        (Link::Identity, Identity::Gke { expected, bindings_file, .. }) => format!(
+        (
+            Link::Identity,
+            Identity::Gke {
+                expected,
+                bindings_file,
+                ..
+            },
+        ) => format!(
             "let {}/{} act as {}: add it to workload_identity_bindings in {bindings_file} and \
              apply the Terraform",
             f.namespace,

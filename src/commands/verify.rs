@@ -8,7 +8,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+
+use crate::catalog::time::{Zone, parse_target};
+use crate::runbook::playbook::parse_duration;
 use serde_json::Value;
 
 use crate::catalog::analysis::{AnalysisOptions, Catalog};
@@ -61,8 +64,22 @@ pub async fn run(a: &VerifyArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Fail
             )),
         )
     })?;
+    let zone: Zone =
+        g.tz.parse()
+            .map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))?;
+    let now = match &a.now {
+        Some(s) => parse_target(s, zone)
+            .map_err(|e| Failure::usage(format!("--now: {e}"), None))?
+            .utc(),
+        None => Utc::now(),
+    };
+    let wal_max_age = parse_duration(&a.wal_max_age)
+        .map_err(|e| Failure::usage(format!("--wal-max-age: {e}"), None))?;
+    let wal_max_age = chrono::Duration::from_std(wal_max_age)
+        .map_err(|e| Failure::usage(format!("--wal-max-age: {e}"), None))?;
     let kube = Kube::connect(&context).await.map_err(Failure::from)?;
-    let facts = gather(&repo, db, &kube, a.switch_wal).await?;
+    let mut facts = gather(&repo, db, &kube, a.switch_wal, now).await?;
+    facts.wal_max_age = wal_max_age;
     let report = verify::judge(&facts);
     if p.format == OutputFormat::Json {
         p.json(&serde_json::json!({"schema_version": 1, "verify": report}));
@@ -78,6 +95,7 @@ async fn gather(
     db: &Database,
     kube: &Kube,
     switch_wal: bool,
+    now: DateTime<Utc>,
 ) -> Result<Facts, Failure> {
     let ns = db.namespace.as_str();
     let selector = format!("cnpg.io/cluster={}", db.cluster);
@@ -88,7 +106,8 @@ async fn gather(
     let cluster_obj = kube.get(k8s::CLUSTER, ns, &db.cluster).await?;
     let pods = kube.list(k8s::POD, ns, &selector).await?;
     let pvcs = kube.list(k8s::PVC, ns, &selector).await?;
-    let of_cluster = |v: &Value| v.pointer("/spec/cluster/name") == Some(&Value::String(db.cluster.clone()));
+    let of_cluster =
+        |v: &Value| v.pointer("/spec/cluster/name") == Some(&Value::String(db.cluster.clone()));
     let backups: Vec<Value> = kube
         .list(k8s::BACKUP, ns, "")
         .await?
@@ -102,7 +121,7 @@ async fn gather(
         .filter(of_cluster)
         .collect();
     let identity = identity(repo, db, manifest.as_ref(), kube).await?;
-    let bucket = bucket(db, kube).await;
+    let bucket = bucket(db, kube, now).await;
     let (db_name, owner) = manifest.as_ref().map_or_else(
         || ("app".to_owned(), "app".to_owned()),
         |m| {
@@ -130,7 +149,7 @@ async fn gather(
         namespace: db.namespace.clone(),
         cluster: db.cluster.clone(),
         context: kube.context.clone(),
-        now: Utc::now(),
+        now,
         cluster_obj,
         pods,
         pvcs,
@@ -163,7 +182,12 @@ async fn gather(
     let has_wal_volume = manifest
         .as_ref()
         .is_some_and(|c| c.spec.rest.contains_key("walStorage"));
-    let mut df = vec!["df".to_owned(), "-P".into(), "-B1".into(), DATA_MOUNT.into()];
+    let mut df = vec![
+        "df".to_owned(),
+        "-P".into(),
+        "-B1".into(),
+        DATA_MOUNT.into(),
+    ];
     if has_wal_volume {
         df.push(WAL_MOUNT.into());
     }
@@ -174,22 +198,18 @@ async fn gather(
             Err(format!("df exited {}: {}", o.exit_code, o.stderr.trim()))
         }
     }));
-    let ready = "ls /var/lib/postgresql/data/pgdata/pg_wal/archive_status/ | grep -c '\\.ready$' || true";
-    facts.ready_wal = Some(
-        run("postgres", sh(ready, &[]), None)
-            .await
-            .and_then(|o| {
-                o.stdout
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| format!("unexpected output {:?} {}", o.stdout, o.stderr.trim()))
-            }),
-    );
+    let ready =
+        "ls /var/lib/postgresql/data/pgdata/pg_wal/archive_status/ | grep -c '\\.ready$' || true";
+    facts.ready_wal = Some(run("postgres", sh(ready, &[]), None).await.and_then(|o| {
+        o.stdout
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("unexpected output {:?} {}", o.stdout, o.stderr.trim()))
+    }));
     facts.archive_test = archive_test(db, kube, &run).await;
     if switch_wal {
-        facts.switch_wal = Some(
-            run("postgres", psql("postgres", "SELECT pg_switch_wal()"), None).await,
-        );
+        facts.switch_wal =
+            Some(run("postgres", psql("postgres", "SELECT pg_switch_wal()"), None).await);
     }
     if vector_declared {
         facts.vector = Some(
@@ -216,10 +236,12 @@ fn sh(script: &str, args: &[&str]) -> Vec<String> {
 }
 
 fn psql(database: &str, sql: &str) -> Vec<String> {
-    ["psql", "-X", "-At", "-U", "postgres", "-d", database, "-c", sql]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
+    [
+        "psql", "-X", "-At", "-U", "postgres", "-d", database, "-c", sql,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
 }
 
 async fn identity(
@@ -238,7 +260,9 @@ async fn identity(
                 .and_then(|t| t.pointer("/metadata/annotations/iam.gke.io~1gcp-service-account"))
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            let sa = kube.get(k8s::SERVICE_ACCOUNT, &db.namespace, &db.cluster).await?;
+            let sa = kube
+                .get(k8s::SERVICE_ACCOUNT, &db.namespace, &db.cluster)
+                .await?;
             let annotated = sa.map(|s| {
                 s.pointer("/metadata/annotations/iam.gke.io~1gcp-service-account")
                     .and_then(Value::as_str)
@@ -304,7 +328,7 @@ async fn identity(
 
 /// The catalog as the bucket shows it, read with this machine's
 /// credentials (or, for S3 keys, those of the Secret the manifest names).
-async fn bucket(db: &Database, kube: &Kube) -> Option<Result<Bucket, String>> {
+async fn bucket(db: &Database, kube: &Kube, now: DateTime<Utc>) -> Option<Result<Bucket, String>> {
     let c = db.catalog.as_ref()?;
     let display = format!(
         "{}/{}",
@@ -336,7 +360,7 @@ async fn bucket(db: &Database, kube: &Kube) -> Option<Result<Bucket, String>> {
         Ok(i) => i,
         Err(e) => return Some(Err(e.to_string())),
     };
-    let catalog = Catalog::analyse(&input, AnalysisOptions::at(Utc::now()));
+    let catalog = Catalog::analyse(&input, AnalysisOptions::at(now));
     let newest_wal = crate::audit::newest_wal(&catalog);
     let newest_backup = catalog
         .backups
@@ -347,7 +371,13 @@ async fn bucket(db: &Database, kube: &Kube) -> Option<Result<Bucket, String>> {
     let gaps = catalog
         .gaps
         .iter()
-        .map(|g| (g.first_missing.clone(), g.last_missing.clone(), g.breaks_recovery))
+        .map(|g| {
+            (
+                g.first_missing.clone(),
+                g.last_missing.clone(),
+                g.breaks_recovery,
+            )
+        })
         .collect();
     Some(Ok(Bucket {
         catalog: display,
@@ -360,7 +390,11 @@ async fn bucket(db: &Database, kube: &Kube) -> Option<Result<Bucket, String>> {
 /// `barman-cloud-wal-archive --test` where the archiver runs: the plugin's
 /// sidecar, or the postgres container in-tree. S3 keys come from the
 /// Secret the store names and reach the command on stdin.
-async fn archive_test<F, Fut>(db: &Database, kube: &Kube, run: &F) -> Option<Result<ExecOutput, String>>
+async fn archive_test<F, Fut>(
+    db: &Database,
+    kube: &Kube,
+    run: &F,
+) -> Option<Result<ExecOutput, String>>
 where
     F: Fn(&'static str, Vec<String>, Option<Vec<u8>>) -> Fut,
     Fut: std::future::Future<Output = Result<ExecOutput, String>>,
@@ -371,9 +405,14 @@ where
     } else {
         "postgres"
     };
-    let provider = match c.destination_path.split_once("://").map(|(s, _)| s) {
-        Some("gs") => "google-cloud-storage",
-        Some("s3") => "aws-s3",
+    let provider = match (
+        &c.credentials,
+        c.destination_path.split_once("://").map(|(s, _)| s),
+    ) {
+        (Credentials::GkeWorkloadIdentity | Credentials::GoogleKey { .. }, _) | (_, Some("gs")) => {
+            "google-cloud-storage"
+        }
+        (Credentials::S3Secret { .. } | Credentials::S3IamRole, _) | (_, Some("s3")) => "aws-s3",
         _ => "azure-blob-storage",
     };
     let mut argv = vec![
@@ -445,7 +484,10 @@ fn declares_vector(repo: &Repo, db: &Database, manifest: Option<&Cluster>) -> bo
         .docs_in(&db.folder)
         .filter(|d| d.is("postgresql.cnpg.io", "Database"))
         .any(|d| {
-            d.value.pointer("/spec/cluster/name").and_then(Value::as_str) == Some(&db.cluster)
+            d.value
+                .pointer("/spec/cluster/name")
+                .and_then(Value::as_str)
+                == Some(&db.cluster)
                 && d.value
                     .pointer("/spec/extensions")
                     .and_then(Value::as_array)
@@ -488,7 +530,12 @@ fn text(p: &Printer, r: &verify::Report) -> String {
         if c.status == Status::Fail
             && let Some(f) = &c.fix
         {
-            let _ = writeln!(out, "       {} {}", p.paint(Style::Dim, "fix:"), sanitize(f));
+            let _ = writeln!(
+                out,
+                "       {} {}",
+                p.paint(Style::Dim, "fix:"),
+                sanitize(f)
+            );
         }
     }
     match &r.cause {
