@@ -140,6 +140,9 @@ pub enum Identity {
         keys: Vec<String>,
         /// The keys it holds (None: no such Secret).
         present: Option<Vec<String>>,
+        /// Keys whose value is still a `<placeholder>` as `cnpg-ops new`
+        /// writes it.
+        placeholders: Vec<String>,
     },
     /// Anything else (IAM role, Azure, a key file): not checked.
     Other(String),
@@ -472,8 +475,31 @@ fn identity(f: &Facts) -> Check {
             secret,
             keys,
             present,
+            placeholders,
         } => {
-            let ev = json!({"secret": secret, "keys": keys, "present": present});
+            let ev = json!({"secret": secret, "keys": keys, "present": present,
+                            "placeholders": placeholders});
+            if !placeholders.is_empty() {
+                return check(
+                    "identity",
+                    Status::Fail,
+                    format!(
+                        "Secret {}/{secret} still holds placeholders for {}: the credentials \
+                         were never filled in",
+                        f.namespace,
+                        placeholders.join(", ")
+                    ),
+                    ev,
+                )
+                .failing(
+                    Link::Identity,
+                    format!(
+                        "put the real values in the folder's secrets.enc.yaml (sops edit it) \
+                         and let Flux apply it; the pods read {} at start",
+                        placeholders.join(", ")
+                    ),
+                );
+            }
             match present {
                 None => check(
                     "identity",

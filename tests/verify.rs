@@ -79,14 +79,19 @@ fn answer(pod: &Pod, call: &ExecCall) -> ExecReply {
         ["sh", "-c", script, "sh", "barman-cloud-wal-archive", ..]
             if script.contains("AWS_ACCESS_KEY_ID") =>
         {
-            reply("", pod.archive.1, pod.archive.0)
+            assert_eq!(call.container, "plugin-barman-cloud");
+            if call.stdin == b"AKIASHOP\nshop-secret\n" {
+                reply("", pod.archive.1, pod.archive.0)
+            } else {
+                reply("", "An error occurred (InvalidAccessKeyId)", 1)
+            }
         }
         ["barman-cloud-wal-archive", "--test", ..] => {
             assert_eq!(call.container, "plugin-barman-cloud");
             reply("", pod.archive.1, pod.archive.0)
         }
         ["sh", "-c", script, "sh", owner, db] if script.contains("PGPASSWORD") => {
-            assert_eq!((*owner, *db), ("foo", "foo"));
+            assert_eq!(owner, db);
             if call.stdin == b"s3cret\n" {
                 reply("1\n", "", 0)
             } else {
@@ -398,4 +403,125 @@ fn a_cluster_the_api_does_not_have_is_reported_with_no_exec() {
     let (code, r) = verify(&s, &[]);
     assert_eq!(code, 1);
     assert_eq!(status(&r, "cluster"), "fail");
+}
+
+/// The self-hosted fixture's prod/shop (plugin model, S3 keys in Secret
+/// shop-s3) archiving to the bundled catalog.
+fn setup_s3(access_key: &str) -> Setup {
+    let catalog = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
+    support::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
+    let repo = FixtureRepo::copy("selfhosted");
+    repo.replace(
+        "clusters/prod/databases/shop/object-store.yaml",
+        "destinationPath: s3://pg-backups-prod/",
+        &format!(
+            "destinationPath: file://{}/cluster",
+            catalog.path().display()
+        ),
+    );
+    repo.replace(
+        "clusters/prod/databases/shop/database.yaml",
+        "serverName: shop",
+        "serverName: pg-main",
+    );
+    let kube = FakeKube::start_with(Options {
+        tick: Duration::from_millis(10),
+        ..Options::default()
+    });
+    kube.add(json!({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": {"name": "shop", "namespace": "shop"},
+        "spec": {"instances": 1, "storage": {"size": "10Gi"},
+            "plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": true,
+                "parameters": {"barmanObjectName": "shop-store", "serverName": "pg-main"}}]},
+        "status": {"phase": "Cluster in healthy state", "conditions": [
+            {"type": "ContinuousArchiving", "status": "True", "reason": "ContinuousArchivingSuccess",
+             "message": "Continuous archiving is working", "lastTransitionTime": "2026-11-24T11:00:00Z"}]}
+    }));
+    kube.add(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "shop-s3", "namespace": "shop"},
+        "stringData": {"ACCESS_KEY_ID": access_key, "ACCESS_SECRET_KEY": "shop-secret"}}));
+    kube.add(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "shop-app", "namespace": "shop"}, "type": "kubernetes.io/basic-auth",
+        "stringData": {"username": "shop", "password": "s3cret"}}));
+    kube.add(
+        json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "ScheduledBackup",
+        "metadata": {"name": "shop-daily", "namespace": "shop"},
+        "spec": {"schedule": "0 15 3 * * *", "cluster": {"name": "shop"}, "method": "plugin",
+                 "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}}}),
+    );
+    let pod = Arc::new(Mutex::new(Pod::default()));
+    let answers = pod.clone();
+    kube.on_exec(move |call| answer(&answers.lock().unwrap(), call));
+    assert!(kube.wait_until(Duration::from_secs(5), |k| {
+        !k.list("/api/v1/namespaces/shop/pods").is_empty()
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kube.kubeconfig(dir.path(), "k3s-prod");
+    Setup {
+        repo,
+        catalog,
+        kube,
+        kubeconfig,
+        pod,
+        _dir: dir,
+    }
+}
+
+fn verify_shop(s: &Setup) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args([
+            "verify", "--env", "prod", "--svc", "shop", "-o", "json", "--now", NOW,
+        ])
+        .args(["--wal-max-age", "2h"])
+        .arg("--repo")
+        .arg(s.repo.root())
+        .env("KUBECONFIG", &s.kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), v["verify"].clone())
+}
+
+#[test]
+fn s3_keys_reach_the_archive_test_on_stdin_only() {
+    let s = setup_s3("AKIASHOP");
+    let (_, r) = verify_shop(&s);
+    assert_eq!(status(&r, "identity"), "pass", "{r:#}");
+    assert_eq!(status(&r, "archive-test"), "pass", "{r:#}");
+    assert_eq!(status(&r, "app-connect"), "pass", "{r:#}");
+    let calls = s.kube.exec_calls();
+    let archive = calls
+        .iter()
+        .find(|c| c.command.iter().any(|a| a == "barman-cloud-wal-archive"))
+        .unwrap();
+    assert!(archive.command.iter().any(|a| a == "aws-s3"));
+    assert!(
+        calls
+            .iter()
+            .all(|c| !c.command.join(" ").contains("shop-secret")
+                && !c.command.join(" ").contains("AKIASHOP")),
+        "a key reached a command line"
+    );
+}
+
+#[test]
+fn an_s3_key_left_as_the_placeholder_is_the_cause() {
+    let s = setup_s3("<ACCESS_KEY_ID>");
+    let (code, r) = verify_shop(&s);
+    assert_eq!(code, 1);
+    assert_eq!(status(&r, "identity"), "fail");
+    assert_eq!(status(&r, "archive-test"), "fail");
+    assert_eq!(r["cause"]["link"], "identity", "{r:#}");
+    assert!(
+        r["cause"]["consequences"]
+            .to_string()
+            .contains("archive-test"),
+        "{r:#}"
+    );
 }

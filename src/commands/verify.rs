@@ -316,10 +316,20 @@ async fn identity(
                         .flat_map(|m| m.keys().cloned())
                         .collect()
                 });
+            let mut placeholders = Vec::new();
+            if present.is_some() {
+                for k in &keys {
+                    let value = kube.secret_value(&db.namespace, secret, k).await?;
+                    if value.is_some_and(|v| is_placeholder(&v)) {
+                        placeholders.push(k.clone());
+                    }
+                }
+            }
             Ok(Identity::S3Secret {
                 secret: secret.clone(),
                 keys,
                 present,
+                placeholders,
             })
         }
         other => Ok(Identity::Other(other.label())),
@@ -476,6 +486,12 @@ where
         Some(format!("{password}\n").into_bytes()),
     )
     .await
+}
+
+/// Whether a Secret value is a `<placeholder>` never filled in.
+fn is_placeholder(v: &str) -> bool {
+    let v = v.trim();
+    v.len() > 2 && v.starts_with('<') && v.ends_with('>')
 }
 
 /// Whether the repository installs pgvector for the database.

@@ -701,6 +701,7 @@ impl State {
 
     /// Stores `obj` at `path` with a new resourceVersion and records the event.
     fn put(&mut self, path: &str, mut obj: Value, kind: &'static str) -> Value {
+        string_data_to_data(&mut obj);
         let rv = self.bump();
         meta(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
         self.events.push(Event {
@@ -2463,4 +2464,47 @@ fn close(ws: &mut WebSocket<TcpStream>) {
         return;
     }
     while ws.read().is_ok() {}
+}
+
+/// A Secret's `stringData` merged into `data`, base64-encoded, as the API
+/// server stores it (`stringData` is write-only).
+fn string_data_to_data(obj: &mut Value) {
+    if obj["kind"] != "Secret" || obj["apiVersion"] != "v1" {
+        return;
+    }
+    let Some(Value::Object(strings)) = obj.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    let data = obj
+        .as_object_mut()
+        .map(|o| o.entry("data").or_insert_with(|| json!({})));
+    if let Some(Value::Object(data)) = data {
+        for (k, v) in strings {
+            let text = v.as_str().unwrap_or_default().to_owned();
+            data.insert(k, Value::String(base64(text.as_bytes())));
+        }
+    }
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
