@@ -1223,3 +1223,121 @@ pub fn parse_df(out: &str) -> Vec<Disk> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn df_output_reads_as_volumes() {
+        let out = "Filesystem     1-blocks       Used  Available Capacity Mounted on\n\
+                   /dev/sdb     10475274240 1048576000 9426698240      11% /var/lib/postgresql/data\n\
+                   /dev/sdc      4294967296 4080218931  214748365      96% /var/lib/postgresql/wal\n";
+        assert_eq!(
+            parse_df(out),
+            [
+                Disk {
+                    mount: "/var/lib/postgresql/data".into(),
+                    used: 1_048_576_000,
+                    size: 10_475_274_240
+                },
+                Disk {
+                    mount: "/var/lib/postgresql/wal".into(),
+                    used: 4_080_218_931,
+                    size: 4_294_967_296
+                },
+            ]
+        );
+        assert!(parse_df("df: /nope: No such file or directory\n").is_empty());
+    }
+
+    #[test]
+    fn store_errors_name_their_link() {
+        for (out, link) in [
+            (
+                "google.auth.exceptions.DefaultCredentialsError: Could not automatically determine credentials",
+                Some(Link::Identity),
+            ),
+            (
+                "botocore.exceptions.NoCredentialsError: Unable to locate credentials",
+                Some(Link::Identity),
+            ),
+            (
+                "An error occurred (InvalidAccessKeyId) when calling the HeadBucket operation",
+                Some(Link::Identity),
+            ),
+            (
+                "403 GET https://storage.googleapis.com/storage/v1/b/acme: x does not have storage.buckets.get access",
+                Some(Link::BucketPermissions),
+            ),
+            (
+                "An error occurred (AccessDenied) when calling the PutObject operation",
+                Some(Link::BucketPermissions),
+            ),
+            (
+                "An error occurred (NoSuchBucket) when calling the HeadBucket operation",
+                Some(Link::BucketPermissions),
+            ),
+            ("connection reset by peer", None),
+        ] {
+            assert_eq!(classify_store_error(out), link, "{out}");
+        }
+    }
+
+    #[test]
+    fn the_earliest_link_is_the_cause() {
+        let f = Facts {
+            env: "prod".into(),
+            svc: "foo".into(),
+            namespace: "foo-prod".into(),
+            cluster: "foo-pg".into(),
+            context: "ctx".into(),
+            now: Utc::now(),
+            cluster_obj: None,
+            pods: Vec::new(),
+            pvcs: Vec::new(),
+            backups: Vec::new(),
+            scheduled: Vec::new(),
+            identity: Identity::Other("s3-iam-role".into()),
+            bucket: None,
+            disks: None,
+            ready_wal: None,
+            archive_test: None,
+            switch_wal: None,
+            vector_declared: false,
+            vector: None,
+            app: ("foo".into(), "foo".into()),
+            app_select: None,
+            wal_max_age: Duration::hours(1),
+        };
+        let failing =
+            |id, link| check(id, Status::Fail, String::new(), Value::Null).failing(link, "fix");
+        let r = finish(
+            &f,
+            vec![
+                failing("instances", Link::CrashLoop),
+                failing("wal-backlog", Link::WalPilingUp),
+                failing("archive-test", Link::BucketPermissions),
+                check("identity", Status::Pass, String::new(), Value::Null),
+            ],
+        );
+        let cause = r.cause.unwrap();
+        assert_eq!(cause.link, Link::BucketPermissions);
+        assert_eq!(cause.check, "archive-test");
+        assert_eq!(cause.consequences, ["instances", "wal-backlog"]);
+        // No Cluster at all: the one failure, and nothing run in a pod.
+        let r = judge(&f);
+        assert!(r.failed());
+        assert_eq!(
+            r.checks.iter().map(|c| c.id).collect::<Vec<_>>(),
+            ["identity", "cluster"]
+        );
+    }
+
+    #[test]
+    fn ages_read_short() {
+        assert_eq!(human_age(Duration::seconds(42)), "42s");
+        assert_eq!(human_age(Duration::minutes(90)), "1h30m");
+        assert_eq!(human_age(Duration::hours(50)), "2d2h");
+    }
+}
