@@ -127,8 +127,9 @@ pub enum Identity {
         /// The annotation on the Kubernetes ServiceAccount `<cluster>` (outer
         /// None: the ServiceAccount is not there).
         annotated: Option<Option<String>>,
-        /// Whether the repository binds `<namespace>/<cluster>` to it.
-        bound: bool,
+        /// Whether the repository binds `<namespace>/<cluster>` to it (None:
+        /// the bindings file is not in the repository).
+        bound: Option<bool>,
         /// Where the bindings are declared.
         bindings_file: String,
     },
@@ -159,6 +160,17 @@ pub struct Bucket {
     pub newest_backup: Option<(String, DateTime<Utc>)>,
     /// Gaps in the WAL: (first missing, last missing, breaks recovery).
     pub gaps: Vec<(String, String, bool)>,
+}
+
+/// The in-pod archive test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveTest {
+    /// Not run, and why.
+    NotRun(String),
+    /// It could not be run (exec failed, a Secret is missing).
+    Failed(String),
+    /// It ran.
+    Ran(ExecOutput),
 }
 
 /// Usage of one mounted volume (`df`).
@@ -205,8 +217,8 @@ pub struct Facts {
     pub disks: Option<Result<Vec<Disk>, String>>,
     /// Segments waiting in pg_wal/archive_status (`.ready`).
     pub ready_wal: Option<Result<u64, String>>,
-    /// `barman-cloud-wal-archive --test` (Err: it could not be run).
-    pub archive_test: Option<Result<ExecOutput, String>>,
+    /// `barman-cloud-wal-archive --test`.
+    pub archive_test: ArchiveTest,
     /// `pg_switch_wal()` (asked with --switch-wal).
     pub switch_wal: Option<Result<ExecOutput, String>>,
     /// Whether the repository declares pgvector for the database.
@@ -265,6 +277,15 @@ fn text(v: &Value, pointer: &str) -> String {
         .to_owned()
 }
 
+/// HTTP statuses as the cloud SDKs print them: `403 GET https://…`,
+/// `(403)`, `status code: 403`, `HTTP 403`.
+static HTTP_STATUS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?i)\b(40[134])\b (?:GET|POST|PUT|HEAD|DELETE|PATCH|Forbidden|Unauthorized|Not Found)|\((40[134])\)|status(?: code)?:? (40[134])\b|HTTP(?:/[0-9.]+)? (40[134])\b",
+    )
+    .expect("valid regex")
+});
+
 /// Credentials and access problems in barman-cloud's output.
 fn classify_store_error(out: &str) -> Option<Link> {
     let o = out.to_ascii_lowercase();
@@ -276,29 +297,33 @@ fn classify_store_error(out: &str) -> Option<Link> {
         "invalidaccesskeyid",
         "signaturedoesnotmatch",
         "unauthenticated",
-        "401",
-        "metadata server",
         "gke_metadata_server",
+        "failed to retrieve http://metadata",
         "workload identity",
+        "authenticationfailed",
     ];
     if identity.iter().any(|p| o.contains(p)) {
+        return Some(Link::Identity);
+    }
+    let status = HTTP_STATUS.captures(out).and_then(|c| {
+        (1..=4)
+            .find_map(|i| c.get(i))
+            .map(|m| m.as_str().to_owned())
+    });
+    if status.as_deref() == Some("401") {
         return Some(Link::Identity);
     }
     let bucket = [
         "accessdenied",
         "access denied",
-        "403",
         "forbidden",
         "does not have storage.",
-        "permission",
+        "authorizationpermissionmismatch",
         "nosuchbucket",
         "bucket does not exist",
-        "404",
+        "containernotfound",
     ];
-    bucket
-        .iter()
-        .any(|p| o.contains(p))
-        .then_some(Link::BucketPermissions)
+    (status.is_some() || bucket.iter().any(|p| o.contains(p))).then_some(Link::BucketPermissions)
 }
 
 /// Judges the facts.
@@ -308,22 +333,18 @@ pub fn judge(f: &Facts) -> Report {
     let what = format!("{}/{}", f.namespace, f.cluster);
     checks.push(identity(f));
     let Some(cluster) = &f.cluster_obj else {
-        checks.push(
-            check(
-                "cluster",
-                Status::Fail,
-                format!("context `{}` has no Cluster {what}", f.context),
-                json!({"context": f.context}),
-            )
-            .failing(
-                Link::CrashLoop,
-                format!(
-                    "check the env's Flux Kustomization (flux get kustomizations; suspended or \
-                     failing?) and that env {} points at the right cluster",
-                    f.env
-                ),
-            ),
+        let mut missing = check(
+            "cluster",
+            Status::Fail,
+            format!("context `{}` has no Cluster {what}", f.context),
+            json!({"context": f.context}),
         );
+        missing.fix = Some(format!(
+            "check the env's Flux Kustomization (flux get kustomizations: suspended or \
+             failing?) and that env {} points at the right cluster",
+            f.env
+        ));
+        checks.push(missing);
         return finish(f, checks);
     };
     let phase = text(cluster, "/status/phase");
@@ -421,7 +442,7 @@ fn identity(f: &Facts) -> Check {
                      spec.serviceAccountTemplate (cnpg-ops lint: gke-wi-annotation-missing)",
                 );
             };
-            if !bound {
+            if *bound == Some(false) {
                 return check(
                     "identity",
                     Status::Fail,
@@ -462,6 +483,15 @@ fn identity(f: &Facts) -> Check {
                     Link::Identity,
                     "the operator copies serviceAccountTemplate onto the ServiceAccount: check \
                      that Flux applied the current manifest, then restart the instances",
+                ),
+                Some(_) if bound.is_none() => check(
+                    "identity",
+                    Status::Warn,
+                    format!(
+                        "ServiceAccount {member} is annotated {gsa}, but {bindings_file} is not in \
+                         the repository to show the binding"
+                    ),
+                    ev,
                 ),
                 Some(_) => check(
                     "identity",
@@ -833,7 +863,7 @@ fn backups(f: &Facts) -> Check {
                     format!("newest Backup {name} completed"),
                     ev,
                 ),
-                "failed" => {
+                "failed" | "walArchivingFailing" => {
                     let err = text(b, "/status/error");
                     let link = classify_store_error(&err).unwrap_or(Link::ArchiveFailing);
                     check(
@@ -972,13 +1002,13 @@ fn bucket(f: &Facts) -> Vec<Check> {
 
 fn archive_test(f: &Facts) -> Check {
     match &f.archive_test {
-        None => check(
+        ArchiveTest::NotRun(why) => check(
             "archive-test",
             Status::Skip,
-            "no instance to run barman-cloud-wal-archive --test in".to_owned(),
+            format!("barman-cloud-wal-archive --test not run: {why}"),
             Value::Null,
         ),
-        Some(Err(e)) => check(
+        ArchiveTest::Failed(e) => check(
             "archive-test",
             Status::Fail,
             format!("barman-cloud-wal-archive --test could not run: {e}"),
@@ -987,18 +1017,18 @@ fn archive_test(f: &Facts) -> Check {
         .failing(
             Link::ArchiveFailing,
             "check that the barman-cloud tools are in the container (the plugin's sidecar, or \
-             the postgres image in-tree)",
+             the postgres image in-tree) and that the Secrets the store names are there",
         ),
-        Some(Ok(o)) if o.exit_code == 0 => check(
+        ArchiveTest::Ran(o) if o.exit_code == 0 => check(
             "archive-test",
             Status::Pass,
             "barman-cloud-wal-archive --test reached the bucket from the primary (exit 0)"
                 .to_owned(),
             json!({"exit_code": 0, "stdout": o.stdout, "stderr": o.stderr}),
         ),
-        Some(Ok(o)) => {
+        ArchiveTest::Ran(o) => {
             let link = classify_store_error(&format!("{}\n{}", o.stdout, o.stderr))
-                .unwrap_or(Link::BucketPermissions);
+                .unwrap_or(Link::ArchiveFailing);
             let last = o
                 .stderr
                 .lines()
@@ -1215,10 +1245,14 @@ pub fn parse_df(out: &str) -> Vec<Disk> {
             if cols.len() < 6 {
                 return None;
             }
+            let used: u64 = cols[2].parse().ok()?;
+            let available: u64 = cols[3].parse().ok()?;
+            // What postgres can write: the blocks reserved for root are not
+            // its to use.
             Some(Disk {
                 mount: cols[5].to_owned(),
-                size: cols[1].parse().ok()?,
-                used: cols[2].parse().ok()?,
+                size: used + available,
+                used,
             })
         })
         .collect()
@@ -1279,6 +1313,19 @@ mod tests {
                 Some(Link::BucketPermissions),
             ),
             ("connection reset by peer", None),
+            (
+                "  File \"/usr/lib/python3/cloud.py\", line 403, in _check",
+                None,
+            ),
+            (
+                "PermissionError: [Errno 13] Permission denied: '/controller'",
+                None,
+            ),
+            ("HTTP 403 from the endpoint", Some(Link::BucketPermissions)),
+            (
+                "401 GET https://storage.googleapis.com/b",
+                Some(Link::Identity),
+            ),
         ] {
             assert_eq!(classify_store_error(out), link, "{out}");
         }
@@ -1302,7 +1349,7 @@ mod tests {
             bucket: None,
             disks: None,
             ready_wal: None,
-            archive_test: None,
+            archive_test: ArchiveTest::NotRun("no instance".into()),
             switch_wal: None,
             vector_declared: false,
             vector: None,

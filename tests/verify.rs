@@ -62,6 +62,10 @@ fn reply(stdout: &str, stderr: &str, exit_code: i32) -> ExecReply {
 
 fn answer(pod: &Pod, call: &ExecCall) -> ExecReply {
     let argv: Vec<&str> = call.command.iter().map(String::as_str).collect();
+    // The plugin's sidecar image is distroless: python3, no shell.
+    if call.container == "plugin-barman-cloud" && argv.first() == Some(&"sh") {
+        return reply("", "exec: \"sh\": executable file not found in $PATH", 127);
+    }
     let gib: u64 = 1 << 30;
     match argv.as_slice() {
         ["df", "-P", "-B1", mounts @ ..] => {
@@ -76,14 +80,19 @@ fn answer(pod: &Pod, call: &ExecCall) -> ExecReply {
         ["sh", "-c", script, ..] if script.contains("archive_status") => {
             reply(&format!("{}\n", pod.ready), "", 0)
         }
-        ["sh", "-c", script, "sh", "barman-cloud-wal-archive", ..]
-            if script.contains("AWS_ACCESS_KEY_ID") =>
-        {
-            assert_eq!(call.container, "plugin-barman-cloud");
-            if call.stdin == b"AKIASHOP\nshop-secret\n" {
+        ["python3", "-c", _, "barman-cloud-wal-archive", "--test", ..] => {
+            let input: Value = serde_json::from_slice(&call.stdin).unwrap();
+            let env = &input["env"];
+            if env["AWS_ACCESS_KEY_ID"] == "AKIASHOP"
+                && env["AWS_SECRET_ACCESS_KEY"] == "shop-secret"
+            {
                 reply("", pod.archive.1, pod.archive.0)
             } else {
-                reply("", "An error occurred (InvalidAccessKeyId)", 1)
+                reply(
+                    "",
+                    "An error occurred (InvalidAccessKeyId) when calling the HeadBucket operation",
+                    1,
+                )
             }
         }
         ["barman-cloud-wal-archive", "--test", ..] => {
@@ -98,10 +107,12 @@ fn answer(pod: &Pod, call: &ExecCall) -> ExecReply {
                 reply("", "psql: error: password authentication failed", 2)
             }
         }
-        ["psql", .., sql] if sql.contains("pg_extension") => {
+        ["sh", "-c", _, "sh", _, sql] if sql.contains("pg_extension") => {
             reply(&format!("{}\n", pod.vector), "", 0)
         }
-        ["psql", .., sql] if sql.contains("pg_switch_wal") => reply("0/5000078\n", "", 0),
+        ["sh", "-c", _, "sh", _, sql] if sql.contains("pg_switch_wal") => {
+            reply("0/5000078\n", "", 0)
+        }
         other => reply("", &format!("unexpected command {other:?}"), 127),
     }
 }
@@ -443,6 +454,9 @@ fn setup_s3(access_key: &str) -> Setup {
         "metadata": {"name": "shop-s3", "namespace": "shop"},
         "stringData": {"ACCESS_KEY_ID": access_key, "ACCESS_SECRET_KEY": "shop-secret"}}));
     kube.add(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "minio-ca", "namespace": "shop"},
+        "stringData": {"ca.crt": "-----BEGIN CERTIFICATE-----"}}));
+    kube.add(json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "shop-app", "namespace": "shop"}, "type": "kubernetes.io/basic-auth",
         "stringData": {"username": "shop", "password": "s3cret"}}));
     kube.add(
@@ -501,6 +515,10 @@ fn s3_keys_reach_the_archive_test_on_stdin_only() {
         .find(|c| c.command.iter().any(|a| a == "barman-cloud-wal-archive"))
         .unwrap();
     assert!(archive.command.iter().any(|a| a == "aws-s3"));
+    assert_eq!(archive.command[0], "python3");
+    // The endpoint's CA came with the keys (the store names Secret minio-ca).
+    let input: Value = serde_json::from_slice(&archive.stdin).unwrap();
+    assert_eq!(input["ca"], "-----BEGIN CERTIFICATE-----");
     assert!(
         calls
             .iter()

@@ -19,14 +19,14 @@ use crate::cli::{GlobalArgs, OutputFormat, VerifyArgs};
 use crate::commands::ls::load_repo;
 use crate::exit::{FINDINGS, Failure, OK};
 use crate::gitops::discover::{self, BackupModel, Credentials, Database};
-use crate::gitops::docs::{self, Cluster};
+use crate::gitops::docs::{self, Cluster, ObjectStore};
 use crate::gitops::repo::Repo;
 use crate::k8s::exec::ExecOutput;
 use crate::k8s::{self, Kube};
 use crate::output::{Printer, Style, sanitize};
 use crate::store::location::Location;
 use crate::store::{Store, StoreOptions};
-use crate::verify::{self, Bucket, Facts, Identity, Status};
+use crate::verify::{self, ArchiveTest, Bucket, Facts, Identity, Status};
 use crate::yaml;
 
 /// How long one command in the pod may take.
@@ -104,7 +104,8 @@ async fn gather(
         .find(|d| d.is("postgresql.cnpg.io", "Cluster") && d.name() == db.cluster)
         .and_then(|d| docs::from_value(&d.value).ok());
     let cluster_obj = kube.get(k8s::CLUSTER, ns, &db.cluster).await?;
-    let pods = kube.list(k8s::POD, ns, &selector).await?;
+    let instances = format!("{selector},cnpg.io/podRole=instance");
+    let pods = kube.list(k8s::POD, ns, &instances).await?;
     let pvcs = kube.list(k8s::PVC, ns, &selector).await?;
     let of_cluster =
         |v: &Value| v.pointer("/spec/cluster/name") == Some(&Value::String(db.cluster.clone()));
@@ -121,7 +122,6 @@ async fn gather(
         .filter(of_cluster)
         .collect();
     let identity = identity(repo, db, manifest.as_ref(), kube).await?;
-    let bucket = bucket(db, kube, now).await;
     let (db_name, owner) = manifest.as_ref().map_or_else(
         || ("app".to_owned(), "app".to_owned()),
         |m| {
@@ -132,16 +132,26 @@ async fn gather(
         },
     );
     let vector_declared = declares_vector(repo, db, manifest.as_ref());
+    // The primary the operator reports, else the instance labelled primary;
+    // never a replica or a Job's pod.
+    let current = cluster_obj
+        .as_ref()
+        .and_then(|c| c.pointer("/status/currentPrimary"))
+        .and_then(Value::as_str);
     let primary = pods
         .iter()
-        .find(|p| {
-            p.pointer("/metadata/labels/cnpg.io~1instanceRole")
-                .or_else(|| p.pointer("/metadata/labels/role"))
-                .and_then(Value::as_str)
-                == Some("primary")
+        .filter_map(|p| p.pointer("/metadata/name").and_then(Value::as_str))
+        .find(|n| Some(*n) == current)
+        .or_else(|| {
+            pods.iter()
+                .find(|p| {
+                    p.pointer("/metadata/labels/cnpg.io~1instanceRole")
+                        .or_else(|| p.pointer("/metadata/labels/role"))
+                        .and_then(Value::as_str)
+                        == Some("primary")
+                })
+                .and_then(|p| p.pointer("/metadata/name").and_then(Value::as_str))
         })
-        .or_else(|| pods.first())
-        .and_then(|p| p.pointer("/metadata/name").and_then(Value::as_str))
         .map(str::to_owned);
     let mut facts = Facts {
         env: db.env.clone(),
@@ -156,10 +166,10 @@ async fn gather(
         backups,
         scheduled,
         identity,
-        bucket,
+        bucket: None,
         disks: None,
         ready_wal: None,
-        archive_test: None,
+        archive_test: ArchiveTest::NotRun("no instance pod to run it in".to_owned()),
         switch_wal: None,
         vector_declared,
         vector: None,
@@ -168,6 +178,7 @@ async fn gather(
         wal_max_age: chrono::Duration::hours(1),
     };
     let Some(pod) = primary else {
+        facts.bucket = bucket(db, kube, now).await;
         return Ok(facts);
     };
     let run = |container: &'static str, argv: Vec<String>, stdin: Option<Vec<u8>>| {
@@ -206,7 +217,7 @@ async fn gather(
             .parse::<u64>()
             .map_err(|_| format!("unexpected output {:?} {}", o.stdout, o.stderr.trim()))
     }));
-    facts.archive_test = archive_test(db, kube, &run).await;
+    facts.archive_test = archive_test(repo, db, manifest.as_ref(), kube, &run).await;
     if switch_wal {
         facts.switch_wal =
             Some(run("postgres", psql("postgres", "SELECT pg_switch_wal()"), None).await);
@@ -225,6 +236,8 @@ async fn gather(
         );
     }
     facts.app_select = Some(app_select(db, manifest.as_ref(), kube, &owner, &db_name, &run).await);
+    // Last, so a --switch-wal segment can already be in the bucket.
+    facts.bucket = bucket(db, kube, now).await;
     Ok(facts)
 }
 
@@ -235,13 +248,13 @@ fn sh(script: &str, args: &[&str]) -> Vec<String> {
     v
 }
 
+/// psql as the superuser over the local socket, in `database` (passed
+/// through the environment, never read as a conninfo string).
 fn psql(database: &str, sql: &str) -> Vec<String> {
-    [
-        "psql", "-X", "-At", "-U", "postgres", "-d", database, "-c", sql,
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
+    sh(
+        "PGDATABASE=\"$1\" && export PGDATABASE && exec psql -X -At -U postgres -c \"$2\"",
+        &[database, sql],
+    )
 }
 
 async fn identity(
@@ -279,7 +292,7 @@ async fn identity(
                 .read(std::path::Path::new(&env.service_accounts))
                 .ok()
                 .and_then(|t| yaml::parse_values(&t).ok())
-                .is_some_and(|docs| {
+                .map(|docs| {
                     docs.iter()
                         .filter_map(|d| d["service_accounts"].as_array())
                         .flatten()
@@ -397,33 +410,50 @@ async fn bucket(db: &Database, kube: &Kube, now: DateTime<Utc>) -> Option<Result
     }))
 }
 
+/// Runs the rest of its arguments with the environment (and an endpoint CA
+/// bundle) it reads as JSON on stdin, so no secret is on a command line.
+/// Python, because the plugin's sidecar image has no shell.
+const WITH_ENV: &str = "import json, os, sys, tempfile
+c = json.load(sys.stdin)
+os.environ.update(c.get('env', {}))
+if c.get('ca'):
+    f = tempfile.NamedTemporaryFile('w', suffix='.crt', delete=False)
+    f.write(c['ca'])
+    f.close()
+    os.environ['AWS_CA_BUNDLE'] = f.name
+os.execvp(sys.argv[1], sys.argv[1:])";
+
 /// `barman-cloud-wal-archive --test` where the archiver runs: the plugin's
-/// sidecar, or the postgres container in-tree. S3 keys come from the
-/// Secret the store names and reach the command on stdin.
+/// sidecar, or the postgres container in-tree, with the store's S3 keys
+/// and endpoint CA from their Secrets.
 async fn archive_test<F, Fut>(
+    repo: &Repo,
     db: &Database,
+    manifest: Option<&Cluster>,
     kube: &Kube,
     run: &F,
-) -> Option<Result<ExecOutput, String>>
+) -> ArchiveTest
 where
     F: Fn(&'static str, Vec<String>, Option<Vec<u8>>) -> Fut,
     Fut: std::future::Future<Output = Result<ExecOutput, String>>,
 {
-    let c = db.catalog.as_ref()?;
+    let Some(c) = db.catalog.as_ref() else {
+        return ArchiveTest::NotRun("the manifests name no store".to_owned());
+    };
     let container = if db.backup_model == BackupModel::Plugin {
         PLUGIN_CONTAINER
     } else {
         "postgres"
     };
-    let provider = match (
-        &c.credentials,
-        c.destination_path.split_once("://").map(|(s, _)| s),
-    ) {
-        (Credentials::GkeWorkloadIdentity | Credentials::GoogleKey { .. }, _) | (_, Some("gs")) => {
-            "google-cloud-storage"
+    let provider = match &c.credentials {
+        Credentials::GkeWorkloadIdentity => "google-cloud-storage",
+        Credentials::S3Secret { .. } | Credentials::S3IamRole => "aws-s3",
+        other => {
+            return ArchiveTest::NotRun(format!(
+                "credentials `{}` are not reproduced here; read the archiver's log",
+                other.label()
+            ));
         }
-        (Credentials::S3Secret { .. } | Credentials::S3IamRole, _) | (_, Some("s3")) => "aws-s3",
-        _ => "azure-blob-storage",
     };
     let mut argv = vec![
         "barman-cloud-wal-archive".to_owned(),
@@ -438,19 +468,66 @@ where
     argv.push(c.destination_path.clone());
     argv.push(c.server_name.clone());
     argv.push(TEST_WAL.into());
+    let mut env = serde_json::Map::new();
     if let Credentials::S3Secret { .. } = &c.credentials {
-        let keys = match kube.s3_keys(&db.namespace, &c.credentials).await {
-            Ok(Some(k)) => k,
-            Ok(None) => return Some(Err("the Secret with the S3 keys is not there".to_owned())),
-            Err(e) => return Some(Err(e.message)),
-        };
-        let script = "read -r AWS_ACCESS_KEY_ID && read -r AWS_SECRET_ACCESS_KEY && \
-                      export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY && exec \"$@\"";
-        let words: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let stdin = format!("{}\n{}\n", keys.access_key_id, keys.secret_access_key);
-        return Some(run(container, sh(script, &words), Some(stdin.into_bytes())).await);
+        match kube.s3_keys(&db.namespace, &c.credentials).await {
+            Ok(Some(k)) => {
+                env.insert("AWS_ACCESS_KEY_ID".into(), k.access_key_id.into());
+                env.insert("AWS_SECRET_ACCESS_KEY".into(), k.secret_access_key.into());
+            }
+            Ok(None) => {
+                return ArchiveTest::Failed(
+                    "the Secret with the S3 keys (or one of its keys) is not there".to_owned(),
+                );
+            }
+            Err(e) => return ArchiveTest::Failed(e.message),
+        }
     }
-    Some(run(container, argv, None).await)
+    let mut ca = None;
+    if let Some((name, key)) = endpoint_ca(repo, db, manifest) {
+        match kube.secret_value(&db.namespace, &name, &key).await {
+            Ok(Some(v)) => ca = Some(v),
+            Ok(None) => {
+                return ArchiveTest::Failed(format!(
+                    "the endpoint CA {key} of Secret {}/{name} is not there",
+                    db.namespace
+                ));
+            }
+            Err(e) => return ArchiveTest::Failed(e.message),
+        }
+    }
+    let result = if env.is_empty() && ca.is_none() {
+        run(container, argv, None).await
+    } else {
+        let mut wrapped = vec!["python3".to_owned(), "-c".into(), WITH_ENV.into()];
+        wrapped.extend(argv);
+        let stdin = serde_json::json!({"env": env, "ca": ca}).to_string();
+        run(container, wrapped, Some(stdin.into_bytes())).await
+    };
+    match result {
+        Ok(o) => ArchiveTest::Ran(o),
+        Err(e) => ArchiveTest::Failed(e),
+    }
+}
+
+/// The Secret and key of the store's `endpointCA`, from the manifests.
+fn endpoint_ca(repo: &Repo, db: &Database, manifest: Option<&Cluster>) -> Option<(String, String)> {
+    let store = match db.backup_model {
+        BackupModel::Plugin => {
+            let name = db.catalog.as_ref()?.object_store.clone()?;
+            repo.docs_in(&db.folder)
+                .chain(repo.docs_of("barmancloud.cnpg.io", "ObjectStore"))
+                .filter(|d| d.is("barmancloud.cnpg.io", "ObjectStore") && d.name() == name)
+                .find_map(|d| docs::from_value::<ObjectStore>(&d.value).ok())
+                .map(|s| s.spec.configuration)?
+        }
+        _ => manifest?.inline_store()?.clone(),
+    };
+    let ca = store.rest.get("endpointCA")?;
+    Some((
+        ca.get("name")?.as_str()?.to_owned(),
+        ca.get("key")?.as_str()?.to_owned(),
+    ))
 }
 
 /// `SELECT 1` as the application owner over TCP with the password of its
@@ -478,8 +555,10 @@ where
         .await
         .map_err(|e| e.message)?
         .ok_or_else(|| format!("Secret {}/{secret} has no password", db.namespace))?;
-    let script = "read -r PGPASSWORD && export PGPASSWORD && exec psql -X -At -h localhost \
-                  -U \"$1\" -d \"$2\" -c 'SELECT 1'";
+    // The names go through the environment, never into a conninfo string.
+    let script = "IFS= read -r PGPASSWORD && PGUSER=\"$1\" PGDATABASE=\"$2\" && \
+                  export PGPASSWORD PGUSER PGDATABASE && exec psql -X -At -h localhost \
+                  -c 'SELECT 1'";
     run(
         "postgres",
         sh(script, &[owner, database]),
