@@ -63,7 +63,9 @@ fn assert_valid(file: &str, text: &str) {
 /// Returns the outcome and the golden text: the commit message, then every
 /// touched file as committed.
 fn deliver(repo: &FixtureRepo, req: &NewRequest, branch: &str) -> (Outcome, String) {
-    repo.git_init();
+    if !repo.path(".git").exists() {
+        repo.git_init();
+    }
     let before = findings(repo);
     let g = Git::discover(repo.root()).unwrap();
     let opts = WriteOptions {
@@ -362,4 +364,86 @@ fn taken_folders_namespaces_and_bad_names_are_refused() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("nope"), "{e}");
+}
+
+#[test]
+fn from_with_a_dashed_service_names_the_database_as_initdb_does() {
+    let repo = FixtureRepo::copy("gke");
+    // An import reads from externalClusters, which a new database has none of.
+    repo.replace(
+        "fluxcd/databases/prod/foo/database.yaml",
+        "      secret:\n        name: foo-app\n",
+        "      secret:\n        name: foo-app\n      import:\n        type: microservice\n        \
+         databases: [foo]\n        source:\n          externalCluster: legacy\n",
+    );
+    let mut req = request("prod", "pay-ments");
+    req.from = Some("foo".into());
+    deliver(&repo, &req, "new/pay-ments");
+    let c = doc(
+        &repo,
+        "fluxcd/databases/prod/pay-ments/database.yaml",
+        "Cluster",
+    );
+    let initdb = &c["spec"]["bootstrap"]["initdb"];
+    assert_eq!(initdb["database"], "pay_ments");
+    assert_eq!(initdb["owner"], "pay_ments");
+    assert!(initdb.get("import").is_none(), "{initdb}");
+    let v = doc(
+        &repo,
+        "fluxcd/databases/prod/pay-ments/database-vector.yaml",
+        "Database",
+    );
+    assert_eq!(v["spec"]["name"], "pay_ments");
+    assert_eq!(v["spec"]["owner"], "pay_ments");
+    let m = git(repo.root(), &["log", "-1", "--format=%B"]);
+    assert!(m.contains("initdb.import of the model left out"), "{m}");
+}
+
+#[test]
+fn from_a_database_with_policies_renders_them_once() {
+    let repo = FixtureRepo::copy("selfhosted");
+    repo.replace(
+        ".cnpg-ops.toml",
+        "cni = \"vanilla\"",
+        "cni = \"cilium\"\nservice_cidr = \"10.43.0.0/16\"",
+    );
+    let mut first = request("dev", "orders");
+    first.cni = Some(Cni::Cilium);
+    deliver(&repo, &first, "new/orders");
+    git(repo.root(), &["switch", "-q", "main"]);
+    git(repo.root(), &["merge", "-q", "--ff-only", "new/orders"]);
+    let mut second = request("dev", "billing");
+    second.from = Some("orders".into());
+    second.cni = Some(Cni::Cilium);
+    deliver(&repo, &second, "new/billing");
+    let names: Vec<String> =
+        yaml::parse_values(&repo.read("clusters/dev/databases/billing/network-policies.yaml"))
+            .unwrap()
+            .iter()
+            .map(|d| d["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect();
+    assert_eq!(names, ["default-deny", "billing-egress", "billing-ingress"]);
+    // Without --cni the copy keeps the model's policies, names swapped.
+    git(repo.root(), &["switch", "-q", "main"]);
+    let mut third = request("dev", "search");
+    third.from = Some("orders".into());
+    let plan = provision::new_database(repo.root(), &third).unwrap();
+    let policies = plan
+        .changes
+        .iter()
+        .find(|c| c.path.ends_with("network-policies.yaml"))
+        .and_then(|c| c.after.clone())
+        .unwrap();
+    assert!(policies.contains("name: search-egress"), "{policies}");
+    assert!(policies.contains("cnpg.io/cluster: search"), "{policies}");
+    assert!(!policies.contains("orders"), "{policies}");
+}
+
+#[test]
+fn an_unknown_env_is_refused() {
+    let repo = FixtureRepo::copy("gke");
+    let e = provision::new_database(repo.root(), &request("prdo", "orders"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("env `prdo`") && e.contains("dev, prod"), "{e}");
 }

@@ -112,6 +112,25 @@ pub fn new_database(root: &Path, req: &NewRequest) -> Result<ChangeSet, PlanErro
             req.svc
         )));
     }
+    let known_env =
+        repo.config.env.contains_key(&req.env) || found.databases.iter().any(|d| d.env == req.env);
+    if !known_env {
+        let mut envs: Vec<&str> = repo
+            .config
+            .env
+            .keys()
+            .map(String::as_str)
+            .chain(found.databases.iter().map(|d| d.env.as_str()))
+            .collect();
+        envs.sort_unstable();
+        envs.dedup();
+        return Err(problem(format!(
+            "env `{}` is neither in {} nor holds a database: expected one of {}",
+            req.env,
+            config::FILE_NAME,
+            envs.join(", ")
+        )));
+    }
     let env = repo.env(&req.env);
     let folder = env.database_folder(&req.svc);
     scaffold::refuse_existing(&repo, &found, &req.env, &req.svc, &folder)?;
@@ -148,10 +167,14 @@ pub fn new_database(root: &Path, req: &NewRequest) -> Result<ChangeSet, PlanErro
             config::FILE_NAME
         )));
     }
+    // Envs applied to the same Kubernetes cluster share its namespaces.
+    let same_cluster = |e: &str| {
+        e == req.env || (env.kube_context.is_some() && repo.env(e).kube_context == env.kube_context)
+    };
     if let Some(other) = found
         .databases
         .iter()
-        .find(|d| d.env == req.env && d.namespace == namespace)
+        .find(|d| same_cluster(&d.env) && d.namespace == namespace)
     {
         return Err(problem(format!(
             "the namespace would be `{namespace}`, which {}/{} already uses: two Flux \
@@ -162,6 +185,27 @@ pub fn new_database(root: &Path, req: &NewRequest) -> Result<ChangeSet, PlanErro
             req.env,
             config::FILE_NAME,
             req.env
+        )));
+    }
+    if let Some(d) = repo.docs.iter().find(|d| {
+        d.kind() == "Namespace"
+            && d.api_version() == "v1"
+            && d.name() == namespace
+            && repo
+                .config
+                .env
+                .keys()
+                .chain(found.databases.iter().map(|x| &x.env))
+                .filter(|e| d.file.components().any(|c| c.as_os_str() == e.as_str()))
+                .all(|e| same_cluster(e))
+    }) {
+        return Err(problem(format!(
+            "the namespace would be `{namespace}`, which {} already declares: two owners of one \
+             namespace, and pruning one deletes what the other applies\nhint: set `namespace` \
+             under [env.{}] in {}",
+            slash_path(&d.file),
+            req.env,
+            config::FILE_NAME
         )));
     }
     let cni = resolve_cni(&repo, &env, req)?;
@@ -181,6 +225,9 @@ pub fn new_database(root: &Path, req: &NewRequest) -> Result<ChangeSet, PlanErro
         made: Vec::new(),
         secrets: Vec::new(),
         vector: req.vector,
+        destination: None,
+        app: (String::new(), String::new()),
+        swapped: std::collections::BTreeSet::new(),
     };
     let mut files = Files {
         repo: &repo,
@@ -263,6 +310,12 @@ struct New<'a> {
     made: Vec<String>,
     secrets: Vec<NeededSecret>,
     vector: bool,
+    /// Where the new database archives (worked out once).
+    destination: Option<String>,
+    /// The application database and its owner.
+    app: (String, String),
+    /// Names the copy swapped: (old, new).
+    swapped: std::collections::BTreeSet<(String, String)>,
 }
 
 /// The backup model of the new database.
@@ -275,6 +328,19 @@ enum Model {
 impl New<'_> {
     fn problem(&self, p: String) -> PlanError {
         scaffold::problem_of(&self.req.env, &self.req.svc, p)
+    }
+
+    /// Swaps the model's names in a copied value (see [`Swap::apply`]).
+    fn swap(&mut self, v: &mut Value) {
+        let Some(m) = self.model else { return };
+        let swap = Swap {
+            names: &self.names,
+            exact: [
+                (m.cluster.as_str(), self.cluster.as_str()),
+                (m.namespace.as_str(), self.namespace.as_str()),
+            ],
+        };
+        swap.apply(v, &mut self.swapped);
     }
 
     fn plan(&mut self, files: &mut Files<'_>) -> Result<(), PlanError> {
@@ -292,6 +358,10 @@ impl New<'_> {
             self.vector = true;
         }
         let backup = self.backup_model(model_cluster.as_ref());
+        self.app = self.app_names(model_cluster.as_ref());
+        let model_app = model_cluster
+            .as_ref()
+            .map_or((None, None), super::render::app_names);
         let (store_config, store_name) = self.store(model_cluster.as_ref(), backup)?;
         let retention = match self
             .env
@@ -308,7 +378,9 @@ impl New<'_> {
             None => folder.push((file.to_owned(), vec![doc])),
         };
         push(NAMESPACE_FILE, self.namespace_doc(&model_docs));
-        for p in self.policies(&model_docs)? {
+        let policies = self.policies(&model_docs)?;
+        let policies_rendered = !policies.is_empty();
+        for p in policies {
             push(POLICY_FILE, p);
         }
         if backup == Model::Plugin {
@@ -335,7 +407,7 @@ impl New<'_> {
         let mut copied_vector = false;
         if self.req.from.is_some() {
             for d in &model_docs {
-                let Some((file, doc)) = self.copy(d, backup) else {
+                let Some((file, doc)) = self.copy(d, backup, &model_app, policies_rendered) else {
                     continue;
                 };
                 copied_schedule |= d.is("postgresql.cnpg.io", "ScheduledBackup");
@@ -344,7 +416,17 @@ impl New<'_> {
             }
         }
         if self.vector && !copied_vector {
-            push(VECTOR_FILE, self.vector_doc());
+            if backup == Model::Inline {
+                // Database CRs manage extensions from operator 1.26 on; an
+                // operator that still runs in-tree archiving is older.
+                self.made.push(
+                    "pgvector through postInitApplicationSQL only: Database CRs manage \
+                     extensions from CloudNativePG 1.26, older than the operator here"
+                        .to_owned(),
+                );
+            } else {
+                push(VECTOR_FILE, self.vector_doc());
+            }
         }
         if !copied_schedule {
             let schedule = self.schedule_doc(&model_docs, backup);
@@ -440,6 +522,26 @@ impl New<'_> {
                 }
             }
         }
+        let scheme = destination.split_once("://").map_or("", |(s, _)| s);
+        let kind = ["googleCredentials", "s3Credentials", "azureCredentials"]
+            .into_iter()
+            .find(|k| v.get(*k).is_some());
+        let fits = match (scheme, kind) {
+            ("gs", Some(k)) => k == "googleCredentials",
+            ("s3", Some(k)) => k == "s3Credentials",
+            ("https" | "http", Some(k)) => k == "azureCredentials" || k == "s3Credentials",
+            _ => true,
+        };
+        if !fits {
+            return Err(self.problem(format!(
+                "the new database would archive to {destination} with {} copied from the \
+                 model: another kind of store\nhint: set `backup_destination` under [env.{}] in \
+                 {} to a store of the same kind",
+                kind.unwrap_or("no credentials"),
+                self.req.env,
+                config::FILE_NAME
+            )));
+        }
         let config: BarmanObjectStore = docs::from_value(&v).map_err(|e| {
             self.problem(format!(
                 "the store configuration taken from the model does not read: {e}"
@@ -528,14 +630,28 @@ impl New<'_> {
     /// the model's bucket with its service folder swapped. Never ending in the
     /// Cluster's name, which barman appends again.
     fn destination(&mut self) -> Result<String, PlanError> {
+        if let Some(d) = &self.destination {
+            return Ok(d.clone());
+        }
+        let dest = self.work_out_destination()?;
+        self.destination = Some(dest.clone());
+        Ok(dest)
+    }
+
+    fn work_out_destination(&mut self) -> Result<String, PlanError> {
         let dest = if let Some(t) = &self.env.backup_destination {
             t.replace("{svc}", &self.req.svc)
         } else {
+            // The model's bucket first: its credentials are the ones copied.
             let sibling = self
-                .found
-                .databases
-                .iter()
-                .filter(|d| d.env == self.req.env)
+                .model
+                .into_iter()
+                .chain(
+                    self.found
+                        .databases
+                        .iter()
+                        .filter(|d| d.env == self.req.env),
+                )
                 .find_map(|d| d.catalog.as_ref().map(|c| (d, c)));
             let Some((d, c)) = sibling else {
                 return Err(self.problem(format!(
@@ -628,26 +744,36 @@ impl New<'_> {
             (Some(m), Some(_)) => self.copied_spec(m)?,
             _ => self.fresh_spec(model)?,
         };
-        let db = self.app_database(model);
+        let (db, owner) = self.app.clone();
         let mut initdb = model
             .filter(|_| self.req.from.is_some())
             .and_then(|m| m.spec.bootstrap.as_ref())
             .and_then(|b| b.initdb.clone())
             .unwrap_or_else(|| json!({}));
         if let Some(i) = initdb.as_object_mut() {
+            // An import reads from externalClusters, which are not copied.
+            if i.remove("import").is_some() {
+                self.made.push(
+                    "initdb.import of the model left out: the new database starts empty".to_owned(),
+                );
+            }
+        }
+        self.swap(&mut initdb);
+        if let Some(i) = initdb.as_object_mut() {
             i.insert("database".into(), Value::String(db.clone()));
-            i.insert("owner".into(), Value::String(db.clone()));
+            i.insert("owner".into(), Value::String(owner.clone()));
             i.entry("dataChecksums").or_insert(Value::Bool(true));
-            if let Some(Value::Object(secret)) = i.get_mut("secret")
-                && let Some(Value::String(n)) = secret.get_mut("name")
+            if let Some(name) = i
+                .get("secret")
+                .and_then(|s| s.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
             {
-                *n = self.names.swap(n);
-                let name = n.clone();
                 self.need(
                     &name,
-                    &[("username", db.as_str()), ("password", "<password>")],
+                    &[("username", owner.as_str()), ("password", "<password>")],
                     Some("kubernetes.io/basic-auth"),
-                    &format!("password of the application owner {db}"),
+                    &format!("password of the application owner {owner}"),
                 );
             }
             if self.vector {
@@ -712,18 +838,23 @@ impl New<'_> {
 
     /// The application database (and owner): the model's with the names
     /// swapped when copying, else the service with `-` as `_`.
-    fn app_database(&self, model: Option<&Cluster>) -> String {
+    fn app_names(&self, model: Option<&Cluster>) -> (String, String) {
         let own = self.req.svc.replace('-', "_");
-        if self.req.from.is_none() {
-            return own;
-        }
-        model
-            .and_then(|m| super::render::app_names(m).0)
-            .map(|d| {
+        let Some((db, owner)) = model
+            .filter(|_| self.req.from.is_some())
+            .map(super::render::app_names)
+        else {
+            return (own.clone(), own);
+        };
+        let swap = |n: Option<String>| {
+            n.map(|d| {
                 let swapped = swap_underscored(&d, &self.names.src_svc, &self.req.svc);
                 if swapped == d { own.clone() } else { swapped }
             })
-            .unwrap_or(own)
+        };
+        let db = swap(db).unwrap_or_else(|| own.clone());
+        let owner = swap(owner).unwrap_or_else(|| db.clone());
+        (db, owner)
     }
 
     /// The model's spec, names swapped, without what is rendered anew.
@@ -773,11 +904,64 @@ impl New<'_> {
             spec.insert("instances".into(), json!(n));
         }
         let mut spec = Value::Object(spec);
-        swap_names_in(&mut spec, &self.names, &[&m.metadata.name], &self.cluster);
+        self.swap(&mut spec);
+        self.spec_secrets(&spec);
         Ok(match spec {
             Value::Object(s) => s,
             _ => Map::new(),
         })
+    }
+
+    /// The Secrets a copied spec names: the superuser's, managed roles'
+    /// passwords, TLS certificates.
+    fn spec_secrets(&mut self, spec: &Value) {
+        if let Some(n) = spec
+            .pointer("/superuserSecret/name")
+            .and_then(Value::as_str)
+        {
+            let n = n.to_owned();
+            self.need(
+                &n,
+                &[("username", "postgres"), ("password", "<password>")],
+                Some("kubernetes.io/basic-auth"),
+                "password of the postgres superuser",
+            );
+        }
+        for role in spec
+            .pointer("/managed/roles")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            if let (Some(n), Some(r)) = (
+                role.pointer("/passwordSecret/name").and_then(Value::as_str),
+                role.get("name").and_then(Value::as_str),
+            ) {
+                self.need(
+                    n,
+                    &[("username", r), ("password", "<password>")],
+                    Some("kubernetes.io/basic-auth"),
+                    &format!("password of role {r}"),
+                );
+            }
+        }
+        for (key, what) in [
+            ("serverTLSSecret", "the server certificate"),
+            ("serverCASecret", "the server CA"),
+            ("clientCASecret", "the client CA"),
+            (
+                "replicationTLSSecret",
+                "the streaming_replica client certificate",
+            ),
+        ] {
+            if let Some(n) = spec
+                .pointer(&format!("/certificates/{key}"))
+                .and_then(Value::as_str)
+            {
+                let n = n.to_owned();
+                self.need(&n, &[], Some("kubernetes.io/tls"), what);
+            }
+        }
     }
 
     /// A spec from the env's conventions and sound defaults.
@@ -857,8 +1041,11 @@ impl New<'_> {
             .and_then(|m| m.spec.rest.get("imageName"))
             .and_then(Value::as_str)
             .filter(|i| {
-                i.rsplit_once(':')
-                    .is_some_and(|(_, tag)| tag.split('-').next().is_some_and(|v| v.contains('.')))
+                let (name, digest) = i.split_once('@').unwrap_or((i, ""));
+                digest.starts_with("sha256:")
+                    || name.rsplit_once(':').is_some_and(|(_, tag)| {
+                        tag.split('-').next().is_some_and(|v| v.contains('.'))
+                    })
             })
             .map(str::to_owned);
         let image = from_model.unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
@@ -895,24 +1082,33 @@ impl New<'_> {
 
     /// A document of the model's folder for the copy, and the file it goes
     /// to; None for what is rendered anew or never copied.
-    fn copy(&self, d: &Doc, backup: Model) -> Option<(String, Value)> {
+    fn copy(
+        &mut self,
+        d: &Doc,
+        backup: Model,
+        model_app: &(Option<String>, Option<String>),
+        policies_rendered: bool,
+    ) -> Option<(String, Value)> {
         let kind = d.kind();
         let skipped = kind.ends_with("Secret")
             || (kind == "Namespace" && d.api_version() == "v1")
             || d.is("postgresql.cnpg.io", "Cluster")
             || d.is("postgresql.cnpg.io", "Backup")
             || d.is("barmancloud.cnpg.io", "ObjectStore")
-            || d.api_version().starts_with("kustomize.config.k8s.io/");
-        if skipped {
+            || d.api_version().starts_with("kustomize.config.k8s.io/")
+            // Rendered anew for --cni, under the same names.
+            || (policies_rendered
+                && (d.is("networking.k8s.io", "NetworkPolicy")
+                    || d.is("cilium.io", "CiliumNetworkPolicy")));
+        if skipped || self.model.is_none() {
             return None;
         }
-        let m = self.model?;
         let file = d.file.file_name()?.to_string_lossy().into_owned();
         if scaffold::is_encrypted(&file) {
             return None;
         }
         let mut v = d.value.clone();
-        swap_names_in(&mut v, &self.names, &[&m.cluster], &self.cluster);
+        self.swap(&mut v);
         if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut)
             && meta.contains_key("namespace")
         {
@@ -927,9 +1123,19 @@ impl New<'_> {
         if d.is("postgresql.cnpg.io", "Database")
             && let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut)
         {
-            let db = Value::String(self.app_database(None));
-            if spec.get("name").and_then(Value::as_str) == Some(m.svc.as_str()) {
-                spec.insert("name".into(), db.clone());
+            // The application database and owner by their new names, as
+            // initdb creates them (`_`, not `-`).
+            let (db, owner) = &self.app;
+            let original = |key: &str| {
+                d.value
+                    .pointer(&format!("/spec/{key}"))
+                    .and_then(Value::as_str)
+            };
+            if original("name").is_some() && original("name") == model_app.0.as_deref() {
+                spec.insert("name".into(), Value::String(db.clone()));
+            }
+            if original("owner").is_some() && original("owner") == model_app.1.as_deref() {
+                spec.insert("owner".into(), Value::String(owner.clone()));
             }
         }
         Some((file, v))
@@ -963,7 +1169,7 @@ impl New<'_> {
     }
 
     fn vector_doc(&self) -> Value {
-        let db = self.app_database(None);
+        let (db, owner) = &self.app;
         json!({
             "apiVersion": docs::CNPG_API,
             "kind": "Database",
@@ -971,7 +1177,7 @@ impl New<'_> {
             "spec": {
                 "cluster": {"name": self.cluster},
                 "name": db,
-                "owner": db,
+                "owner": owner,
                 "databaseReclaimPolicy": "retain",
                 "extensions": [{"name": "vector", "ensure": "present"}],
             },
@@ -997,10 +1203,12 @@ impl New<'_> {
             return Ok(Vec::new());
         }
         if self.cni == Cni::None {
-            self.made.push(format!(
-                "no NetworkPolicies: env {}'s CNI enforces none (cni = \"none\")",
-                self.req.env
-            ));
+            if self.req.cni.is_none() {
+                self.made.push(format!(
+                    "no NetworkPolicies: env {}'s CNI enforces none (cni = \"none\")",
+                    self.req.env
+                ));
+            }
             return Ok(Vec::new());
         }
         let own_deny = explicit || convention;
@@ -1151,7 +1359,8 @@ impl New<'_> {
             Some((bucket, age)) if age - 2 < default_days && age > 2 => {
                 let days = age - 2;
                 self.made.push(format!(
-                    "retention {days}d: bucket {bucket} deletes objects after {age} days, which                      must stay longer than the retention plus a day between backups"
+                    "retention {days}d: bucket {bucket} deletes objects after {age} days, which \
+                     must stay longer than the retention plus a day between backups"
                 ));
                 Ok(format!("{days}d"))
             }
@@ -1242,9 +1451,17 @@ impl New<'_> {
             (Some(m), Some(_)) => {
                 let _ = writeln!(
                     b,
-                    "Copied from {}/{} with every name swapped; its data is not copied.",
+                    "Copied from {}/{} with its names swapped; its data is not copied.",
                     m.env, m.svc
                 );
+                if !self.swapped.is_empty() {
+                    let pairs: Vec<String> = self
+                        .swapped
+                        .iter()
+                        .map(|(from, to)| format!("{from} → {to}"))
+                        .collect();
+                    let _ = writeln!(b, "Renamed: {}.", pairs.join(", "));
+                }
             }
             (Some(m), None) => {
                 let _ = writeln!(
@@ -1341,30 +1558,60 @@ fn swap_underscored(s: &str, from: &str, to: &str) -> String {
     swapped.replace('-', "_")
 }
 
-/// Swaps names in every string of a copied document: a string equal to one
-/// of `clusters` becomes `cluster`, the rest have the env's and service's
-/// tokens swapped. The image and PostgreSQL parameters are left alone.
-fn swap_names_in(v: &mut Value, names: &Names, clusters: &[&str], cluster: &str) {
-    match v {
-        Value::String(s) => {
-            *s = if clusters.contains(&s.as_str()) {
-                cluster.to_owned()
-            } else {
-                names.swap(s)
-            };
-        }
-        Value::Array(a) => a
-            .iter_mut()
-            .for_each(|x| swap_names_in(x, names, clusters, cluster)),
-        Value::Object(m) => {
-            for (k, x) in m.iter_mut() {
-                if matches!(k.as_str(), "imageName" | "parameters" | "image") {
-                    continue;
+/// What a copy renames.
+struct Swap<'a> {
+    names: &'a Names,
+    /// (model's, new) Cluster and namespace: equal strings anywhere are
+    /// replaced.
+    exact: [(&'a str, &'a str); 2],
+}
+
+impl Swap<'_> {
+    /// Swaps the model's names in a copied document: the values of `name`
+    /// and `namespace` keys (references to Secrets, ConfigMaps, the
+    /// Cluster…) and of labels and annotations have the service's token
+    /// swapped; any other string is replaced only when it is the model's
+    /// Cluster or namespace name. Selectors, tolerations, SQL and
+    /// parameters are otherwise left as they are. Returns what changed.
+    fn apply(&self, v: &mut Value, changed: &mut std::collections::BTreeSet<(String, String)>) {
+        self.walk(v, false, changed);
+    }
+
+    fn walk(
+        &self,
+        v: &mut Value,
+        is_name: bool,
+        changed: &mut std::collections::BTreeSet<(String, String)>,
+    ) {
+        match v {
+            Value::String(s) => {
+                let new = if let Some((_, to)) = self.exact.iter().find(|(from, _)| from == s) {
+                    (*to).to_owned()
+                } else if is_name {
+                    self.names.swap(s)
+                } else {
+                    return;
+                };
+                if new != *s {
+                    changed.insert((s.clone(), new.clone()));
+                    *s = new;
                 }
-                swap_names_in(x, names, clusters, cluster);
             }
+            Value::Array(a) => a.iter_mut().for_each(|x| self.walk(x, is_name, changed)),
+            Value::Object(m) => {
+                let labels = is_name;
+                for (k, x) in m.iter_mut() {
+                    if matches!(k.as_str(), "imageName" | "parameters" | "image") {
+                        continue;
+                    }
+                    let name = labels
+                        || matches!(k.as_str(), "name" | "namespace")
+                        || (matches!(k.as_str(), "labels" | "annotations") && x.is_object());
+                    self.walk(x, name, changed);
+                }
+            }
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -1402,6 +1649,8 @@ struct PolicySet<'a> {
     cluster: &'a str,
     store_port: u32,
     store_in_cluster: bool,
+    /// For Cilium's toCIDR (plain NetworkPolicies allow the API ports to
+    /// any address).
     service_cidr: Option<&'a str>,
     app_namespace: Option<&'a str>,
 }
@@ -1432,10 +1681,9 @@ impl PolicySet<'_> {
         if self.store_in_cluster {
             store_to["to"] = json!([{"namespaceSelector": {}}]);
         }
-        let api = match self.service_cidr {
-            Some(c) => json!({"to": [{"ipBlock": {"cidr": c}}], "ports": [tcp(443), tcp(6443)]}),
-            None => json!({"ports": [tcp(443), tcp(6443)]}),
-        };
+        // Most CNIs apply egress policy after the Service's DNAT, so an
+        // ipBlock of the service CIDR would never match the API server.
+        let api = json!({"ports": [tcp(443), tcp(6443)]});
         out.push(policy(
             "egress",
             json!({

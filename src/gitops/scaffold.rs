@@ -1371,7 +1371,16 @@ pub(super) fn flux_kustomization(
     let src_ns = f.model.map(|(_, ns)| ns);
     if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("path".into(), Value::String(path));
-        spec.insert("dependsOn".into(), json!([{"name": ops}]));
+        // The model's other dependencies stay (the barman plugin, say).
+        let mut deps: Vec<Value> = spec
+            .get("dependsOn")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !deps.iter().any(|d| d["name"] == ops.as_str()) {
+            deps.insert(0, json!({"name": ops}));
+        }
+        spec.insert("dependsOn".into(), Value::Array(deps));
         spec.remove("suspend");
         if spec.contains_key("targetNamespace") {
             spec.insert(
