@@ -447,3 +447,26 @@ fn an_unknown_env_is_refused() {
         .to_string();
     assert!(e.contains("env `prdo`") && e.contains("dev, prod"), "{e}");
 }
+
+#[test]
+fn lint_findings_the_new_folder_brings_are_in_the_commit_message() {
+    let repo = FixtureRepo::copy("gke");
+    // The env asks for more retention than the bucket keeps objects.
+    repo.write(
+        ".cnpg-ops.toml",
+        &(repo.read(".cnpg-ops.toml") + "retention = \"45d\"\n"),
+    );
+    let plan = provision::new_database(repo.root(), &request("dev", "orders")).unwrap();
+    assert!(
+        plan.body.contains("Lint findings this change brings")
+            && plan.body.contains("[gcs-lifecycle-shorter-than-retention]"),
+        "{}",
+        plan.body
+    );
+    // And the same advice as a thing to do by hand.
+    assert!(
+        plan.body.contains("deletes objects after 30 days"),
+        "{}",
+        plan.body
+    );
+}

@@ -234,11 +234,61 @@ pub fn new_database(root: &Path, req: &NewRequest) -> Result<ChangeSet, PlanErro
         changes: Vec::new(),
     };
     n.plan(&mut files)?;
+    let mut body = n.body();
+    let introduced = lint_introduced(&repo, &found, &files.changes);
+    if !introduced.is_empty() {
+        body.push_str(
+            "\n\nLint findings this change brings (cnpg-ops lint; fix them before merging):\n",
+        );
+        for f in &introduced {
+            let _ = writeln!(
+                body,
+                "  - {}:{}: {} [{}] {}",
+                slash_path(&f.file),
+                f.line,
+                f.severity,
+                f.rule,
+                f.message
+            );
+        }
+    }
     Ok(ChangeSet {
         changes: files.changes,
         subject: n.subject(),
-        body: n.body(),
+        body,
     })
+}
+
+/// The lint findings the repository has with `changes` written and did
+/// not have before (the rendering is meant to bring none).
+fn lint_introduced(
+    repo: &Repo,
+    found: &Discovery,
+    changes: &[super::changes::FileChange],
+) -> Vec<crate::lint::LintFinding> {
+    let key = |f: &crate::lint::LintFinding| (f.rule, f.file.clone(), f.message.clone());
+    let before: std::collections::BTreeSet<_> = crate::lint::run(&crate::lint::Context {
+        repo,
+        discovery: found,
+        git: None,
+    })
+    .iter()
+    .map(key)
+    .collect();
+    let written: Vec<(PathBuf, Option<String>)> = changes
+        .iter()
+        .map(|c| (c.path.clone(), c.after.clone()))
+        .collect();
+    let after = repo.with_changes(&written);
+    let after_found = discover::discover(&after);
+    crate::lint::run(&crate::lint::Context {
+        repo: &after,
+        discovery: &after_found,
+        git: None,
+    })
+    .into_iter()
+    .filter(|f| !before.contains(&key(f)))
+    .collect()
 }
 
 /// The database of the env the new one follows: one with a catalog, the

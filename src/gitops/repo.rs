@@ -170,6 +170,42 @@ impl Repo {
         repo
     }
 
+    /// The repository as it reads once `changes` (path, new text or None
+    /// for a deletion) are written; the config is kept.
+    #[must_use]
+    pub fn with_changes(&self, changes: &[(PathBuf, Option<String>)]) -> Repo {
+        let changed = |f: &Path| changes.iter().any(|(p, _)| p == f);
+        let mut repo = Repo {
+            root: self.root.clone(),
+            config: self.config.clone(),
+            docs: self
+                .docs
+                .iter()
+                .filter(|d| !changed(&d.file))
+                .cloned()
+                .collect(),
+            bad_files: self
+                .bad_files
+                .iter()
+                .filter(|b| !changed(&b.file))
+                .cloned()
+                .collect(),
+            files: self.files.iter().filter(|f| !changed(f)).cloned().collect(),
+        };
+        for (path, text) in changes {
+            if let Some(text) = text {
+                if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                    repo.add_text(path, text);
+                }
+                repo.files.push(path.clone());
+            }
+        }
+        repo.files.sort();
+        repo.docs
+            .sort_by(|a, b| a.file.cmp(&b.file).then(a.index.cmp(&b.index)));
+        repo
+    }
+
     fn add_text(&mut self, rel: &Path, text: &str) {
         match yaml::parse(text) {
             Ok(docs) => {
