@@ -174,23 +174,23 @@ impl Repo {
     /// for a deletion) are written; the config is kept.
     #[must_use]
     pub fn with_changes(&self, changes: &[(PathBuf, Option<String>)]) -> Repo {
-        let changed = |f: &Path| changes.iter().any(|(p, _)| p == f);
+        let rewritten = |f: &Path| changes.iter().any(|(p, _)| p == f);
         let mut repo = Repo {
             root: self.root.clone(),
             config: self.config.clone(),
             docs: self
                 .docs
                 .iter()
-                .filter(|d| !changed(&d.file))
+                .filter(|d| !rewritten(&d.file))
                 .cloned()
                 .collect(),
             bad_files: self
                 .bad_files
                 .iter()
-                .filter(|b| !changed(&b.file))
+                .filter(|b| !rewritten(&b.file))
                 .cloned()
                 .collect(),
-            files: self.files.iter().filter(|f| !changed(f)).cloned().collect(),
+            files: self.files.iter().filter(|f| !rewritten(f)).cloned().collect(),
         };
         for (path, text) in changes {
             if let Some(text) = text {
