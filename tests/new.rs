@@ -470,3 +470,23 @@ fn lint_findings_the_new_folder_brings_are_in_the_commit_message() {
         plan.body
     );
 }
+
+#[test]
+fn a_catalog_another_database_uses_is_refused() {
+    let repo = FixtureRepo::copy("gke");
+    repo.write(
+        ".cnpg-ops.toml",
+        &(repo.read(".cnpg-ops.toml")
+            + "\n[env.staging]\ngcp_project = \"acme-staging\"\n\
+               backup_destination = \"gs://acme-prod-pg-backups/foo\"\n"),
+    );
+    let e = provision::new_database(repo.root(), &request("staging", "foo"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "would archive into gs://acme-prod-pg-backups/foo/foo-pg, which prod/foo already uses"
+        ),
+        "{e}"
+    );
+}

@@ -608,7 +608,13 @@ impl New<'_> {
             }
             _ => format!("{}-store", self.req.svc),
         };
-        self.refuse_taken_catalog(&destination)?;
+        scaffold::refuse_taken_catalog(
+            self.found,
+            &self.req.env,
+            &self.req.svc,
+            &destination,
+            &self.cluster,
+        )?;
         Ok((config, name))
     }
 
@@ -729,30 +735,6 @@ impl New<'_> {
             return Ok(format!("{parent}/"));
         }
         Ok(dest)
-    }
-
-    fn refuse_taken_catalog(&self, destination: &str) -> Result<(), PlanError> {
-        let trim = |s: &str| s.trim_end_matches('/').to_owned();
-        for d in &self.found.databases {
-            let own = d.catalog.iter();
-            let read = d.recovery.iter().filter_map(|r| r.catalog.as_ref());
-            for c in own.chain(read) {
-                if trim(&c.destination_path) == trim(destination) && c.server_name == self.cluster {
-                    return Err(self.problem(format!(
-                        "the new database would archive into {}/{}, which {}/{} already uses: \
-                         the empty-archive check would fail, and skipping it would mix two \
-                         histories\nhint: set `backup_destination` under [env.{}] in {}",
-                        trim(destination),
-                        self.cluster,
-                        d.env,
-                        d.svc,
-                        self.req.env,
-                        config::FILE_NAME
-                    )));
-                }
-            }
-        }
-        Ok(())
     }
 
     fn namespace_doc(&self, model_docs: &[&Doc]) -> Value {

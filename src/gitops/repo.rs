@@ -190,7 +190,12 @@ impl Repo {
                 .filter(|b| !rewritten(&b.file))
                 .cloned()
                 .collect(),
-            files: self.files.iter().filter(|f| !rewritten(f)).cloned().collect(),
+            files: self
+                .files
+                .iter()
+                .filter(|f| !rewritten(f))
+                .cloned()
+                .collect(),
         };
         for (path, text) in changes {
             if let Some(text) = text {

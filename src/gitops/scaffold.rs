@@ -118,7 +118,7 @@ pub fn new_database(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, Pla
         && src.env != req.dest_env
         && endpoint.is_some();
     let server = render::next_server_name(&cluster, None);
-    refuse_taken_catalog(&found, req, &destination, &server)?;
+    refuse_taken_catalog(&found, &req.dest_env, &req.dest_svc, &destination, &server)?;
 
     let mut c = Scaffold {
         repo: &repo,
@@ -387,9 +387,12 @@ pub(super) fn infer_destination(from: &str, from_svc: &str, svc: &str) -> String
     format!("{scheme}://{}", out.join("/"))
 }
 
-fn refuse_taken_catalog(
+/// Refuses a new database of `env`/`svc` archiving into
+/// `destination`/`server` when another database uses that catalog.
+pub(super) fn refuse_taken_catalog(
     found: &Discovery,
-    req: &RecoveryRequest,
+    env: &str,
+    svc: &str,
     destination: &str,
     server: &str,
 ) -> Result<(), PlanError> {
@@ -399,8 +402,9 @@ fn refuse_taken_catalog(
         let read = d.recovery.iter().filter_map(|r| r.catalog.as_ref());
         for c in own.chain(read) {
             if trim(&c.destination_path) == trim(destination) && c.server_name == server {
-                return Err(dest_problem(
-                    req,
+                return Err(problem_of(
+                    env,
+                    svc,
                     format!(
                         "the new database would archive into {}/{server}, which {}/{} already \
                          uses: the empty-archive check would fail, and skipping it would mix two \
@@ -409,7 +413,7 @@ fn refuse_taken_catalog(
                         trim(destination),
                         d.env,
                         d.svc,
-                        req.dest_env,
+                        env,
                         config::FILE_NAME
                     ),
                 ));
