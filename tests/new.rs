@@ -483,9 +483,10 @@ fn a_catalog_another_database_uses_is_refused() {
     let e = provision::new_database(repo.root(), &request("staging", "foo"))
         .unwrap_err()
         .to_string();
+    // dev/foo restores from that catalog, prod/foo writes it.
     assert!(
         e.contains(
-            "would archive into gs://acme-prod-pg-backups/foo/foo-pg, which prod/foo already uses"
+            "would archive into gs://acme-prod-pg-backups/foo/foo-pg, which dev/foo already uses"
         ),
         "{e}"
     );
