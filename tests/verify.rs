@@ -330,6 +330,31 @@ fn a_missing_identity_binding_is_the_cause_of_a_failing_archive() {
             .contains("- foo-prod/foo-pg"),
         "{r:#}"
     );
+
+    // The text for people: one line per check, the cause and its fix last.
+    let out = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args(["verify", "--env", "prod", "--svc", "foo", "--now", NOW])
+        .arg("--repo")
+        .arg(s.repo.root())
+        .env("KUBECONFIG", &s.kubeconfig)
+        .env("NO_COLOR", "1")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(
+            "prod/foo (foo-prod/foo-pg in context `gke_acme-prod_europe-west1_main`)\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("  FAIL identity "), "{text}");
+    assert!(text.contains("  ok   cluster-phase "), "{text}");
+    assert!(
+        text.contains("likely cause: identity binding (shown by identity); it explains "),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
