@@ -983,19 +983,26 @@ fn bucket(f: &Facts) -> Vec<Check> {
             json!({"gaps": b.gaps.len()}),
         )
     } else {
-        check(
-            "bucket-gaps",
-            Status::Fail,
-            format!(
-                "WAL missing from {} to {}: restores across it stop there",
-                breaking[0].0, breaking[0].1
-            ),
-            json!({"gaps": b.gaps.iter().map(|g| json!({"first": g.0, "last": g.1, "breaks_recovery": g.2})).collect::<Vec<_>>()}),
-        )
-        .failing(
-            Link::ArchiveFailing,
-            "take a new base backup now so a restore point after the gap exists (cnpg-ops backup)",
-        )
+        {
+            let (first, last, _) = breaking[0];
+            let mut c = check(
+                "bucket-gaps",
+                Status::Fail,
+                if first == last {
+                    format!("WAL segment {first} is missing: restores across it stop there")
+                } else {
+                    format!("WAL missing from {first} to {last}: restores across it stop there")
+                },
+                json!({"gaps": b.gaps.iter().map(|g| json!({"first": g.0, "last": g.1, "breaks_recovery": g.2})).collect::<Vec<_>>()}),
+            );
+            // A hole in the past, not a link of today's chain.
+            c.fix = Some(
+                "take a new base backup now so a restore point after the gap exists \
+                 (cnpg-ops backup)"
+                    .to_owned(),
+            );
+            c
+        }
     });
     out
 }

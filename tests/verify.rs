@@ -254,7 +254,8 @@ fn a_healthy_database_passes_every_live_check() {
     // The bundled catalog really has a gap in its WAL: the only failure.
     assert_eq!(failing(&r), ["bucket-gaps"], "{r:#}");
     assert_eq!(code, 1);
-    assert_eq!(r["cause"]["link"], "archive-failing");
+    // A hole in the past: reported with its fix, not blamed on today's chain.
+    assert!(r["cause"].is_null(), "{r:#}");
     // Read-only: pg_switch_wal is not run without --switch-wal, and the
     // password went over stdin, never on a command line.
     let calls = s.kube.exec_calls();
