@@ -1036,6 +1036,13 @@ impl New<'_> {
             volume(if production { "50Gi" } else { "10Gi" }),
         );
         spec.insert("walStorage".into(), volume("4Gi"));
+        self.made.push(format!(
+            "{instances} instance{}, memory {limit} (shared_buffers {shared_buffers}), data {}, \
+             WAL 4Gi (four times max_wal_size 1GB, so an archiving outage has room before \
+             the volume fills)",
+            if instances == 1 { "" } else { "s" },
+            if production { "50Gi" } else { "10Gi" }
+        ));
         spec.insert(
             "postgresql".into(),
             json!({"parameters": {
@@ -1297,7 +1304,17 @@ impl New<'_> {
     /// Records the Secrets the store names, with the model's keys.
     fn store_secrets(&mut self, store: &BarmanObjectStore, model_docs: &[&Doc]) {
         for (name, key) in scaffold::secret_refs(store) {
-            let why = format!("credentials of the archive {}", store.destination_path);
+            let is_ca = store
+                .rest
+                .get("endpointCA")
+                .and_then(|c| c.get("name"))
+                .and_then(Value::as_str)
+                == Some(name.as_str());
+            let why = if is_ca {
+                format!("CA of the endpoint of the archive {}", store.destination_path)
+            } else {
+                format!("credentials of the archive {}", store.destination_path)
+            };
             let placeholder = format!("<{key}>");
             self.need(&name, &[(&key, &placeholder)], None, &why);
             let original = model_docs.iter().find(|d| {
@@ -1498,7 +1515,8 @@ impl New<'_> {
             (Some(m), None) => {
                 let _ = writeln!(
                     b,
-                    "Follows {}/{} for the image, store settings and schedule.",
+                    "Follows {}/{} for the names, the store settings, the schedule and the \
+                     image when it is pinned.",
                     m.env, m.svc
                 );
             }
