@@ -29,6 +29,7 @@ fn request(env: &str, svc: &str) -> NewRequest {
         vector: false,
         cni: None,
         app_namespace: None,
+        sops: None,
     }
 }
 
@@ -489,5 +490,89 @@ fn a_catalog_another_database_uses_is_refused() {
             "would archive into gs://acme-prod-pg-backups/foo/foo-pg, which dev/foo already uses"
         ),
         "{e}"
+    );
+}
+
+/// A stand-in for sops: records its arguments and input, and writes each
+/// document with its values replaced and sops metadata added, the shape
+/// `sops --encrypt` gives.
+const SOPS_STUB: &str = r#"#!/bin/sh
+printf '%s\n' "$@" > "$STUB_DIR/args"
+cat > "$STUB_DIR/input"
+awk '
+  /^---$/ { print "sops:\n  age:\n    - recipient: age1stub\n  version: 3.9.1"; print; next }
+  /^  [A-Za-z_.]+: </ { sub(/: <.*/, ": ENC[AES256_GCM,data:c3R1Yg==,iv:AA==,tag:BB==,type:str]") }
+  { print }
+  END { print "sops:\n  age:\n    - recipient: age1stub\n  version: 3.9.1" }
+' "$STUB_DIR/input"
+"#;
+
+#[test]
+fn with_sops_the_folder_gets_encrypted_placeholders() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let repo = FixtureRepo::copy("selfhosted");
+    repo.git_init();
+    let stub = tempfile::tempdir().unwrap();
+    let sops = stub.path().join("sops");
+    std::fs::write(&sops, SOPS_STUB).unwrap();
+    std::fs::set_permissions(&sops, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args([
+            "new",
+            "--env",
+            "dev",
+            "--svc",
+            "orders",
+            "--branch",
+            "new/orders",
+        ])
+        .arg("--repo")
+        .arg(repo.root())
+        .env("CNPG_OPS_SOPS", &sops)
+        .env("STUB_DIR", stub.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = "clusters/dev/databases/orders/secrets.enc.yaml";
+    let args = std::fs::read_to_string(stub.path().join("args")).unwrap();
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        [
+            "--encrypt",
+            "--filename-override",
+            path,
+            "--age",
+            "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq",
+            "--encrypted-regex",
+            "^(data|stringData)$",
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            "/dev/stdin",
+        ]
+    );
+    let input = std::fs::read_to_string(stub.path().join("input")).unwrap();
+    assert!(input.contains("ACCESS_KEY_ID: <ACCESS_KEY_ID>"), "{input}");
+    git(repo.root(), &["switch", "-q", "new/orders"]);
+    let written = repo.read(path);
+    assert!(
+        written.contains("ENC[AES256_GCM") && !written.contains('<'),
+        "{written}"
+    );
+    assert!(stdout.contains(&format!("sops edit {path}")), "{stdout}");
+    // Encrypted: the folder lints clean, no plaintext-secret.
+    let findings = repo.lint();
+    assert!(
+        findings
+            .iter()
+            .all(|f| !f.file.starts_with("clusters/dev/databases/orders")),
+        "{findings:#?}"
     );
 }

@@ -26,6 +26,18 @@ struct Details<'a> {
     message: String,
 }
 
+/// The sops that encrypts placeholder Secrets: `CNPG_OPS_SOPS` (empty: none),
+/// else `sops` on PATH.
+fn sops_program() -> Option<std::path::PathBuf> {
+    match std::env::var_os("CNPG_OPS_SOPS") {
+        Some(p) if p.is_empty() => None,
+        Some(p) => Some(p.into()),
+        None => std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join("sops"))
+            .find(|p| p.is_file()),
+    }
+}
+
 /// Runs `cnpg-ops new`.
 pub fn run(a: &NewArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
     deliver::check_flags(&a.write)?;
@@ -46,6 +58,7 @@ pub fn run(a: &NewArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
             CniArg::None => Cni::None,
         }),
         app_namespace: a.app_namespace.clone(),
+        sops: sops_program(),
     };
     // Refuse before touching git, with the plan's own message.
     let planned =

@@ -93,6 +93,9 @@ pub struct NewRequest {
     pub cni: Option<Cni>,
     /// Namespace of the application's pods (the 5432 allow); default: any.
     pub app_namespace: Option<String>,
+    /// The sops program that encrypts placeholder Secrets into the folder
+    /// (None: the commit message says how to create them instead).
+    pub sops: Option<PathBuf>,
 }
 
 /// Plans the new database folder of `req`, reading the repository at `root`.
@@ -226,6 +229,7 @@ pub fn new_database(root: &Path, req: &NewRequest) -> Result<ChangeSet, PlanErro
         secrets: Vec::new(),
         vector: req.vector,
         destination: None,
+        encrypted: false,
         app: (String::new(), String::new()),
         swapped: std::collections::BTreeSet::new(),
     };
@@ -364,6 +368,8 @@ struct New<'a> {
     destination: Option<String>,
     /// The application database and its owner.
     app: (String, String),
+    /// Whether secrets.enc.yaml was written, encrypted placeholders.
+    encrypted: bool,
     /// Names the copy swapped: (old, new).
     swapped: std::collections::BTreeSet<(String, String)>,
 }
@@ -483,6 +489,28 @@ impl New<'_> {
             push(SCHEDULE_FILE, schedule);
         }
         self.store_secrets(&store_config, &model_docs);
+        if let (false, Some(sops)) = (self.secrets.is_empty(), &self.req.sops) {
+            let path = slash_path(&self.folder.join(SECRETS_FILE));
+            match scaffold::encrypt_placeholders(
+                sops,
+                self.repo,
+                self.found,
+                &self.req.env,
+                &self.namespace,
+                &path,
+                &self.secrets,
+            ) {
+                Ok(Some(text)) => {
+                    files.set(&self.folder.join(SECRETS_FILE), text)?;
+                    self.encrypted = true;
+                }
+                Ok(None) => {}
+                Err(e) => self.todo.push(format!(
+                    "sops could not encrypt the placeholders ({e}): create {SECRETS_FILE} with \
+                     the command below"
+                )),
+            }
+        }
 
         let mut resources = Vec::new();
         for (file, docs) in &folder {
@@ -1311,7 +1339,10 @@ impl New<'_> {
                 .and_then(Value::as_str)
                 == Some(name.as_str());
             let why = if is_ca {
-                format!("CA of the endpoint of the archive {}", store.destination_path)
+                format!(
+                    "CA of the endpoint of the archive {}",
+                    store.destination_path
+                )
             } else {
                 format!("credentials of the archive {}", store.destination_path)
             };
@@ -1537,6 +1568,17 @@ impl New<'_> {
         b.push('\n');
         if self.secrets.is_empty() {
             b.push_str("No Secrets to create.\n");
+        } else if self.encrypted {
+            let path = slash_path(&self.folder.join(SECRETS_FILE));
+            let _ = writeln!(
+                b,
+                "{path} holds these Secrets of namespace {}, encrypted for env {} with \
+                 placeholder values (<...>); put the real values in before this is merged \
+                 (cnpg-ops verify fails on a placeholder):",
+                self.namespace, self.req.env
+            );
+            b.push_str(&scaffold::secret_lines(&self.secrets));
+            let _ = writeln!(b, "\n  sops edit {}", scaffold::shell_quote(&path));
         } else {
             let path = slash_path(&self.folder.join(SECRETS_FILE));
             let _ = writeln!(

@@ -1468,6 +1468,32 @@ pub(super) fn secrets_howto(
     path: &str,
     secrets: &[NeededSecret],
 ) -> String {
+    let mut b = secret_lines(secrets);
+    let SopsKeys {
+        shown: flags,
+        whence,
+        ..
+    } = sops_keys(repo, found, env);
+    let _ = writeln!(
+        b,
+        "\nCreate {path} encrypted, without a plaintext copy on disk (fill in the values \
+             first; {whence}):\n"
+    );
+    let _ = writeln!(
+        b,
+        "  sops --encrypt --filename-override {q}{flags} /dev/stdin > {q} <<'EOF'",
+        q = shell_quote(path)
+    );
+    let docs: Vec<Value> = secrets.iter().map(|s| secret_doc(namespace, s)).collect();
+    for line in yaml::emit::to_stream(&docs).lines() {
+        let _ = writeln!(b, "  {line}");
+    }
+    b.push_str("  EOF\n");
+    b
+}
+
+/// The needed Secrets, one line each: name, type, keys, why.
+pub(super) fn secret_lines(secrets: &[NeededSecret]) -> String {
     let mut b = String::new();
     for s in secrets {
         let keys: Vec<&str> = s.keys.iter().map(|(k, _)| k.as_str()).collect();
@@ -1484,22 +1510,6 @@ pub(super) fn secrets_howto(
             s.why
         );
     }
-    let (flags, whence) = sops_flags(repo, found, env);
-    let _ = writeln!(
-        b,
-        "\nCreate {path} encrypted, without a plaintext copy on disk (fill in the values \
-             first; {whence}):\n"
-    );
-    let _ = writeln!(
-        b,
-        "  sops --encrypt --filename-override {q}{flags} /dev/stdin > {q} <<'EOF'",
-        q = shell_quote(path)
-    );
-    let docs: Vec<Value> = secrets.iter().map(|s| secret_doc(namespace, s)).collect();
-    for line in yaml::emit::to_stream(&docs).lines() {
-        let _ = writeln!(b, "  {line}");
-    }
-    b.push_str("  EOF\n");
     b
 }
 
@@ -1526,12 +1536,24 @@ fn secret_doc(namespace: &str, s: &NeededSecret) -> Value {
 
 /// The sops flags that pick the destination env's keys, and where they
 /// come from.
-fn sops_flags(repo: &Repo, found: &Discovery, env: &str) -> (String, String) {
+/// The sops flags that pick an env's keys.
+pub(super) struct SopsKeys {
+    /// As arguments (None: the keys are not known).
+    pub(super) args: Option<Vec<String>>,
+    /// As shell words, each after a space.
+    pub(super) shown: String,
+    /// Where they come from.
+    pub(super) whence: String,
+}
+
+fn sops_keys(repo: &Repo, found: &Discovery, env: &str) -> SopsKeys {
     if repo.root.join(".sops.yaml").is_file() {
-        return (
-            String::new(),
-            "the creation rule of .sops.yaml that matches the path picks the keys".to_owned(),
-        );
+        return SopsKeys {
+            args: Some(Vec::new()),
+            shown: String::new(),
+            whence: "the creation rule of .sops.yaml that matches the path picks the keys"
+                .to_owned(),
+        };
     }
     let folders: Vec<&PathBuf> = found
         .databases
@@ -1582,19 +1604,89 @@ fn sops_flags(repo: &Repo, found: &Discovery, env: &str) -> (String, String) {
     match from {
         Some(file) if !keys.is_empty() => {
             let mut flags = String::new();
+            let mut args = Vec::new();
             for (flag, list) in &keys {
                 let _ = write!(flags, " {flag} {}", shell_quote(&list.join(",")));
+                args.push((*flag).to_owned());
+                args.push(list.join(","));
             }
-            (
-                flags + &regex_flag,
-                format!("the keys are those of {file}, like every encrypted file of {env}"),
-            )
+            args.push("--encrypted-regex".to_owned());
+            args.push(regex);
+            SopsKeys {
+                args: Some(args),
+                shown: flags + &regex_flag,
+                whence: format!("the keys are those of {file}, like every encrypted file of {env}"),
+            }
         }
-        _ => (
-            format!(" --age <age public key of {env}'s sops-age Secret>{regex_flag}"),
-            format!("no encrypted file of {env} says its keys and there is no .sops.yaml"),
-        ),
+        _ => SopsKeys {
+            args: None,
+            shown: format!(" --age <age public key of {env}'s sops-age Secret>{regex_flag}"),
+            whence: format!("no encrypted file of {env} says its keys and there is no .sops.yaml"),
+        },
     }
+}
+
+/// The needed Secrets encrypted by `program` (sops), placeholders for the
+/// values, for the file `path` (relative to the repository root, where sops
+/// runs so .sops.yaml applies). `Ok(None)` when the env's keys are unknown.
+pub(super) fn encrypt_placeholders(
+    program: &Path,
+    repo: &Repo,
+    found: &Discovery,
+    env: &str,
+    namespace: &str,
+    path: &str,
+    secrets: &[NeededSecret],
+) -> Result<Option<String>, String> {
+    let Some(args) = sops_keys(repo, found, env).args else {
+        return Ok(None);
+    };
+    let docs: Vec<Value> = secrets.iter().map(|s| secret_doc(namespace, s)).collect();
+    let plain = yaml::emit::to_stream(&docs);
+    let mut child = std::process::Command::new(program)
+        .current_dir(&repo.root)
+        .args(["--encrypt", "--filename-override", path])
+        .args(&args)
+        .args([
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            "/dev/stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write as _;
+        stdin
+            .write_all(plain.as_bytes())
+            .map_err(|e| format!("cannot feed {}: {e}", program.display()))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{} did not finish: {e}", program.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} --encrypt failed ({}): {}",
+            program.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8(out.stdout).map_err(|e| format!("sops wrote non-UTF-8: {e}"))?;
+    let encrypted = yaml::parse_values(&text)
+        .ok()
+        .is_some_and(|d| !d.is_empty() && d.iter().all(|v| v.get("sops").is_some()));
+    if !encrypted {
+        return Err(format!(
+            "{} --encrypt wrote something without sops metadata; nothing was written",
+            program.display()
+        ));
+    }
+    Ok(Some(text))
 }
 
 /// Whether a document of the source folder is copied as it is (names
