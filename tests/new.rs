@@ -576,3 +576,53 @@ fn with_sops_the_folder_gets_encrypted_placeholders() {
         "{findings:#?}"
     );
 }
+
+#[test]
+fn in_tree_archiving_is_kept_only_where_the_operator_does_not_deprecate_it() {
+    // The operator installed here is 1.25: in-tree barman-cloud is not
+    // deprecated yet, and the env's model archives in-tree.
+    let repo = FixtureRepo::copy("selfhosted");
+    repo.write(
+        "infrastructure/cnpg/release.yaml",
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cnpg\n  \
+         namespace: cnpg-system\nspec:\n  chart:\n    spec:\n      chart: cloudnative-pg\n      \
+         version: 0.23.2\n",
+    );
+    let mut req = request("prod", "archive");
+    req.from = Some("legacy".into());
+    deliver(&repo, &req, "new/archive");
+    let c = doc(
+        &repo,
+        "clusters/prod/databases/archive/database.yaml",
+        "Cluster",
+    );
+    let store = &c["spec"]["backup"]["barmanObjectStore"];
+    assert_eq!(store["destinationPath"], "s3://pg-backups-prod/");
+    assert!(store.get("serverName").is_none(), "{store}");
+    assert_eq!(store["s3Credentials"]["accessKeyId"]["name"], "archive-s3");
+    assert_eq!(c["spec"]["backup"]["retentionPolicy"], "14d");
+    assert!(c["spec"].get("plugins").is_none());
+    assert!(
+        !repo
+            .path("clusters/prod/databases/archive/object-store.yaml")
+            .exists()
+    );
+    let sb = doc(
+        &repo,
+        "clusters/prod/databases/archive/scheduled-backup.yaml",
+        "ScheduledBackup",
+    );
+    assert_eq!(sb["spec"]["method"], "barmanObjectStore");
+
+    // On a current operator the same model gives the plugin, said so.
+    let repo = FixtureRepo::copy("selfhosted");
+    let plan = provision::new_database(repo.root(), &req).unwrap();
+    assert!(plan.body.contains("archives in-tree"), "{}", plan.body);
+    assert!(
+        plan.changes
+            .iter()
+            .any(|c| c.path.ends_with("object-store.yaml")),
+        "{:?}",
+        plan.changes.iter().map(|c| &c.path).collect::<Vec<_>>()
+    );
+}
