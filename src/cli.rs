@@ -123,6 +123,14 @@ pub struct VerifyArgs {
     /// re-evaluated (the only change verify makes).
     #[arg(long)]
     pub switch_wal: bool,
+    /// With --switch-wal: how long to wait for ContinuousArchiving to turn True.
+    #[arg(
+        long,
+        default_value = "60s",
+        value_name = "DURATION",
+        requires = "switch_wal"
+    )]
+    pub switch_wait: String,
     /// The newest archived WAL may be at most this old (30m, 2h, 1d).
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     pub wal_max_age: String,

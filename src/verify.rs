@@ -221,6 +221,9 @@ pub struct Facts {
     pub archive_test: ArchiveTest,
     /// `pg_switch_wal()` (asked with --switch-wal).
     pub switch_wal: Option<Result<ExecOutput, String>>,
+    /// ContinuousArchiving before the switch, and how long was waited for
+    /// it to turn True (`cluster_obj` is the last read).
+    pub switch_wait: Option<(Option<String>, Duration)>,
     /// Whether the repository declares pgvector for the database.
     pub vector_declared: bool,
     /// The `vector` extension query.
@@ -379,17 +382,49 @@ pub fn judge(f: &Facts) -> Report {
     checks.extend(bucket(f));
     checks.push(archive_test(f));
     if let Some(s) = &f.switch_wal {
+        let now = condition(cluster, "ContinuousArchiving")
+            .and_then(|c| c["status"].as_str())
+            .map(str::to_owned);
         checks.push(match s {
-            Ok(o) if o.exit_code == 0 => check(
-                "switch-wal",
-                Status::Pass,
-                format!(
-                    "pg_switch_wal() returned {}: a segment was closed for archiving, so a sticky \
-                     ContinuousArchiving condition is re-evaluated on the next archive",
-                    o.stdout.trim()
-                ),
-                json!({"lsn": o.stdout.trim()}),
-            ),
+            Ok(o) if o.exit_code == 0 => {
+                let lsn = o.stdout.trim();
+                let (before, waited) = f.switch_wait.clone().unwrap_or((now.clone(), Duration::zero()));
+                let ev = json!({"lsn": lsn, "continuous_archiving_before": before,
+                                "continuous_archiving_after": now,
+                                "waited_seconds": waited.num_seconds()});
+                match (before.as_deref(), now.as_deref()) {
+                    (Some("True"), _) => check(
+                        "switch-wal",
+                        Status::Pass,
+                        format!(
+                            "pg_switch_wal() returned {lsn}; ContinuousArchiving was already True"
+                        ),
+                        ev,
+                    ),
+                    (_, Some("True")) => check(
+                        "switch-wal",
+                        Status::Pass,
+                        format!(
+                            "pg_switch_wal() returned {lsn}; ContinuousArchiving turned True within \
+                             {}: archiving works again",
+                            human_age(waited)
+                        ),
+                        ev,
+                    ),
+                    _ => check(
+                        "switch-wal",
+                        Status::Fail,
+                        format!(
+                            "pg_switch_wal() returned {lsn} but ContinuousArchiving is still {} \
+                             after {}: the new segment did not archive either",
+                            now.as_deref().unwrap_or("unreported"),
+                            human_age(waited)
+                        ),
+                        ev,
+                    )
+                    .failing(Link::ArchiveFailing, fix_for(Link::ArchiveFailing, f)),
+                }
+            }
             Ok(o) => check(
                 "switch-wal",
                 Status::Fail,
@@ -1358,6 +1393,7 @@ mod tests {
             ready_wal: None,
             archive_test: ArchiveTest::NotRun("no instance".into()),
             switch_wal: None,
+            switch_wait: None,
             vector_declared: false,
             vector: None,
             app: ("foo".into(), "foo".into()),

@@ -569,3 +569,48 @@ fn an_s3_key_left_as_the_placeholder_is_the_cause() {
         "{r:#}"
     );
 }
+
+#[test]
+fn switch_wal_waits_for_a_sticky_condition_to_flip() {
+    let s = setup();
+    fail_archiving(&s);
+    // Once a new segment archives, the operator sets the condition True.
+    let kube = s.kube.clone();
+    let answers = s.pod.clone();
+    s.kube.on_exec(move |call| {
+        if call.command.iter().any(|a| a.contains("pg_switch_wal")) {
+            kube.merge(
+                &format!("/apis/postgresql.cnpg.io/v1/namespaces/{NS}/clusters/foo-pg/status"),
+                &json!({"status": {"conditions": [
+                    {"type": "ContinuousArchiving", "status": "True",
+                     "reason": "ContinuousArchivingSuccess",
+                     "message": "Continuous archiving is working",
+                     "lastTransitionTime": "2026-11-24T16:49:00Z"}]}}),
+            )
+            .unwrap();
+        }
+        answer(&answers.lock().unwrap(), call)
+    });
+    let (_, r) = verify(&s, &["--switch-wal", "--switch-wait", "10s"]);
+    assert_eq!(status(&r, "switch-wal"), "pass", "{r:#}");
+    assert_eq!(status(&r, "continuous-archiving"), "pass", "{r:#}");
+    let ev = &r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "switch-wal")
+        .unwrap()["evidence"];
+    assert_eq!(ev["continuous_archiving_before"], "False");
+    assert_eq!(ev["continuous_archiving_after"], "True");
+    assert_eq!(ev["lsn"], "0/5000078");
+}
+
+#[test]
+fn switch_wal_that_does_not_flip_the_condition_fails() {
+    let s = setup();
+    fail_archiving(&s);
+    let (code, r) = verify(&s, &["--switch-wal", "--switch-wait", "1s"]);
+    assert_eq!(code, 1);
+    assert_eq!(status(&r, "switch-wal"), "fail", "{r:#}");
+    assert_eq!(status(&r, "continuous-archiving"), "fail");
+}

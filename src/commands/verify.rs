@@ -77,8 +77,16 @@ pub async fn run(a: &VerifyArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Fail
         .map_err(|e| Failure::usage(format!("--wal-max-age: {e}"), None))?;
     let wal_max_age = chrono::Duration::from_std(wal_max_age)
         .map_err(|e| Failure::usage(format!("--wal-max-age: {e}"), None))?;
+    let switch_wait = if a.switch_wal {
+        Some(
+            parse_duration(&a.switch_wait)
+                .map_err(|e| Failure::usage(format!("--switch-wait: {e}"), None))?,
+        )
+    } else {
+        None
+    };
     let kube = Kube::connect(&context).await.map_err(Failure::from)?;
-    let mut facts = gather(&repo, db, &kube, a.switch_wal, now).await?;
+    let mut facts = gather(&repo, db, &kube, switch_wait, now).await?;
     facts.wal_max_age = wal_max_age;
     let report = verify::judge(&facts);
     if p.format == OutputFormat::Json {
@@ -94,7 +102,7 @@ async fn gather(
     repo: &Repo,
     db: &Database,
     kube: &Kube,
-    switch_wal: bool,
+    switch_wait: Option<Duration>,
     now: DateTime<Utc>,
 ) -> Result<Facts, Failure> {
     let ns = db.namespace.as_str();
@@ -171,6 +179,7 @@ async fn gather(
         ready_wal: None,
         archive_test: ArchiveTest::NotRun("no instance pod to run it in".to_owned()),
         switch_wal: None,
+        switch_wait: None,
         vector_declared,
         vector: None,
         app: (db_name.clone(), owner.clone()),
@@ -218,9 +227,17 @@ async fn gather(
             .map_err(|_| format!("unexpected output {:?} {}", o.stdout, o.stderr.trim()))
     }));
     facts.archive_test = archive_test(repo, db, manifest.as_ref(), kube, &run).await;
-    if switch_wal {
-        facts.switch_wal =
-            Some(run("postgres", psql("postgres", "SELECT pg_switch_wal()"), None).await);
+    if let Some(wait) = switch_wait {
+        let switched = run("postgres", psql("postgres", "SELECT pg_switch_wal()"), None).await;
+        if switched.as_ref().is_ok_and(|o| o.exit_code == 0) {
+            let before = archiving_status(facts.cluster_obj.as_ref());
+            let (waited, last) = wait_for_archiving(kube, db, wait).await?;
+            if last.is_some() {
+                facts.cluster_obj = last;
+            }
+            facts.switch_wait = Some((before, waited));
+        }
+        facts.switch_wal = Some(switched);
     }
     if vector_declared {
         facts.vector = Some(
@@ -239,6 +256,34 @@ async fn gather(
     // Last, so a --switch-wal segment can already be in the bucket.
     facts.bucket = bucket(db, kube, now).await;
     Ok(facts)
+}
+
+/// The status of a Cluster's ContinuousArchiving condition.
+fn archiving_status(cluster: Option<&Value>) -> Option<String> {
+    cluster
+        .and_then(|c| c.pointer("/status/conditions"))
+        .and_then(Value::as_array)
+        .and_then(|l| l.iter().find(|x| x["type"] == "ContinuousArchiving"))
+        .and_then(|x| x["status"].as_str())
+        .map(str::to_owned)
+}
+
+/// Re-reads the Cluster until ContinuousArchiving is True or `wait` is up;
+/// returns how long was waited and the last read.
+async fn wait_for_archiving(
+    kube: &Kube,
+    db: &Database,
+    wait: Duration,
+) -> Result<(chrono::Duration, Option<Value>), Failure> {
+    let started = std::time::Instant::now();
+    let mut last = kube.get(k8s::CLUSTER, &db.namespace, &db.cluster).await?;
+    let poll = (wait / 20).clamp(Duration::from_millis(100), Duration::from_secs(2));
+    while archiving_status(last.as_ref()).as_deref() != Some("True") && started.elapsed() < wait {
+        tokio::time::sleep(poll).await;
+        last = kube.get(k8s::CLUSTER, &db.namespace, &db.cluster).await?;
+    }
+    let waited = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    Ok((waited, last))
 }
 
 /// `sh -c SCRIPT sh ARGS…`: the arguments reach the script as `$1…`.
