@@ -614,3 +614,63 @@ fn switch_wal_that_does_not_flip_the_condition_fails() {
     assert_eq!(status(&r, "switch-wal"), "fail", "{r:#}");
     assert_eq!(status(&r, "continuous-archiving"), "fail");
 }
+
+#[test]
+fn in_tree_archiving_is_tested_in_the_postgres_container() {
+    let catalog = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
+    support::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
+    let repo = FixtureRepo::copy("selfhosted");
+    repo.replace(
+        "clusters/prod/databases/legacy/database.yaml",
+        "      destinationPath: s3://pg-backups-prod/\n      serverName: legacy",
+        &format!(
+            "      destinationPath: file://{}/cluster\n      serverName: pg-main",
+            catalog.path().display()
+        ),
+    );
+    let kube = FakeKube::start_with(Options {
+        tick: Duration::from_millis(10),
+        ..Options::default()
+    });
+    kube.add(json!({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+        "metadata": {"name": "legacy", "namespace": "legacy"},
+        "spec": {"instances": 1, "storage": {"size": "10Gi"},
+            "backup": {"barmanObjectStore": {"destinationPath": "s3://pg-backups-prod/",
+                "s3Credentials": {"accessKeyId": {"name": "legacy-s3", "key": "ACCESS_KEY_ID"},
+                    "secretAccessKey": {"name": "legacy-s3", "key": "ACCESS_SECRET_KEY"}}}}},
+        "status": {"phase": "Cluster in healthy state"}
+    }));
+    kube.add(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "legacy-s3", "namespace": "legacy"},
+        "stringData": {"ACCESS_KEY_ID": "AKIASHOP", "ACCESS_SECRET_KEY": "shop-secret"}}));
+    let pod = Pod::default();
+    kube.on_exec(move |call| answer(&pod, call));
+    assert!(kube.wait_until(Duration::from_secs(5), |k| {
+        !k.list("/api/v1/namespaces/legacy/pods").is_empty()
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kube.kubeconfig(dir.path(), "k3s-prod");
+    let out = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args([
+            "verify", "--env", "prod", "--svc", "legacy", "-o", "json", "--now", NOW,
+        ])
+        .arg("--repo")
+        .arg(repo.root())
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice::<Value>(&out.stdout).unwrap()["verify"].clone();
+    assert_eq!(status(&r, "archive-test"), "pass", "{r:#}");
+    let archive = kube
+        .exec_calls()
+        .into_iter()
+        .find(|c| c.command.iter().any(|a| a == "barman-cloud-wal-archive"))
+        .unwrap();
+    assert_eq!(archive.container, "postgres");
+    // No ScheduledBackup: no base backups are taken, said as such.
+    assert_eq!(status(&r, "backups"), "fail");
+}
