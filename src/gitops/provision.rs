@@ -1217,9 +1217,13 @@ impl New<'_> {
             .and_then(Value::as_str)
             .filter(|s| s.split_whitespace().count() == 6)
             .unwrap_or(DEFAULT_SCHEDULE);
+        // The model's name with its service swapped, unless that leaves it
+        // unchanged (it would clash).
         let name = like
-            .map(|d| self.names.swap(d.name()))
-            .filter(|n| like.is_none_or(|d| d.name() != n))
+            .and_then(|d| {
+                let n = self.names.swap(d.name());
+                (n != d.name()).then_some(n)
+            })
             .unwrap_or_else(|| format!("{}-nightly", self.cluster));
         let mut spec = Map::new();
         spec.insert("schedule".into(), json!(schedule));
@@ -1611,8 +1615,7 @@ impl New<'_> {
     }
 }
 
-/// Whether a document installs pgvector (a Database CR listing `vector`, or
-/// a Cluster that creates it at init).
+/// Whether a document is a Database CR that installs pgvector.
 fn declares_vector(d: &Doc) -> bool {
     if d.is("postgresql.cnpg.io", "Database") {
         return d
