@@ -103,13 +103,52 @@ fn doc(repo: &FixtureRepo, path: &str, kind: &str) -> Value {
         .unwrap_or_else(|| panic!("no {kind} in {path}"))
 }
 
+/// A fixture copy that lints with no finding at all: its one database still
+/// on deprecated in-tree archiving (gke: prod/bar, selfhosted: prod/legacy)
+/// taken out with its Flux Kustomization and identity binding.
+fn clean_fixture(name: &str) -> FixtureRepo {
+    let repo = FixtureRepo::copy(name);
+    let (folder, flux, kustomization) = match name {
+        "gke" => (
+            "fluxcd/databases/prod/bar",
+            "fluxcd/clusters/prod/databases.yaml",
+            "databases-bar",
+        ),
+        _ => (
+            "clusters/prod/databases/legacy",
+            "clusters/prod/flux/databases.yaml",
+            "db-legacy",
+        ),
+    };
+    std::fs::remove_dir_all(repo.path(folder)).unwrap();
+    let kept: Vec<String> = repo
+        .read(flux)
+        .split("\n---\n")
+        .filter(|d| !d.contains(&format!("name: {kustomization}\n")))
+        .map(str::to_owned)
+        .collect();
+    repo.write(flux, &(kept.join("\n---\n").trim_end().to_owned() + "\n"));
+    if name == "gke" {
+        repo.replace(
+            "terraform/gcp/prod/service-accounts/service-accounts.yaml",
+            "      - bar-prod/bar-pg\n",
+            "",
+        );
+    }
+    let findings = repo.lint();
+    assert!(findings.is_empty(), "{name} is not clean: {findings:#?}");
+    repo
+}
+
 #[test]
 fn gke_gcs_with_pgvector() {
-    let repo = FixtureRepo::copy("gke");
+    let repo = clean_fixture("gke");
     let mut req = request("dev", "orders");
     req.vector = true;
     let (out, golden) = deliver(&repo, &req, "new/orders");
     insta::assert_snapshot!("new_gke_gcs_vector", golden);
+    let all = repo.lint();
+    assert!(all.is_empty(), "{all:#?}");
     let paths: Vec<String> = out
         .files
         .iter()
@@ -179,12 +218,14 @@ fn gke_gcs_with_pgvector() {
 
 #[test]
 fn selfhosted_s3_vanilla_policies() {
-    let repo = FixtureRepo::copy("selfhosted");
+    let repo = clean_fixture("selfhosted");
     let mut req = request("dev", "orders");
     req.cni = Some(Cni::Vanilla);
     req.app_namespace = Some("orders-app".into());
     let (_, golden) = deliver(&repo, &req, "new/orders");
     insta::assert_snapshot!("new_selfhosted_s3_vanilla", golden);
+    let all = repo.lint();
+    assert!(all.is_empty(), "{all:#?}");
     let k = doc(
         &repo,
         "clusters/dev/databases/orders/kustomization.yaml",
@@ -216,7 +257,7 @@ fn selfhosted_s3_vanilla_policies() {
 
 #[test]
 fn selfhosted_s3_cilium_policies() {
-    let repo = FixtureRepo::copy("selfhosted");
+    let repo = clean_fixture("selfhosted");
     repo.replace(
         ".cnpg-ops.toml",
         "cni = \"vanilla\"",
@@ -226,6 +267,8 @@ fn selfhosted_s3_cilium_policies() {
     req.cni = Some(Cni::Cilium);
     let (_, golden) = deliver(&repo, &req, "new/orders");
     insta::assert_snapshot!("new_selfhosted_s3_cilium", golden);
+    let all = repo.lint();
+    assert!(all.is_empty(), "{all:#?}");
     let text = repo.read("clusters/dev/databases/orders/network-policies.yaml");
     assert!(
         text.contains("kube-apiserver") && text.contains("10.43.0.0/16"),
