@@ -611,14 +611,17 @@ async fn watch_streams_changes_after_a_version_and_ends_at_its_timeout() {
 async fn a_dropped_watch_ends_after_its_first_event() {
     let s = setup().await;
     s.kube.drop_watches("/backups", Some(1));
+    s.kube.add(cluster("foo-pg"));
+    s.kube.add(object_store());
+    // A real version to replay from: "0" means "start from the current
+    // state", which by the second watch already has the backup pending.
     let rv = s.kube.resource_version().to_string();
+    assert_ne!(rv, "0");
     let stream = s
         .backups()
         .watch(&WatchParams::default().timeout(10), &rv)
         .await
         .unwrap();
-    s.kube.add(cluster("foo-pg"));
-    s.kube.add(object_store());
     s.backups()
         .create(&PostParams::default(), &dynamic(backup("b1", "foo-pg")))
         .await
