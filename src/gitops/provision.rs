@@ -44,7 +44,6 @@ use super::changes::ChangeSet;
 use super::config::{self, Cni, Env, IdentityKind};
 use super::discover::{self, BackupModel, Database, Discovery};
 use super::docs::{self, BARMAN_PLUGIN, BarmanObjectStore, Cluster, ObjectStore};
-use super::edits;
 use super::git::slash_path;
 use super::plan::{self, Files, PlanError};
 use super::repo::{Doc, Repo};
@@ -1395,29 +1394,6 @@ impl New<'_> {
         }
     }
 
-    /// The bucket entry of `destination` in the env's buckets YAML.
-    fn bucket_entry(
-        &self,
-        files: &Files<'_>,
-        destination: &str,
-    ) -> Result<Option<(String, Value)>, PlanError> {
-        let Some(bucket) = scaffold::gs_bucket(destination) else {
-            return Ok(None);
-        };
-        let own = PathBuf::from(&self.env.buckets);
-        Ok(files
-            .current(&own)?
-            .and_then(|t| yaml::parse_values(&t).ok())
-            .and_then(|docs| {
-                docs.iter()
-                    .filter_map(|d| d["buckets"].as_array())
-                    .flatten()
-                    .find(|b| b["name"] == bucket)
-                    .cloned()
-            })
-            .map(|e| (bucket.to_owned(), e)))
-    }
-
     /// [`DEFAULT_RETENTION`], shortened to fit under the bucket's shortest
     /// Delete rule with a day between backups to spare.
     fn default_retention(
@@ -1429,16 +1405,8 @@ impl New<'_> {
             .trim_end_matches('d')
             .parse()
             .unwrap_or(30);
-        let shortest = self.bucket_entry(files, destination)?.and_then(|(b, e)| {
-            e["lifecycle_rules"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| r["action"] == "Delete")
-                .filter_map(|r| r["age_days"].as_i64())
-                .min()
-                .map(|age| (b, age))
-        });
+        let shortest = scaffold::bucket_entry(files, &self.env, destination)?
+            .and_then(|(b, e)| scaffold::shortest_delete_days(&e).map(|age| (b, age)));
         match shortest {
             Some((bucket, age)) if age - 2 < default_days && age > 2 => {
                 let days = age - 2;
@@ -1462,46 +1430,20 @@ impl New<'_> {
         let Some(email) = self.gcp_service_account(store)? else {
             return Ok(());
         };
-        let member = edits::binding(&self.namespace, &self.cluster);
-        let sa = PathBuf::from(&self.env.service_accounts);
-        let account = self.env.backup_service_account.clone();
-        if files.current(&sa)?.is_some() {
-            files.edit(&sa, |t| edits::bind_workload_identity(t, &account, &member))?;
-            self.done.push(format!(
-                "Workload Identity: {member} may act as {account} ({})",
-                slash_path(&sa)
-            ));
-        } else {
-            self.todo.push(format!(
-                "{} does not exist: add `{member}` to the workload_identity_bindings of {email} \
-                 wherever the env's Terraform declares it",
-                slash_path(&sa)
-            ));
-        }
-        if let Some(bucket) = scaffold::gs_bucket(&store.destination_path) {
-            let own = PathBuf::from(&self.env.buckets);
-            let entry = self
-                .bucket_entry(files, &store.destination_path)?
-                .map(|(_, e)| e);
-            match entry {
-                None => self.todo.push(format!(
-                    "bucket {bucket} is not declared in {}: create it (with a lifecycle longer \
-                     than the retention) before the database archives",
-                    slash_path(&own)
-                )),
-                Some(b) => {
-                    if let Some(t) = scaffold::lifecycle_problem(
-                        bucket,
-                        &b,
-                        &own,
-                        Some(retention),
-                        &self.req.env,
-                    ) {
-                        self.todo.push(t);
-                    }
-                }
-            }
-        }
+        scaffold::own_identity(
+            files,
+            &scaffold::OwnArchive {
+                env: &self.env,
+                namespace: &self.namespace,
+                cluster: &self.cluster,
+                email: &email,
+                destination: &store.destination_path,
+                retention: Some(retention),
+                archiver: "the database",
+            },
+            &mut self.done,
+            &mut self.todo,
+        )?;
         Ok(())
     }
 

@@ -930,43 +930,20 @@ impl Scaffold<'_> {
         let Some(email) = self.gcp_service_account()? else {
             return Ok(());
         };
-        let member = edits::binding(&self.namespace, &self.cluster);
-        let sa = PathBuf::from(&self.env.service_accounts);
-        let account = self.env.backup_service_account.clone();
-        if files.current(&sa)?.is_some() {
-            files.edit(&sa, |t| edits::bind_workload_identity(t, &account, &member))?;
-            self.done.push(format!(
-                "Workload Identity: {member} may act as {account} ({})",
-                slash_path(&sa)
-            ));
-        } else {
-            self.todo.push(format!(
-                "{} does not exist: add `{member}` to the workload_identity_bindings of {email} \
-                 wherever the env's Terraform declares it",
-                slash_path(&sa)
-            ));
-        }
-        if let Some(bucket) = gs_bucket(&self.destination).map(str::to_owned) {
-            let own = PathBuf::from(&self.env.buckets);
-            let entry = files
-                .current(&own)?
-                .and_then(|t| yaml::parse_values(&t).ok())
-                .and_then(|docs| {
-                    docs.iter()
-                        .filter_map(|d| d["buckets"].as_array())
-                        .flatten()
-                        .find(|b| b["name"] == bucket)
-                        .cloned()
-                });
-            match entry {
-                None => self.todo.push(format!(
-                    "bucket {bucket} is not declared in {}: create it (with a lifecycle longer \
-                     than the retention) before the clone archives",
-                    slash_path(&own)
-                )),
-                Some(b) => self.check_lifecycle(&bucket, &b, &own),
-            }
-        }
+        own_identity(
+            files,
+            &OwnArchive {
+                env: &self.env,
+                namespace: &self.namespace,
+                cluster: &self.cluster,
+                email: &email,
+                destination: &self.destination,
+                retention: self.retention.as_deref(),
+                archiver: "the clone",
+            },
+            &mut self.done,
+            &mut self.todo,
+        )?;
         if !matches!(
             self.src_catalog.credentials,
             Credentials::GkeWorkloadIdentity
@@ -1006,20 +983,6 @@ impl Scaffold<'_> {
             ));
         }
         Ok(())
-    }
-
-    /// Notes a Delete rule of the destination bucket that removes backups
-    /// the retention still needs (a backup a day assumed).
-    fn check_lifecycle(&mut self, bucket: &str, entry: &Value, file: &Path) {
-        if let Some(t) = lifecycle_problem(
-            bucket,
-            entry,
-            file,
-            self.retention.as_deref(),
-            &self.req.dest_env,
-        ) {
-            self.todo.push(t);
-        }
     }
 
     fn need(&mut self, name: &str, key: &str, value: String, kind: Option<&str>, why: &str) {
@@ -1439,22 +1402,115 @@ pub(super) fn lifecycle_problem(
     let retention = retention?;
     let window = retention.parse::<Policy>().ok().and_then(Policy::window)?;
     let needed = window.num_days() + 1;
-    let shortest = entry["lifecycle_rules"]
+    shortest_delete_days(entry)
+        .filter(|a| *a <= needed)
+        .map(|age| {
+            format!(
+                "bucket {bucket} deletes objects after {age} days ({}), not longer than the \
+             retention {retention} plus a day between backups: lower `retention` under \
+             [env.{env}] in {} or lengthen the rule",
+                slash_path(file),
+                config::FILE_NAME
+            )
+        })
+}
+
+/// The shortest Delete rule of a bucket entry of the buckets YAML, in days.
+pub(super) fn shortest_delete_days(entry: &Value) -> Option<i64> {
+    entry["lifecycle_rules"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|r| r["action"] == "Delete")
         .filter_map(|r| r["age_days"].as_i64())
-        .min();
-    shortest.filter(|a| *a <= needed).map(|age| {
-        format!(
-            "bucket {bucket} deletes objects after {age} days ({}), not longer than the \
-             retention {retention} plus a day between backups: lower `retention` under \
-             [env.{env}] in {} or lengthen the rule",
-            slash_path(file),
-            config::FILE_NAME
-        )
-    })
+        .min()
+}
+
+/// The GCS bucket of `destination` and its entry in the env's buckets YAML
+/// (as the plan has it so far); None for another store or an undeclared
+/// bucket.
+pub(super) fn bucket_entry(
+    files: &Files<'_>,
+    env: &Env,
+    destination: &str,
+) -> Result<Option<(String, Value)>, PlanError> {
+    let Some(bucket) = gs_bucket(destination) else {
+        return Ok(None);
+    };
+    Ok(files
+        .current(Path::new(&env.buckets))?
+        .and_then(|t| yaml::parse_values(&t).ok())
+        .and_then(|docs| {
+            docs.iter()
+                .filter_map(|d| d["buckets"].as_array())
+                .flatten()
+                .find(|b| b["name"] == bucket)
+                .cloned()
+        })
+        .map(|e| (bucket.to_owned(), e)))
+}
+
+/// A new Cluster that archives into its env's own store.
+pub(super) struct OwnArchive<'a> {
+    pub(super) env: &'a Env,
+    pub(super) namespace: &'a str,
+    pub(super) cluster: &'a str,
+    /// The Google service account the pods act as.
+    pub(super) email: &'a str,
+    pub(super) destination: &'a str,
+    pub(super) retention: Option<&'a str>,
+    /// Who archives, for messages ("the clone").
+    pub(super) archiver: &'a str,
+}
+
+/// The Workload Identity binding `<namespace>/<cluster>` of the env's backup
+/// account, and the destination bucket checked against the retention: what
+/// was done goes to `done`, what is left by hand to `todo`.
+pub(super) fn own_identity(
+    files: &mut Files<'_>,
+    a: &OwnArchive<'_>,
+    done: &mut Vec<String>,
+    todo: &mut Vec<String>,
+) -> Result<(), PlanError> {
+    let member = edits::binding(a.namespace, a.cluster);
+    let sa = PathBuf::from(&a.env.service_accounts);
+    let account = a.env.backup_service_account.clone();
+    if files.current(&sa)?.is_some() {
+        files.edit(&sa, |t| edits::bind_workload_identity(t, &account, &member))?;
+        done.push(format!(
+            "Workload Identity: {member} may act as {account} ({})",
+            slash_path(&sa)
+        ));
+    } else {
+        todo.push(format!(
+            "{} does not exist: add `{member}` to the workload_identity_bindings of {} \
+             wherever the env's Terraform declares it",
+            slash_path(&sa),
+            a.email
+        ));
+    }
+    let Some(bucket) = gs_bucket(a.destination) else {
+        return Ok(());
+    };
+    let own = PathBuf::from(&a.env.buckets);
+    match bucket_entry(files, a.env, a.destination)? {
+        None => todo.push(format!(
+            "bucket {bucket} is not declared in {}: create it (with a lifecycle longer than the \
+             retention) before {} archives",
+            slash_path(&own),
+            a.archiver
+        )),
+        Some((_, entry)) => {
+            todo.extend(lifecycle_problem(
+                bucket,
+                &entry,
+                &own,
+                a.retention,
+                &a.env.name,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The needed Secrets, one line each, then the `sops` command that creates
