@@ -768,26 +768,7 @@ impl New<'_> {
         let like = model_docs
             .iter()
             .find(|d| d.kind() == "Namespace" && d.api_version() == "v1");
-        let mut v = like.map_or_else(
-            || json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {}}),
-            |d| d.value.clone(),
-        );
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.insert("name".into(), Value::String(self.namespace.clone()));
-            m.remove("namespace");
-            if let Some(Value::Object(labels)) = m.get_mut("labels") {
-                for (k, l) in labels.iter_mut() {
-                    if let Value::String(s) = l {
-                        *s = if k == "kubernetes.io/metadata.name" {
-                            self.namespace.clone()
-                        } else {
-                            self.names.swap(s)
-                        };
-                    }
-                }
-            }
-        }
-        v
+        scaffold::namespace_doc(like.copied(), &self.namespace, Some(&self.names))
     }
 
     /// The Cluster.
@@ -1693,8 +1674,17 @@ struct PolicySet<'a> {
 }
 
 impl PolicySet<'_> {
-    fn meta(&self, name: &str) -> Value {
-        json!({"name": format!("{}-{name}", self.cluster), "namespace": self.namespace})
+    /// A policy document of the CNI's kind in the namespace.
+    fn doc(&self, cilium: bool, name: &str, spec: Value) -> Value {
+        let (api, kind) = if cilium {
+            ("cilium.io/v2", "CiliumNetworkPolicy")
+        } else {
+            ("networking.k8s.io/v1", "NetworkPolicy")
+        };
+        let mut doc = json!({"apiVersion": api, "kind": kind,
+               "metadata": {"name": name, "namespace": self.namespace}});
+        doc["spec"] = spec;
+        doc
     }
 
     /// NetworkPolicies (networking.k8s.io/v1).
@@ -1702,17 +1692,15 @@ impl PolicySet<'_> {
         let inst = json!({"matchLabels": {"cnpg.io/cluster": self.cluster}});
         let ns = |n: &str| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}});
         let tcp = |p: u32| json!({"port": p, "protocol": "TCP"});
-        let policy = |name: &str, spec: Value| {
-            json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                   "metadata": self.meta(name), "spec": spec})
-        };
+        let policy =
+            |name: &str, spec: Value| self.doc(false, &format!("{}-{name}", self.cluster), spec);
         let mut out = Vec::new();
         if deny {
-            out.push(
-                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                "metadata": {"name": "default-deny", "namespace": self.namespace},
-                "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}),
-            );
+            out.push(self.doc(
+                false,
+                "default-deny",
+                json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+            ));
         }
         let mut store_to = json!({"ports": [tcp(self.store_port)]});
         if self.store_in_cluster {
@@ -1762,23 +1750,22 @@ impl PolicySet<'_> {
         let inst = json!({"matchLabels": {"cnpg.io/cluster": self.cluster}});
         let ns = |n: &str| json!({"matchLabels": {"k8s:io.kubernetes.pod.namespace": n}});
         let ports = |ps: &[(u32, &str)]| json!([{"ports": ps.iter().map(|(p, proto)| json!({"port": p.to_string(), "protocol": proto})).collect::<Vec<_>>()}]);
-        let policy = |name: &str, spec: Value| {
-            json!({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
-                   "metadata": self.meta(name), "spec": spec})
-        };
+        let policy =
+            |name: &str, spec: Value| self.doc(true, &format!("{}-{name}", self.cluster), spec);
         let mut out = Vec::new();
         if deny {
-            out.push(
-                json!({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
-                "metadata": {"name": "default-deny", "namespace": self.namespace},
-                "spec": {"endpointSelector": {}, "ingress": [{}], "egress": [{}]}}),
-            );
+            out.push(self.doc(
+                true,
+                "default-deny",
+                json!({"endpointSelector": {}, "ingress": [{}], "egress": [{}]}),
+            ));
         }
-        let store = if self.store_in_cluster {
-            json!({"toEntities": ["cluster"], "toPorts": ports(&[(self.store_port, "TCP")])})
+        let entity = if self.store_in_cluster {
+            "cluster"
         } else {
-            json!({"toEntities": ["world"], "toPorts": ports(&[(self.store_port, "TCP")])})
+            "world"
         };
+        let store = json!({"toEntities": [entity], "toPorts": ports(&[(self.store_port, "TCP")])});
         let mut egress = vec![
             json!({"toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s:k8s-app": "kube-dns"}}],
                    "toPorts": ports(&[(53, "ANY")])}),

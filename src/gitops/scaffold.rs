@@ -546,20 +546,7 @@ impl Scaffold<'_> {
         let like = self
             .src_docs()
             .find(|d| d.kind() == "Namespace" && d.api_version() == "v1");
-        let mut v = like.map_or_else(
-            || json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {}}),
-            |d| d.value.clone(),
-        );
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.insert("name".into(), Value::String(self.namespace.clone()));
-            m.remove("namespace");
-            if let Some(Value::Object(labels)) = m.get_mut("labels")
-                && let Some(l) = labels.get_mut("kubernetes.io/metadata.name")
-            {
-                *l = Value::String(self.namespace.clone());
-            }
-        }
-        v
+        namespace_doc(like, &self.namespace, None)
     }
 
     /// The source as the new Cluster reads it, where it archives, and the
@@ -1413,6 +1400,31 @@ pub(super) fn lifecycle_problem(
                 config::FILE_NAME
             )
         })
+}
+
+/// The Namespace `namespace`, modelled on `like` (its labels and
+/// annotations kept): the `kubernetes.io/metadata.name` label follows the
+/// name, and with `names` the other labels have their names swapped too.
+pub(super) fn namespace_doc(like: Option<&Doc>, namespace: &str, names: Option<&Names>) -> Value {
+    let mut v = like.map_or_else(
+        || json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {}}),
+        |d| d.value.clone(),
+    );
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.insert("name".into(), Value::String(namespace.to_owned()));
+        m.remove("namespace");
+        if let Some(Value::Object(labels)) = m.get_mut("labels") {
+            for (k, l) in labels.iter_mut() {
+                let Value::String(s) = l else { continue };
+                if k == "kubernetes.io/metadata.name" {
+                    namespace.clone_into(s);
+                } else if let Some(n) = names {
+                    *s = n.swap(s);
+                }
+            }
+        }
+    }
+    v
 }
 
 /// The shortest Delete rule of a bucket entry of the buckets YAML, in days.
