@@ -22,7 +22,6 @@ use crate::audit::{
 };
 use crate::catalog::analysis::{AnalysisOptions, Catalog};
 use crate::catalog::findings::Severity;
-use crate::catalog::time::{Zone, parse_target};
 use crate::cli::{AuditArgs, GlobalArgs, OutputFormat};
 use crate::commands::ls::load_repo;
 use crate::exit::{FINDINGS, Failure, OK};
@@ -252,15 +251,8 @@ fn anchor_of(db: &Database, c: &Catalog) -> Option<(String, DateTime<Utc>)> {
 /// Runs `audit`.
 pub async fn run(a: &AuditArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
     let started = Instant::now();
-    let zone: Zone =
-        g.tz.parse()
-            .map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))?;
-    let now = match &a.now {
-        Some(s) => parse_target(s, zone)
-            .map_err(|e| Failure::usage(format!("--now: {e}"), None))?
-            .utc(),
-        None => Utc::now(),
-    };
+    let zone = super::zone(g)?;
+    let now = super::now(a.now.as_deref(), zone)?;
     let wal_max_age = parse_duration(&a.wal_max_age)
         .map_err(|e| Failure::usage(format!("--wal-max-age: {e}"), None))?;
     if !(a.backup_grace.is_finite() && a.backup_grace >= 1.0) {

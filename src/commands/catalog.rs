@@ -23,9 +23,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Runs a catalog subcommand.
 pub async fn run(cmd: CatalogCommand, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
-    let zone: Zone =
-        g.tz.parse()
-            .map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))?;
+    let zone = super::zone(g)?;
     match cmd {
         CatalogCommand::Show(a) => {
             let mut loaded = load(&a.catalog, zone, p).await?;
@@ -244,12 +242,7 @@ pub async fn load(a: &CatalogArgs, zone: Zone, p: &Printer) -> Result<Loaded, Fa
         ),
         None => None,
     };
-    let now = match &a.now {
-        Some(s) => parse_target(s, zone)
-            .map_err(|e| Failure::usage(format!("--now: {e}"), None))?
-            .utc(),
-        None => Utc::now(),
-    };
+    let now = super::now(a.now.as_deref(), zone)?;
     let options = StoreOptions {
         endpoint_url: a.endpoint_url.clone(),
         concurrency: usize::from(a.concurrency),

@@ -10,7 +10,10 @@ pub mod new;
 pub mod runbooks;
 pub mod verify;
 
-use crate::cli::{Cli, Command};
+use chrono::{DateTime, Utc};
+
+use crate::catalog::time::{Zone, parse_target};
+use crate::cli::{Cli, Command, GlobalArgs};
 use crate::exit::Failure;
 use crate::output::Printer;
 
@@ -28,5 +31,21 @@ pub async fn run(cli: Cli, printer: &Printer) -> Result<u8, Failure> {
         Command::Playbook(cmd) => runbooks::playbooks(&cmd, printer),
         Command::New(args) => new::run(&args, &cli.global, printer),
         Command::Verify(args) => verify::run(&args, &cli.global, printer).await,
+    }
+}
+
+/// The zone of `--tz`.
+pub fn zone(g: &GlobalArgs) -> Result<Zone, Failure> {
+    g.tz.parse()
+        .map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))
+}
+
+/// `--now` read in `zone`, else the current time.
+pub fn now(arg: Option<&str>, zone: Zone) -> Result<DateTime<Utc>, Failure> {
+    match arg {
+        Some(s) => parse_target(s, zone)
+            .map(|t| t.utc())
+            .map_err(|e| Failure::usage(format!("--now: {e}"), None)),
+        None => Ok(Utc::now()),
     }
 }

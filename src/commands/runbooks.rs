@@ -23,11 +23,6 @@ use crate::runbook::journal::{Journal, state_dir};
 use crate::runbook::playbook;
 use crate::runbook::recovery::{Kind, LiveSettings, RecoveryRun, Settings, target_for};
 
-fn zone(g: &GlobalArgs) -> Result<Zone, Failure> {
-    g.tz.parse()
-        .map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))
-}
-
 fn timeline(s: &str) -> Result<(TimelineChoice, Option<String>), Failure> {
     match s {
         "latest" => Ok((TimelineChoice::Latest, None)),
@@ -143,7 +138,7 @@ fn env_svc(
 
 /// Runs `backup`.
 pub async fn backup(a: &BackupArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
-    let zone = zone(g)?;
+    let zone = super::zone(g)?;
     let root = root(g)?;
     let (env, svc) = env_svc(&root, a.env.as_ref(), a.svc.as_ref())?;
     let poll = playbook::parse_duration(&a.poll)
@@ -246,7 +241,7 @@ impl Common<'_> {
 
 /// Runs `pitr`.
 pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
-    let zone = zone(g)?;
+    let zone = super::zone(g)?;
     let opts = options(&a.run, &a.write)?;
     let root = root(g)?;
     let (env, svc) = env_svc(&root, a.env.as_ref(), a.svc.as_ref())?;
@@ -329,7 +324,7 @@ fn with_wait_timeout(
 
 /// Runs `clone`.
 pub async fn clone(a: &CloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
-    let zone = zone(g)?;
+    let zone = super::zone(g)?;
     let opts = options(&a.run, &a.write)?;
     let root = root(g)?;
     if a.src_env == a.dst_env {
@@ -367,7 +362,7 @@ pub async fn clone(a: &CloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Fai
 /// Runs `reclone`: the clone's source is the database of the same service in
 /// `--from`, else the one whose catalog the clone's recovery source names.
 pub async fn reclone(a: &RecloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
-    let zone = zone(g)?;
+    let zone = super::zone(g)?;
     if a.write.mode == Some(WriteMode::Check) {
         return Err(Failure::usage(
             "reclone acts on the cluster; --mode check has nothing to compare",

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::catalog::time::{Zone, parse_target};
 use crate::runbook::playbook::parse_duration;
 use serde_json::Value;
 
@@ -20,10 +19,12 @@ use crate::commands::ls::load_repo;
 use crate::exit::{FINDINGS, Failure, OK};
 use crate::gitops::discover::{self, BackupModel, Credentials, Database};
 use crate::gitops::docs::{self, Cluster, ObjectStore};
+use crate::gitops::plan;
 use crate::gitops::repo::Repo;
 use crate::k8s::exec::ExecOutput;
 use crate::k8s::{self, Kube};
 use crate::output::{Printer, Style, sanitize};
+use crate::runbook::live::kube_context;
 use crate::store::location::Location;
 use crate::store::{Store, StoreOptions};
 use crate::verify::{self, ArchiveTest, Bucket, Facts, Identity, Status};
@@ -43,36 +44,9 @@ const PLUGIN_CONTAINER: &str = "plugin-barman-cloud";
 pub async fn run(a: &VerifyArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
     let repo = load_repo(g)?;
     let found = discover::discover(&repo);
-    let Some(db) = found.find(&a.env, &a.svc) else {
-        let known: Vec<String> = found
-            .databases
-            .iter()
-            .map(|d| format!("{}/{}", d.env, d.svc))
-            .collect();
-        return Err(Failure::usage(
-            format!("no database `{}` in env `{}`", a.svc, a.env),
-            Some(format!("the repository has: {}", known.join(", "))),
-        ));
-    };
-    let env = repo.env(&a.env);
-    let context = a.context.clone().or(env.kube_context).ok_or_else(|| {
-        Failure::usage(
-            format!("no kube context for env {}", a.env),
-            Some(format!(
-                "pass --context, or set kube_context in [env.{}] of .cnpg-ops.toml",
-                a.env
-            )),
-        )
-    })?;
-    let zone: Zone =
-        g.tz.parse()
-            .map_err(|e: String| Failure::usage(format!("--tz: {e}"), None))?;
-    let now = match &a.now {
-        Some(s) => parse_target(s, zone)
-            .map_err(|e| Failure::usage(format!("--now: {e}"), None))?
-            .utc(),
-        None => Utc::now(),
-    };
+    let db = plan::find(&found, &a.env, &a.svc).map_err(|e| Failure::usage(e.to_string(), None))?;
+    let context = kube_context(&repo.env(&a.env), a.context.as_deref())?;
+    let now = super::now(a.now.as_deref(), super::zone(g)?)?;
     let wal_max_age = parse_duration(&a.wal_max_age)
         .map_err(|e| Failure::usage(format!("--wal-max-age: {e}"), None))?;
     let wal_max_age = chrono::Duration::from_std(wal_max_age)

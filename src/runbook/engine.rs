@@ -266,7 +266,7 @@ pub async fn run<R: Runbook>(
         // run again so later steps plan from fresh facts.
         if let Some(done) = journal.as_ref().and_then(|j| j.finished(&step.id)).cloned()
             && !step.read_only
-            && runbook.resume(step, &done.facts).map_err(to_failure)?
+            && runbook.resume(step, &done.facts).map_err(Failure::from)?
         {
             if json {
                 p.json_line(&Event::StepSkipped {
@@ -441,15 +441,17 @@ pub async fn run<R: Runbook>(
     match failure {
         None => Ok(OK),
         Some(e) if json => Ok(e.code),
-        Some(e) => Err(to_failure(e)),
+        Some(e) => Err(e.into()),
     }
 }
 
-fn to_failure(e: StepError) -> Failure {
-    Failure {
-        code: e.code,
-        message: e.message,
-        hint: e.hint,
+impl From<StepError> for Failure {
+    fn from(e: StepError) -> Failure {
+        Failure {
+            code: e.code,
+            message: e.message,
+            hint: e.hint,
+        }
     }
 }
 

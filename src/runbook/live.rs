@@ -41,21 +41,34 @@ pub async fn connect(
 ) -> Result<Kube, StepError> {
     let context = match context {
         Some(c) => c.to_owned(),
-        None => crate::gitops::repo::Repo::load(root)
-            .map_err(|e| StepError::usage(e.to_string(), None))?
-            .env(env)
-            .kube_context
-            .clone()
-            .ok_or_else(|| {
-                StepError::usage(
-                    format!("no kube context for env {env}"),
-                    Some(format!(
-                        "pass --context, or set kube_context in [env.{env}] of .cnpg-ops.toml"
-                    )),
-                )
-            })?,
+        None => kube_context(
+            &crate::gitops::repo::Repo::load(root)
+                .map_err(|e| StepError::usage(e.to_string(), None))?
+                .env(env),
+            None,
+        )?,
     };
     Ok(Kube::connect(&context).await?)
+}
+
+/// The kubeconfig context of `env`: `context` when given, else its
+/// `kube_context`.
+pub fn kube_context(
+    env: &crate::gitops::config::Env,
+    context: Option<&str>,
+) -> Result<String, StepError> {
+    if let Some(c) = context {
+        return Ok(c.to_owned());
+    }
+    env.kube_context.clone().ok_or_else(|| {
+        StepError::usage(
+            format!("no kube context for env {}", env.name),
+            Some(format!(
+                "pass --context, or set kube_context in [env.{}] of .cnpg-ops.toml",
+                env.name
+            )),
+        )
+    })
 }
 
 /// How to resume by hand, for messages that leave Flux suspended.
