@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cli::{GlobalArgs, LsArgs, OutputFormat};
 use crate::exit::{Failure, OK};
 use crate::gitops::discover::{self, Database, Problem};
-use crate::gitops::repo::{self, Repo};
+use crate::gitops::repo::Repo;
 use crate::output::{Printer, text};
 
 /// Version tag of the JSON document.
@@ -17,14 +17,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Loads the repository named by `--repo`, or the one around the current
 /// directory.
 pub fn load_repo(g: &GlobalArgs) -> Result<Repo, Failure> {
-    let root = if let Some(p) = &g.repo {
-        p.clone()
-    } else {
-        let cwd = std::env::current_dir()
-            .map_err(|e| Failure::usage(format!("cannot read the current directory: {e}"), None))?;
-        repo::find_root(&cwd)
-    };
-    Repo::load(&root).map_err(|e| Failure::usage(e.to_string(), None))
+    Repo::load(&super::repo_root(g)?).map_err(|e| Failure::usage(e.to_string(), None))
 }
 
 /// `ls -o json`.

@@ -49,3 +49,14 @@ pub fn now(arg: Option<&str>, zone: Zone) -> Result<DateTime<Utc>, Failure> {
         None => Ok(Utc::now()),
     }
 }
+
+/// The repository named by `--repo`, or the one around the current
+/// directory.
+pub fn repo_root(g: &GlobalArgs) -> Result<std::path::PathBuf, Failure> {
+    match &g.repo {
+        Some(p) => Ok(p.clone()),
+        None => std::env::current_dir()
+            .map(|d| crate::gitops::repo::find_root(&d))
+            .map_err(|e| Failure::usage(format!("cannot read the current directory: {e}"), None)),
+    }
+}

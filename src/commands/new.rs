@@ -1,5 +1,6 @@
 //! `cnpg-ops new`: a new database folder, delivered like every other change.
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use serde::Serialize;
@@ -9,7 +10,6 @@ use crate::cli::{CniArg, GlobalArgs, NewArgs};
 use crate::exit::Failure;
 use crate::gitops::config::Cni;
 use crate::gitops::provision::{self, NewRequest};
-use crate::gitops::repo;
 use crate::output::{Printer, sanitize};
 
 use super::deliver;
@@ -22,8 +22,8 @@ struct Details<'a> {
     from: Option<&'a str>,
     vector: bool,
     /// What the commit message says: what was made, the Secrets to create
-    /// and how, what is left to do by hand.
-    message: String,
+    /// and how, what is left to do by hand (of the last plan made).
+    message: RefCell<String>,
 }
 
 /// The sops that encrypts placeholder Secrets: `CNPG_OPS_SOPS` (empty: none),
@@ -41,12 +41,7 @@ fn sops_program() -> Option<std::path::PathBuf> {
 /// Runs `cnpg-ops new`.
 pub fn run(a: &NewArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
     deliver::check_flags(&a.write)?;
-    let root = match &g.repo {
-        Some(r) => r.clone(),
-        None => std::env::current_dir()
-            .map(|d| repo::find_root(&d))
-            .map_err(|e| Failure::usage(format!("cannot read the current directory: {e}"), None))?,
-    };
+    let root = super::repo_root(g)?;
     let req = NewRequest {
         env: a.env.clone(),
         svc: a.svc.clone(),
@@ -60,22 +55,23 @@ pub fn run(a: &NewArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
         app_namespace: a.app_namespace.clone(),
         sops: sops_program(),
     };
-    // Refuse before touching git, with the plan's own message.
-    let planned =
-        provision::new_database(&root, &req).map_err(|e| Failure::usage(e.to_string(), None))?;
-    let message = format!("{}\n\n{}", planned.subject, planned.body);
-    if p.format == OutputFormat::Text {
-        p.out(&format!("{}\n\n", sanitize(&message)));
-    }
     let opts = deliver::options(&a.write, &format!("new-{}-{}", a.env, a.svc));
     let details = Details {
         env: &a.env,
         svc: &a.svc,
         from: a.from.as_deref(),
         vector: a.vector,
-        message,
+        message: RefCell::new(String::new()),
     };
-    deliver::deliver(&root, &opts, p, &details, |r: &Path| {
-        provision::new_database(r, &req)
-    })
+    // The plan runs once on the checkout and, to write, once more where the
+    // commit is made: its last message is the one shown.
+    let code = deliver::deliver(&root, &opts, p, &details, |r: &Path| {
+        let planned = provision::new_database(r, &req)?;
+        *details.message.borrow_mut() = format!("{}\n\n{}", planned.subject, planned.body);
+        Ok::<_, crate::gitops::plan::PlanError>(planned)
+    })?;
+    if p.format == OutputFormat::Text {
+        p.out(&format!("\n{}\n", sanitize(&details.message.borrow())));
+    }
+    Ok(code)
 }

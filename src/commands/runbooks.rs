@@ -15,7 +15,7 @@ use crate::commands::deliver;
 use crate::exit::{Failure, OK};
 use crate::gitops::changes::Mode;
 use crate::gitops::plan::RecoveryRequest;
-use crate::gitops::repo::{self, Repo};
+use crate::gitops::repo::Repo;
 use crate::output::{Printer, text};
 use crate::runbook::backup::{BackupRun, BackupSettings};
 use crate::runbook::engine::{self, Options};
@@ -39,15 +39,6 @@ fn timeline(s: &str) -> Result<(TimelineChoice, Option<String>), Failure> {
                     None,
                 )
             }),
-    }
-}
-
-fn root(g: &GlobalArgs) -> Result<PathBuf, Failure> {
-    match &g.repo {
-        Some(p) => Ok(p.clone()),
-        None => std::env::current_dir()
-            .map(|d| repo::find_root(&d))
-            .map_err(|e| Failure::usage(format!("cannot read the current directory: {e}"), None)),
     }
 }
 
@@ -139,7 +130,7 @@ fn env_svc(
 /// Runs `backup`.
 pub async fn backup(a: &BackupArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
     let zone = super::zone(g)?;
-    let root = root(g)?;
+    let root = super::repo_root(g)?;
     let (env, svc) = env_svc(&root, a.env.as_ref(), a.svc.as_ref())?;
     let poll = playbook::parse_duration(&a.poll)
         .map_err(|e| Failure::usage(format!("--poll: {e}"), None))?;
@@ -243,7 +234,7 @@ impl Common<'_> {
 pub async fn pitr(a: &PitrArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
     let zone = super::zone(g)?;
     let opts = options(&a.run, &a.write)?;
-    let root = root(g)?;
+    let root = super::repo_root(g)?;
     let (env, svc) = env_svc(&root, a.env.as_ref(), a.svc.as_ref())?;
     let common = Common {
         root: root.clone(),
@@ -326,7 +317,7 @@ fn with_wait_timeout(
 pub async fn clone(a: &CloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8, Failure> {
     let zone = super::zone(g)?;
     let opts = options(&a.run, &a.write)?;
-    let root = root(g)?;
+    let root = super::repo_root(g)?;
     if a.src_env == a.dst_env {
         return Err(Failure::usage(
             format!("SRC_ENV and DST_ENV are both `{}`", a.src_env),
@@ -370,7 +361,7 @@ pub async fn reclone(a: &RecloneArgs, g: &GlobalArgs, p: &Printer) -> Result<u8,
         ));
     }
     let opts = options(&a.run, &a.write)?;
-    let root = root(g)?;
+    let root = super::repo_root(g)?;
     let src_env = match &a.from {
         Some(e) => e.clone(),
         None => source_env_of(&root, &a.dst_env, &a.svc)?,
