@@ -26,7 +26,7 @@ use crate::k8s::{self, Kube};
 use crate::output::{Printer, Style, sanitize};
 use crate::runbook::live::kube_context;
 use crate::store::location::Location;
-use crate::store::{Store, StoreOptions};
+use crate::store::{S3Keys, Store, StoreOptions};
 use crate::verify::{self, ArchiveTest, Bucket, Facts, Identity, Status};
 use crate::yaml;
 
@@ -103,7 +103,17 @@ async fn gather(
         .into_iter()
         .filter(of_cluster)
         .collect();
-    let identity = identity(repo, db, manifest.as_ref(), kube).await?;
+    // The S3 keys the store names, read once for the identity check, the
+    // archive test and the bucket.
+    let s3 = match db.catalog.as_ref().map(|c| &c.credentials) {
+        Some(creds @ Credentials::S3Secret { .. }) => Some(
+            kube.s3_keys(&db.namespace, creds)
+                .await
+                .map_err(|e| e.message),
+        ),
+        _ => None,
+    };
+    let identity = identity(repo, db, manifest.as_ref(), kube, s3.as_ref()).await?;
     let (db_name, owner) = manifest.as_ref().map_or_else(
         || ("app".to_owned(), "app".to_owned()),
         |m| {
@@ -161,7 +171,7 @@ async fn gather(
         wal_max_age: chrono::Duration::hours(1),
     };
     let Some(pod) = primary else {
-        facts.bucket = bucket(db, kube, now).await;
+        facts.bucket = bucket(db, s3.as_ref(), now).await;
         return Ok(facts);
     };
     let run = |container: &'static str, argv: Vec<String>, stdin: Option<Vec<u8>>| {
@@ -200,7 +210,7 @@ async fn gather(
             .parse::<u64>()
             .map_err(|_| format!("unexpected output {:?} {}", o.stdout, o.stderr.trim()))
     }));
-    facts.archive_test = archive_test(repo, db, manifest.as_ref(), kube, &run).await;
+    facts.archive_test = archive_test(repo, db, manifest.as_ref(), kube, s3.as_ref(), &run).await;
     if let Some(wait) = switch_wait {
         let switched = run("postgres", psql("postgres", "SELECT pg_switch_wal()"), None).await;
         if switched.as_ref().is_ok_and(|o| o.exit_code == 0) {
@@ -228,7 +238,7 @@ async fn gather(
     }
     facts.app_select = Some(app_select(db, manifest.as_ref(), kube, &owner, &db_name, &run).await);
     // Last, so a --switch-wal segment can already be in the bucket.
-    facts.bucket = bucket(db, kube, now).await;
+    facts.bucket = bucket(db, s3.as_ref(), now).await;
     Ok(facts)
 }
 
@@ -281,6 +291,7 @@ async fn identity(
     db: &Database,
     manifest: Option<&Cluster>,
     kube: &Kube,
+    s3: Option<&Result<Option<S3Keys>, String>>,
 ) -> Result<Identity, Failure> {
     let Some(c) = &db.catalog else {
         return Ok(Identity::Other("none".to_owned()));
@@ -349,11 +360,11 @@ async fn identity(
                         .collect()
                 });
             let mut placeholders = Vec::new();
-            if present.is_some() {
-                for k in &keys {
-                    let value = kube.secret_value(&db.namespace, secret, k).await?;
-                    if value.is_some_and(|v| is_placeholder(&v)) {
-                        placeholders.push(k.clone());
+            if let (Some(_), Some(Ok(Some(k)))) = (&present, s3) {
+                let values = [&k.access_key_id, &k.secret_access_key];
+                for (key, value) in keys.iter().zip(values) {
+                    if is_placeholder(value) {
+                        placeholders.push(key.clone());
                     }
                 }
             }
@@ -370,7 +381,11 @@ async fn identity(
 
 /// The catalog as the bucket shows it, read with this machine's
 /// credentials (or, for S3 keys, those of the Secret the manifest names).
-async fn bucket(db: &Database, kube: &Kube, now: DateTime<Utc>) -> Option<Result<Bucket, String>> {
+async fn bucket(
+    db: &Database,
+    s3: Option<&Result<Option<S3Keys>, String>>,
+    now: DateTime<Utc>,
+) -> Option<Result<Bucket, String>> {
     let c = db.catalog.as_ref()?;
     let display = format!(
         "{}/{}",
@@ -384,10 +399,7 @@ async fn bucket(db: &Database, kube: &Kube, now: DateTime<Utc>) -> Option<Result
     let s3_keys = if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
         None
     } else {
-        kube.s3_keys(&db.namespace, &c.credentials)
-            .await
-            .ok()
-            .flatten()
+        s3.and_then(|r| r.as_ref().ok().cloned().flatten())
     };
     let options = StoreOptions {
         endpoint_url: c.endpoint_url.clone(),
@@ -450,6 +462,7 @@ async fn archive_test<F, Fut>(
     db: &Database,
     manifest: Option<&Cluster>,
     kube: &Kube,
+    s3: Option<&Result<Option<S3Keys>, String>>,
     run: &F,
 ) -> ArchiveTest
 where
@@ -488,19 +501,21 @@ where
     argv.push(c.server_name.clone());
     argv.push(TEST_WAL.into());
     let mut env = serde_json::Map::new();
-    if let Credentials::S3Secret { .. } = &c.credentials {
-        match kube.s3_keys(&db.namespace, &c.credentials).await {
-            Ok(Some(k)) => {
-                env.insert("AWS_ACCESS_KEY_ID".into(), k.access_key_id.into());
-                env.insert("AWS_SECRET_ACCESS_KEY".into(), k.secret_access_key.into());
-            }
-            Ok(None) => {
-                return ArchiveTest::Failed(
-                    "the Secret with the S3 keys (or one of its keys) is not there".to_owned(),
-                );
-            }
-            Err(e) => return ArchiveTest::Failed(e.message),
+    match s3 {
+        None => {}
+        Some(Ok(Some(k))) => {
+            env.insert("AWS_ACCESS_KEY_ID".into(), k.access_key_id.clone().into());
+            env.insert(
+                "AWS_SECRET_ACCESS_KEY".into(),
+                k.secret_access_key.clone().into(),
+            );
         }
+        Some(Ok(None)) => {
+            return ArchiveTest::Failed(
+                "the Secret with the S3 keys (or one of its keys) is not there".to_owned(),
+            );
+        }
+        Some(Err(e)) => return ArchiveTest::Failed(e.clone()),
     }
     let mut ca = None;
     if let Some((name, key)) = endpoint_ca(repo, db, manifest) {
