@@ -265,7 +265,9 @@ impl Check {
     }
 }
 
-fn condition<'v>(cluster: &'v Value, kind: &str) -> Option<&'v Value> {
+/// The condition `kind` of a Cluster object.
+#[must_use]
+pub fn condition<'v>(cluster: &'v Value, kind: &str) -> Option<&'v Value> {
     cluster
         .pointer("/status/conditions")
         .and_then(Value::as_array)?

@@ -245,9 +245,7 @@ async fn gather(
 /// The status of a Cluster's ContinuousArchiving condition.
 fn archiving_status(cluster: Option<&Value>) -> Option<String> {
     cluster
-        .and_then(|c| c.pointer("/status/conditions"))
-        .and_then(Value::as_array)
-        .and_then(|l| l.iter().find(|x| x["type"] == "ContinuousArchiving"))
+        .and_then(|c| verify::condition(c, "ContinuousArchiving"))
         .and_then(|x| x["status"].as_str())
         .map(str::to_owned)
 }
