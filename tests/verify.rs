@@ -136,10 +136,7 @@ fn fail_archiving(s: &Setup) {
 
 fn setup() -> Setup {
     let (repo, catalog) = support::repo::gke_on_bundled_catalog();
-    let kube = FakeKube::start_with(Options {
-        tick: Duration::from_millis(10),
-        ..Options::default()
-    });
+    let kube = fake();
     kube.add(json!({
         "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
         "metadata": {"name": "foo-pg", "namespace": NS},
@@ -172,14 +169,44 @@ fn setup() -> Setup {
                  "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}},
         "status": {"phase": "completed"}}),
     );
+    started(repo, catalog, kube, CONTEXT, NS, 2)
+}
+
+/// A fake API server whose controllers tick every 10 ms.
+fn fake() -> FakeKube {
+    FakeKube::start_with(Options {
+        tick: Duration::from_millis(10),
+        ..Options::default()
+    })
+}
+
+/// The bundled real catalog as a file:// mirror.
+fn bundled_catalog() -> tempfile::TempDir {
+    let catalog = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
+    support::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
+    catalog
+}
+
+/// The setup once `kube` holds the objects: the primary answers as [`Pod`]
+/// says, the instance pods of `ns` are there, and a kubeconfig names the
+/// server under `context`.
+fn started(
+    repo: FixtureRepo,
+    catalog: tempfile::TempDir,
+    kube: FakeKube,
+    context: &str,
+    ns: &str,
+    pods: usize,
+) -> Setup {
     let pod = Arc::new(Mutex::new(Pod::default()));
     let answers = pod.clone();
     kube.on_exec(move |call| answer(&answers.lock().unwrap(), call));
     assert!(kube.wait_until(Duration::from_secs(5), |k| {
-        k.list(&format!("/api/v1/namespaces/{NS}/pods")).len() == 2
+        k.list(&format!("/api/v1/namespaces/{ns}/pods")).len() == pods
     }));
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = kube.kubeconfig(dir.path(), CONTEXT);
+    let kubeconfig = kube.kubeconfig(dir.path(), context);
     Setup {
         repo,
         catalog,
@@ -192,9 +219,14 @@ fn setup() -> Setup {
 
 /// Runs verify; returns the exit code and the JSON report.
 fn verify(s: &Setup, args: &[&str]) -> (i32, Value) {
+    verify_svc(s, "foo", args)
+}
+
+/// Runs verify on prod/`svc`; returns the exit code and the JSON report.
+fn verify_svc(s: &Setup, svc: &str, args: &[&str]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
         .args([
-            "verify", "--env", "prod", "--svc", "foo", "-o", "json", "--now", NOW,
+            "verify", "--env", "prod", "--svc", svc, "-o", "json", "--now", NOW,
         ])
         .args(["--wal-max-age", "2h"])
         .arg("--repo")
@@ -202,6 +234,7 @@ fn verify(s: &Setup, args: &[&str]) -> (i32, Value) {
         .args(args)
         .env("KUBECONFIG", &s.kubeconfig)
         .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("AWS_ACCESS_KEY_ID")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -445,9 +478,7 @@ fn a_cluster_the_api_does_not_have_is_reported_with_no_exec() {
 /// The self-hosted fixture's prod/shop (plugin model, S3 keys in Secret
 /// shop-s3) archiving to the bundled catalog.
 fn setup_s3(access_key: &str) -> Setup {
-    let catalog = tempfile::tempdir().unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
-    support::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
+    let catalog = bundled_catalog();
     let repo = FixtureRepo::copy("selfhosted");
     repo.replace(
         "clusters/prod/databases/shop/object-store.yaml",
@@ -462,10 +493,7 @@ fn setup_s3(access_key: &str) -> Setup {
         "serverName: shop",
         "serverName: pg-main",
     );
-    let kube = FakeKube::start_with(Options {
-        tick: Duration::from_millis(10),
-        ..Options::default()
-    });
+    let kube = fake();
     kube.add(json!({
         "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
         "metadata": {"name": "shop", "namespace": "shop"},
@@ -491,47 +519,13 @@ fn setup_s3(access_key: &str) -> Setup {
         "spec": {"schedule": "0 15 3 * * *", "cluster": {"name": "shop"}, "method": "plugin",
                  "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}}}),
     );
-    let pod = Arc::new(Mutex::new(Pod::default()));
-    let answers = pod.clone();
-    kube.on_exec(move |call| answer(&answers.lock().unwrap(), call));
-    assert!(kube.wait_until(Duration::from_secs(5), |k| {
-        !k.list("/api/v1/namespaces/shop/pods").is_empty()
-    }));
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = kube.kubeconfig(dir.path(), "k3s-prod");
-    Setup {
-        repo,
-        catalog,
-        kube,
-        kubeconfig,
-        pod,
-        _dir: dir,
-    }
-}
-
-fn verify_shop(s: &Setup) -> (i32, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
-        .args([
-            "verify", "--env", "prod", "--svc", "shop", "-o", "json", "--now", NOW,
-        ])
-        .args(["--wal-max-age", "2h"])
-        .arg("--repo")
-        .arg(s.repo.root())
-        .env("KUBECONFIG", &s.kubeconfig)
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), v["verify"].clone())
+    started(repo, catalog, kube, "k3s-prod", "shop", 1)
 }
 
 #[test]
 fn s3_keys_reach_the_archive_test_on_stdin_only() {
     let s = setup_s3("AKIASHOP");
-    let (_, r) = verify_shop(&s);
+    let (_, r) = verify_svc(&s, "shop", &[]);
     assert_eq!(status(&r, "identity"), "pass", "{r:#}");
     assert_eq!(status(&r, "archive-test"), "pass", "{r:#}");
     assert_eq!(status(&r, "app-connect"), "pass", "{r:#}");
@@ -557,7 +551,7 @@ fn s3_keys_reach_the_archive_test_on_stdin_only() {
 #[test]
 fn an_s3_key_left_as_the_placeholder_is_the_cause() {
     let s = setup_s3("<ACCESS_KEY_ID>");
-    let (code, r) = verify_shop(&s);
+    let (code, r) = verify_svc(&s, "shop", &[]);
     assert_eq!(code, 1);
     assert_eq!(status(&r, "identity"), "fail");
     assert_eq!(status(&r, "archive-test"), "fail");
@@ -617,9 +611,7 @@ fn switch_wal_that_does_not_flip_the_condition_fails() {
 
 #[test]
 fn in_tree_archiving_is_tested_in_the_postgres_container() {
-    let catalog = tempfile::tempdir().unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pg-main");
-    support::fixture::materialize(&fixture, catalog.path(), &|_| false).unwrap();
+    let catalog = bundled_catalog();
     let repo = FixtureRepo::copy("selfhosted");
     repo.replace(
         "clusters/prod/databases/legacy/database.yaml",
@@ -629,10 +621,7 @@ fn in_tree_archiving_is_tested_in_the_postgres_container() {
             catalog.path().display()
         ),
     );
-    let kube = FakeKube::start_with(Options {
-        tick: Duration::from_millis(10),
-        ..Options::default()
-    });
+    let kube = fake();
     kube.add(json!({
         "apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
         "metadata": {"name": "legacy", "namespace": "legacy"},
@@ -645,27 +634,11 @@ fn in_tree_archiving_is_tested_in_the_postgres_container() {
     kube.add(json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "legacy-s3", "namespace": "legacy"},
         "stringData": {"ACCESS_KEY_ID": "AKIASHOP", "ACCESS_SECRET_KEY": "shop-secret"}}));
-    let pod = Pod::default();
-    kube.on_exec(move |call| answer(&pod, call));
-    assert!(kube.wait_until(Duration::from_secs(5), |k| {
-        !k.list("/api/v1/namespaces/legacy/pods").is_empty()
-    }));
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = kube.kubeconfig(dir.path(), "k3s-prod");
-    let out = Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
-        .args([
-            "verify", "--env", "prod", "--svc", "legacy", "-o", "json", "--now", NOW,
-        ])
-        .arg("--repo")
-        .arg(repo.root())
-        .env("KUBECONFIG", &kubeconfig)
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .output()
-        .unwrap();
-    let r: Value = serde_json::from_slice::<Value>(&out.stdout).unwrap()["verify"].clone();
+    let s = started(repo, catalog, kube, "k3s-prod", "legacy", 1);
+    let (_, r) = verify_svc(&s, "legacy", &[]);
     assert_eq!(status(&r, "archive-test"), "pass", "{r:#}");
-    let archive = kube
+    let archive = s
+        .kube
         .exec_calls()
         .into_iter()
         .find(|c| c.command.iter().any(|a| a == "barman-cloud-wal-archive"))
