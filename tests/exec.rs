@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use cnpg_ops::k8s::Kube;
 use cnpg_ops::k8s::exec::ExecOutput;
+use cnpg_ops::k8s::{Kube, KubeError};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 use support::fake_kube::{ExecCall, ExecReply, FakeKube};
@@ -18,6 +18,20 @@ struct Setup {
     fake: FakeKube,
     kube: Kube,
     _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// Runs `command` in `container` of the instance `foo-pg-1`.
+    async fn exec(
+        &self,
+        container: &str,
+        command: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, KubeError> {
+        self.kube
+            .exec(NS, "foo-pg-1", container, command, stdin, TIMEOUT)
+            .await
+    }
 }
 
 /// The fake with a healthy Cluster `foo-pg` (one instance, Barman Cloud
@@ -70,14 +84,10 @@ async fn a_command_that_succeeds_returns_its_stdout() {
         exit_code: 0,
     });
     let out = s
-        .kube
         .exec(
-            NS,
-            "foo-pg-1",
             "postgres",
             &["psql", "-tAc", "select 1; -- a & b = c?"],
             None,
-            TIMEOUT,
         )
         .await
         .unwrap();
@@ -114,11 +124,7 @@ async fn a_non_zero_exit_is_ok_with_its_code_and_stderr() {
         stderr: "ls: cannot access '/nope': No such file or directory\n".to_owned(),
         exit_code: 2,
     });
-    let out = s
-        .kube
-        .exec(NS, "foo-pg-1", "postgres", &["ls", "/nope"], None, TIMEOUT)
-        .await
-        .unwrap();
+    let out = s.exec("postgres", &["ls", "/nope"], None).await.unwrap();
     assert_eq!(
         out,
         output(
@@ -132,18 +138,7 @@ async fn a_non_zero_exit_is_ok_with_its_code_and_stderr() {
 #[tokio::test]
 async fn without_a_handler_the_command_is_not_found() {
     let s = setup().await;
-    let out = s
-        .kube
-        .exec(
-            NS,
-            "foo-pg-1",
-            "postgres",
-            &["pg_controldata"],
-            None,
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let out = s.exec("postgres", &["pg_controldata"], None).await.unwrap();
     assert_eq!(out, output("", "pg_controldata: command not found", 127));
 }
 
@@ -158,15 +153,7 @@ async fn stdin_is_delivered_byte_for_byte() {
     // More than the client's 1 KiB pipe, every byte value, not UTF-8.
     let stdin: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 256) as u8).collect();
     let out = s
-        .kube
-        .exec(
-            NS,
-            "foo-pg-1",
-            "postgres",
-            &["sh", "-c", "cat > /tmp/x"],
-            Some(&stdin),
-            TIMEOUT,
-        )
+        .exec("postgres", &["sh", "-c", "cat > /tmp/x"], Some(&stdin))
         .await
         .unwrap();
     assert_eq!(out.stdout, "100000 bytes\n");
@@ -186,18 +173,7 @@ async fn empty_stdin_is_sent_and_closed() {
         stdout: format!("{} bytes", call.stdin.len()),
         ..ExecReply::default()
     });
-    let out = s
-        .kube
-        .exec(
-            NS,
-            "foo-pg-1",
-            "postgres",
-            &["wc", "-c"],
-            Some(b""),
-            TIMEOUT,
-        )
-        .await
-        .unwrap();
+    let out = s.exec("postgres", &["wc", "-c"], Some(b"")).await.unwrap();
     assert_eq!(out, output("0 bytes", "", 0));
 }
 
@@ -209,15 +185,7 @@ async fn the_barman_cloud_sidecar_is_a_container_of_instance_pods() {
         ..ExecReply::default()
     });
     let out = s
-        .kube
-        .exec(
-            NS,
-            "foo-pg-1",
-            "plugin-barman-cloud",
-            &["barman-cloud-backup-list"],
-            None,
-            TIMEOUT,
-        )
+        .exec("plugin-barman-cloud", &["barman-cloud-backup-list"], None)
         .await
         .unwrap();
     assert_eq!(out, output("plugin-barman-cloud", "", 0));
@@ -230,8 +198,7 @@ async fn an_unknown_container_is_an_error_naming_it() {
     // More stdin than the pipes hold: the command never reads it.
     let stdin = vec![b'x'; 1_000_000];
     let err = s
-        .kube
-        .exec(NS, "foo-pg-1", "sidecar", &["true"], Some(&stdin), TIMEOUT)
+        .exec("sidecar", &["true"], Some(&stdin))
         .await
         .unwrap_err();
     assert_eq!(
@@ -278,11 +245,7 @@ async fn an_unknown_pod_is_an_error() {
 async fn a_forbidden_exec_says_which_permission_is_missing() {
     let s = setup().await;
     s.fake.deny("/exec");
-    let err = s
-        .kube
-        .exec(NS, "foo-pg-1", "postgres", &["true"], None, TIMEOUT)
-        .await
-        .unwrap_err();
+    let err = s.exec("postgres", &["true"], None).await.unwrap_err();
     assert_eq!(
         err.message,
         "context `fake`: access to pod foo-prod/foo-pg-1 container postgres is forbidden: \
@@ -360,11 +323,7 @@ async fn a_stream_that_fails_mid_command_is_an_error() {
 async fn a_stream_cut_without_a_status_is_an_error() {
     let s = setup().await;
     s.fake.on_exec(|_| panic!("the kubelet went away"));
-    let err = s
-        .kube
-        .exec(NS, "foo-pg-1", "postgres", &["true"], None, TIMEOUT)
-        .await
-        .unwrap_err();
+    let err = s.exec("postgres", &["true"], None).await.unwrap_err();
     assert_eq!(
         err.message,
         "context `fake`: `true` in pod foo-prod/foo-pg-1 container postgres: \
