@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use support::repo::{FixtureRepo, git};
+use support::repo::{FixtureRepo, assert_valid, git};
 
 use cnpg_ops::catalog::findings::Severity;
 use cnpg_ops::gitops::changes::{self, Mode, Outcome, WriteOptions};
@@ -13,7 +13,6 @@ use cnpg_ops::gitops::git::Git;
 use cnpg_ops::gitops::plan::RecoveryRequest;
 use cnpg_ops::gitops::render::Target;
 use cnpg_ops::gitops::scaffold;
-use cnpg_ops::gitops::{schema, webhook};
 use cnpg_ops::yaml;
 
 const GKE_STAGING: &str = r#"
@@ -73,24 +72,6 @@ fn request(src: (&str, &str), dst: (&str, &str)) -> RecoveryRequest {
         backup_id: None,
         timeline: None,
         label: "20260501t1000".into(),
-    }
-}
-
-/// Every Kubernetes document in `text` validates against its CRD schema and
-/// the webhook rejects none of them (the Terraform YAML is not one).
-fn assert_valid(file: &str, text: &str) {
-    for doc in yaml::parse_values(text).unwrap() {
-        if doc.get("apiVersion").is_none() {
-            continue;
-        }
-        if let Ok(errors) = schema::validate(&doc) {
-            assert!(errors.is_empty(), "{file}: schema errors {errors:?}");
-        }
-        let rejected: Vec<_> = webhook::validate(&doc)
-            .into_iter()
-            .filter(|v| v.severity == webhook::Severity::Error)
-            .collect();
-        assert!(rejected.is_empty(), "{file}: webhook rejects {rejected:?}");
     }
 }
 

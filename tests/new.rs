@@ -12,13 +12,12 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use support::repo::{FixtureRepo, git};
+use support::repo::{FixtureRepo, assert_valid, git};
 
 use cnpg_ops::gitops::changes::{self, Mode, Outcome, WriteOptions};
 use cnpg_ops::gitops::config::Cni;
 use cnpg_ops::gitops::git::Git;
 use cnpg_ops::gitops::provision::{self, NewRequest};
-use cnpg_ops::gitops::{schema, webhook};
 use cnpg_ops::yaml;
 
 fn request(env: &str, svc: &str) -> NewRequest {
@@ -39,24 +38,6 @@ fn findings(repo: &FixtureRepo) -> BTreeSet<(String, String)> {
         .into_iter()
         .map(|f| (f.rule.to_owned(), f.file.display().to_string()))
         .collect()
-}
-
-/// Every Kubernetes document validates against its CRD schema (where one is
-/// vendored) and the webhook rejects none.
-fn assert_valid(file: &str, text: &str) {
-    for doc in yaml::parse_values(text).unwrap() {
-        if doc.get("apiVersion").is_none() {
-            continue;
-        }
-        if let Ok(errors) = schema::validate(&doc) {
-            assert!(errors.is_empty(), "{file}: schema errors {errors:?}");
-        }
-        let rejected: Vec<_> = webhook::validate(&doc)
-            .into_iter()
-            .filter(|v| v.severity == webhook::Severity::Error)
-            .collect();
-        assert!(rejected.is_empty(), "{file}: webhook rejects {rejected:?}");
-    }
 }
 
 /// Delivers the plan on `branch`, checks every touched file validates and

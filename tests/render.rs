@@ -6,13 +6,12 @@ mod support;
 
 use chrono::DateTime;
 use serde_json::Value;
-use support::repo::{FixtureRepo, git};
+use support::repo::{FixtureRepo, assert_valid, git};
 
 use cnpg_ops::gitops::changes::{self, Mode, WriteOptions};
 use cnpg_ops::gitops::git::Git;
 use cnpg_ops::gitops::plan::{self, RecoveryRequest};
 use cnpg_ops::gitops::render::Target;
-use cnpg_ops::gitops::{schema, webhook};
 use cnpg_ops::yaml;
 
 fn request(src: (&str, &str), dst: (&str, &str), target: Target) -> RecoveryRequest {
@@ -26,21 +25,6 @@ fn request(src: (&str, &str), dst: (&str, &str), target: Target) -> RecoveryRequ
         backup_id: None,
         timeline: None,
         label: "20260501t1000".into(),
-    }
-}
-
-/// Every CNPG/plugin/Flux document in `text` validates against its CRD schema
-/// (unknown fields included) and the webhook rejects none of them.
-fn assert_valid(file: &str, text: &str) {
-    for doc in yaml::parse_values(text).unwrap() {
-        if let Ok(errors) = schema::validate(&doc) {
-            assert!(errors.is_empty(), "{file}: schema errors {errors:?}");
-        }
-        let rejected: Vec<_> = webhook::validate(&doc)
-            .into_iter()
-            .filter(|v| v.severity == webhook::Severity::Error)
-            .collect();
-        assert!(rejected.is_empty(), "{file}: webhook rejects {rejected:?}");
     }
 }
 

@@ -7,7 +7,9 @@ use std::process::Command;
 use cnpg_ops::gitops::discover::{self, Discovery};
 use cnpg_ops::gitops::git::Git;
 use cnpg_ops::gitops::repo::Repo;
+use cnpg_ops::gitops::{schema, webhook};
 use cnpg_ops::lint::{self, Context, LintFinding};
+use cnpg_ops::yaml;
 
 /// A copy of `tests/fixtures/repos/<name>` in a temporary directory.
 pub struct FixtureRepo {
@@ -160,4 +162,23 @@ pub fn gke_on_bundled_catalog() -> (FixtureRepo, tempfile::TempDir) {
         "        barmanObjectName: foo-store\n        serverName: pg-main\n",
     );
     (repo, catalog)
+}
+
+/// Every Kubernetes document of `text` (the file `file`) validates against
+/// its CRD schema, where one is vendored, and the webhook rejects none;
+/// documents without an apiVersion (Terraform YAML) are not checked.
+pub fn assert_valid(file: &str, text: &str) {
+    for doc in yaml::parse_values(text).unwrap() {
+        if doc.get("apiVersion").is_none() {
+            continue;
+        }
+        if let Ok(errors) = schema::validate(&doc) {
+            assert!(errors.is_empty(), "{file}: schema errors {errors:?}");
+        }
+        let rejected: Vec<_> = webhook::validate(&doc)
+            .into_iter()
+            .filter(|v| v.severity == webhook::Severity::Error)
+            .collect();
+        assert!(rejected.is_empty(), "{file}: webhook rejects {rejected:?}");
+    }
 }
