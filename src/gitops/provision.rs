@@ -955,35 +955,13 @@ impl New<'_> {
     /// The Secrets a copied spec names: the superuser's, managed roles'
     /// passwords, TLS certificates.
     fn spec_secrets(&mut self, spec: &Value) {
-        if let Some(n) = spec
-            .pointer("/superuserSecret/name")
-            .and_then(Value::as_str)
-        {
-            let n = n.to_owned();
+        for (name, user, why) in scaffold::role_secrets(spec) {
             self.need(
-                &n,
-                &[("username", "postgres"), ("password", "<password>")],
+                &name,
+                &[("username", &user), ("password", "<password>")],
                 Some("kubernetes.io/basic-auth"),
-                "password of the postgres superuser",
+                &why,
             );
-        }
-        for role in spec
-            .pointer("/managed/roles")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-        {
-            if let (Some(n), Some(r)) = (
-                role.pointer("/passwordSecret/name").and_then(Value::as_str),
-                role.get("name").and_then(Value::as_str),
-            ) {
-                self.need(
-                    n,
-                    &[("username", r), ("password", "<password>")],
-                    Some("kubernetes.io/basic-auth"),
-                    &format!("password of role {r}"),
-                );
-            }
         }
         for (key, what) in [
             ("serverTLSSecret", "the server certificate"),
@@ -1353,26 +1331,7 @@ impl New<'_> {
     }
 
     fn need(&mut self, name: &str, keys: &[(&str, &str)], kind: Option<&str>, why: &str) {
-        let i = if let Some(i) = self.secrets.iter().position(|s| s.name == name) {
-            i
-        } else {
-            self.secrets.push(NeededSecret {
-                name: name.to_owned(),
-                kind: None,
-                keys: Vec::new(),
-                why: why.to_owned(),
-            });
-            self.secrets.len() - 1
-        };
-        let s = &mut self.secrets[i];
-        if s.kind.is_none() {
-            s.kind = kind.map(str::to_owned);
-        }
-        for (k, v) in keys {
-            if !k.is_empty() && !s.keys.iter().any(|(have, _)| have == k) {
-                s.keys.push(((*k).to_owned(), (*v).to_owned()));
-            }
-        }
+        scaffold::need(&mut self.secrets, name, keys, kind, why);
     }
 
     /// [`DEFAULT_RETENTION`], shortened to fit under the bucket's shortest

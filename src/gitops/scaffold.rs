@@ -972,31 +972,16 @@ impl Scaffold<'_> {
         Ok(())
     }
 
-    fn need(&mut self, name: &str, key: &str, value: String, kind: Option<&str>, why: &str) {
-        if name.is_empty() {
-            return;
-        }
-        let i = if let Some(i) = self.secrets.iter().position(|s| s.name == name) {
-            i
-        } else {
-            self.secrets.push(NeededSecret {
-                name: name.to_owned(),
-                kind: kind.map(str::to_owned),
-                keys: Vec::new(),
-                why: why.to_owned(),
-            });
-            self.secrets.len() - 1
-        };
-        let entry = &mut self.secrets[i];
-        if !key.is_empty() && !entry.keys.iter().any(|(k, _)| k == key) {
-            entry.keys.push((key.to_owned(), value));
-        }
-    }
-
     /// The Secrets a store configuration references.
     fn store_secrets(&mut self, store: &BarmanObjectStore, why: &str) {
         for (name, key) in secret_refs(store) {
-            self.need(&name, &key, format!("<{key}>"), None, why);
+            need(
+                &mut self.secrets,
+                &name,
+                &[(&key, &format!("<{key}>"))],
+                None,
+                why,
+            );
             // The source's own Secret of that name says its type and keys.
             let original = name
                 .strip_suffix(&format!("-{}", self.src.env))
@@ -1071,33 +1056,15 @@ impl Scaffold<'_> {
                 ),
             ));
         }
-        if let Some(n) = spec
-            .pointer("/superuserSecret/name")
-            .and_then(Value::as_str)
-        {
-            named.push((
-                n.to_owned(),
-                "postgres".to_owned(),
-                "password of the postgres superuser".to_owned(),
-            ));
-        }
-        for role in spec
-            .pointer("/managed/roles")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(n), Some(r)) = (
-                role.pointer("/passwordSecret/name").and_then(Value::as_str),
-                role.get("name").and_then(Value::as_str),
-            ) {
-                named.push((n.to_owned(), r.to_owned(), format!("password of role {r}")));
-            }
-        }
+        named.extend(role_secrets(spec));
         for (name, user, why) in named {
-            let basic = Some("kubernetes.io/basic-auth");
-            self.need(&name, "username", user, basic, &why);
-            self.need(&name, "password", "<password>".to_owned(), basic, &why);
+            need(
+                &mut self.secrets,
+                &name,
+                &[("username", &user), ("password", "<password>")],
+                Some("kubernetes.io/basic-auth"),
+                &why,
+            );
             self.like_source(&name, &name);
         }
     }
@@ -1119,7 +1086,7 @@ impl Scaffold<'_> {
                 continue;
             }
             let why = format!("as in {file}");
-            self.need(&name, "", String::new(), None, &why);
+            need(&mut self.secrets, &name, &[], None, &why);
             self.like_source(&name, &name);
         }
     }
@@ -1558,6 +1525,72 @@ pub(super) fn secrets_howto(
     }
     b.push_str("  EOF\n");
     b
+}
+
+/// Adds `keys` (name, placeholder value) to the needed Secret `name`, made
+/// with `why` on first use; its type is the first one given. An empty name
+/// is no Secret.
+pub(super) fn need(
+    secrets: &mut Vec<NeededSecret>,
+    name: &str,
+    keys: &[(&str, &str)],
+    kind: Option<&str>,
+    why: &str,
+) {
+    if name.is_empty() {
+        return;
+    }
+    let i = if let Some(i) = secrets.iter().position(|s| s.name == name) {
+        i
+    } else {
+        secrets.push(NeededSecret {
+            name: name.to_owned(),
+            kind: None,
+            keys: Vec::new(),
+            why: why.to_owned(),
+        });
+        secrets.len() - 1
+    };
+    let s = &mut secrets[i];
+    if s.kind.is_none() {
+        s.kind = kind.map(str::to_owned);
+    }
+    for (k, v) in keys {
+        if !k.is_empty() && !s.keys.iter().any(|(have, _)| have == k) {
+            s.keys.push(((*k).to_owned(), (*v).to_owned()));
+        }
+    }
+}
+
+/// The password Secrets a Cluster spec names besides the application
+/// owner's: the superuser's and the managed roles', each as (Secret, user,
+/// why).
+pub(super) fn role_secrets(spec: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    if let Some(n) = spec
+        .pointer("/superuserSecret/name")
+        .and_then(Value::as_str)
+    {
+        out.push((
+            n.to_owned(),
+            "postgres".to_owned(),
+            "password of the postgres superuser".to_owned(),
+        ));
+    }
+    for role in spec
+        .pointer("/managed/roles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(n), Some(r)) = (
+            role.pointer("/passwordSecret/name").and_then(Value::as_str),
+            role.get("name").and_then(Value::as_str),
+        ) {
+            out.push((n.to_owned(), r.to_owned(), format!("password of role {r}")));
+        }
+    }
+    out
 }
 
 /// The needed Secrets, one line each: name, type, keys, why.
