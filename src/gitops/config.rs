@@ -451,6 +451,14 @@ impl Env {
             .or(if self.production { source } else { Some(1) })
     }
 
+    /// Whether `other` is applied to the same Kubernetes cluster: the same
+    /// env, or one with the same `kube_context`.
+    #[must_use]
+    pub fn same_cluster(&self, other: &Env) -> bool {
+        self.name == other.name
+            || (self.kube_context.is_some() && self.kube_context == other.kube_context)
+    }
+
     /// The folder of `svc` in this env, relative to the repository root.
     #[must_use]
     pub fn database_folder(&self, svc: &str) -> PathBuf {

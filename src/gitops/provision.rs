@@ -170,9 +170,7 @@ pub fn new_database(root: &Path, req: &NewRequest) -> Result<ChangeSet, PlanErro
         )));
     }
     // Envs applied to the same Kubernetes cluster share its namespaces.
-    let same_cluster = |e: &str| {
-        e == req.env || (env.kube_context.is_some() && repo.env(e).kube_context == env.kube_context)
-    };
+    let same_cluster = |e: &str| env.same_cluster(&repo.env(e));
     if let Some(other) = found
         .databases
         .iter()

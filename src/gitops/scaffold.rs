@@ -1225,12 +1225,10 @@ pub(super) fn flux_kustomization(
         .find(|d| {
             // The same name in the same file, or in another env's file
             // that the same Kubernetes cluster applies (same context).
-            let same_cluster = f.env.kube_context.is_some()
-                && repo.config.env.keys().any(|e| {
-                    let other = repo.env(e);
-                    other.kube_context == f.env.kube_context
-                        && d.file == Path::new(&other.flux_kustomizations)
-                });
+            let same_cluster = repo.config.env.keys().any(|e| {
+                let other = repo.env(e);
+                f.env.same_cluster(&other) && d.file == Path::new(&other.flux_kustomizations)
+            });
             d.name() == name && (d.file == file || same_cluster)
         })
     {
