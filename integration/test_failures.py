@@ -27,6 +27,7 @@ target/release/examples/gen_catalog, else built with `cargo build --example gen_
 from __future__ import annotations
 
 import argparse
+import json
 import datetime as dt
 import os
 import signal
@@ -231,7 +232,9 @@ def check_pages(results: Results, binary: Path, proxy: FaultProxy, settings: dic
                 problems.append(r.error)
             elif r.json != base.json:
                 diff = sorted(k for k in set(r.json) | set(base.json) if r.json.get(k) != base.json.get(k))
-                problems.append(f"output differs from the fault-free run in {diff}")
+                shown = "; ".join(f"{k}: {json.dumps(r.json.get(k))[:400]} (without the fault "
+                                  f"{json.dumps(base.json.get(k))[:400]})" for k in diff)
+                problems.append(f"output differs from the fault-free run in {diff}: {shown}")
             results.check(f"{name}: retried, same output as without the fault", not problems,
                           "; ".join(problems + [r.brief()]) if problems else f"{r.seconds:.1f}s")
 

@@ -371,6 +371,21 @@ fn summaries_are_cached_and_unreadable_segments_fall_back_labelled() {
             .starts_with(&newest[..24]),
         "{v}"
     );
+    // An empty object (a byte range cannot be served from it) is read as empty, and the
+    // error is about its contents, never the store's access.
+    std::fs::write(&p, b"").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cnpg-ops"))
+        .args(["catalog", "check"])
+        .arg(format!("file://{}/pg", f.dir.path().display()))
+        .args(["--to", &target, "-o", "json"])
+        .args(["--now", "2030-01-01T00:00:00Z"])
+        .env("CNPG_OPS_CACHE_DIR", "")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = v["wal"]["unreadable"][0]["error"].as_str().unwrap();
+    assert!(error.contains("not valid gzip data"), "{v}");
+    assert_eq!(v["exact"], false, "{v}");
 }
 
 fn walkdir(p: &Path) -> Vec<PathBuf> {

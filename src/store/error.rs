@@ -157,6 +157,12 @@ fn http_status(lower: &str) -> Option<u16> {
     None
 }
 
+/// The HTTP status the server answered with, when the error carries one.
+#[must_use]
+pub fn status_of(err: &object_store::Error) -> Option<u16> {
+    http_status(&chain(err).to_ascii_lowercase())
+}
+
 /// Classifies an `object_store` error.
 #[must_use]
 pub fn classify(err: &object_store::Error) -> (AccessKind, String) {
@@ -194,13 +200,14 @@ pub fn classify(err: &object_store::Error) -> (AccessKind, String) {
                 AccessKind::Tls
             }
             _ if lower.contains("timed out") || lower.contains("timeout") => AccessKind::Timeout,
-            _ if lower.contains("403")
+            // The status, never a bare number: "in 43.401801ms" holds a "401".
+            _ if http_status(&lower) == Some(403)
                 || lower.contains("accessdenied")
                 || lower.contains("forbidden") =>
             {
                 AccessKind::AccessDenied
             }
-            _ if lower.contains("401")
+            _ if http_status(&lower) == Some(401)
                 || lower.contains("invalidaccesskeyid")
                 || lower.contains("signaturedoesnotmatch")
                 || lower.contains("credential") =>
@@ -270,5 +277,24 @@ mod tests {
         for (msg, kind) in cases {
             assert_eq!(classify(&generic(msg)).0, kind, "{msg}");
         }
+    }
+
+    #[test]
+    fn numbers_that_are_not_the_status_decide_nothing() {
+        // Garage's answer to a byte range on an empty object, timed at 43.401801 ms.
+        let e = generic(
+            "Error performing GET http://127.0.0.1:43365/b/wals/0000000100000001/000000010000000100000002.gz in 43.401801ms - Server returned non-2xx status code: 416 Range Not Satisfiable: <Error><Code>InvalidRange</Code></Error>",
+        );
+        assert_eq!(classify(&e).0, AccessKind::Other);
+        assert_eq!(status_of(&e), Some(416));
+        let e = generic(
+            "Error performing GET http://127.0.0.1:9/b/k in 2.403074ms - Server returned non-2xx status code: 403 Forbidden",
+        );
+        assert_eq!(classify(&e).0, AccessKind::AccessDenied);
+        let e = generic(
+            "Error performing GET http://127.0.0.1:9/b/k in 1.401s - Server returned non-2xx status code: 401 Unauthorized",
+        );
+        assert_eq!(classify(&e).0, AccessKind::Unauthenticated);
+        assert_eq!(status_of(&generic("took 0.403s then failed")), None);
     }
 }

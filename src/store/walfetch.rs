@@ -16,8 +16,8 @@ use crate::catalog::wal::SegmentId;
 use crate::catalog::walread::{SegmentRecords, read_segment};
 use crate::codec;
 
-use super::Store;
 use super::read::WalFetchError;
+use super::{AccessKind, ReadError, Store};
 
 /// Version of the cached summaries; a change of format starts a new cache.
 const CACHE_FORMAT: u32 = 1;
@@ -160,7 +160,9 @@ impl<'a> WalSource<'a> {
             Some((key, _, _)) => match self.fetch(key).await {
                 Ok(b) => b,
                 // Not where the listing put it (moved or misplaced): look it up by name.
-                Err(_) => self.fetch_by_name(&name).await?,
+                Err(Fetch::Missing) => self.fetch_by_name(&name).await?,
+                // Read but unusable, or refused: asking again elsewhere would not help.
+                Err(Fetch::Failed(e)) => return Err(e),
             },
             None => self.fetch_by_name(&name).await?,
         };
@@ -178,18 +180,21 @@ impl<'a> WalSource<'a> {
         Ok(Arc::new(records))
     }
 
-    async fn fetch(&self, key: &str) -> Result<Vec<u8>, String> {
+    async fn fetch(&self, key: &str) -> Result<Vec<u8>, Fetch> {
         let raw = self
             .store
             .get_bounded(key, super::read::MAX_WAL_OBJECT_BYTES)
             .await
-            .map_err(|e| format!("{}: {e}", self.store.describe(key)))?;
+            .map_err(|e| match &e {
+                ReadError::Store(s) if s.kind() == Some(AccessKind::NotFound) => Fetch::Missing,
+                _ => Fetch::Failed(format!("{}: {e}", self.store.describe(key))),
+            })?;
         let base = key.rsplit('/').next().unwrap_or(key);
         let compression = crate::catalog::names::WalFileName::parse(base)
             .map(|n| n.compression)
-            .ok_or_else(|| format!("{base} is not a WAL file name"))?;
+            .ok_or_else(|| Fetch::Failed(format!("{base} is not a WAL file name")))?;
         codec::decompress(&raw, compression, super::read::MAX_WAL_SEGMENT_BYTES)
-            .map_err(|e| format!("{}: {e}", self.store.describe(key)))
+            .map_err(|e| Fetch::Failed(format!("{}: {e}", self.store.describe(key))))
     }
 
     async fn fetch_by_name(&self, name: &str) -> Result<Vec<u8>, String> {
@@ -272,6 +277,14 @@ impl<'a> WalSource<'a> {
         }
         out
     }
+}
+
+/// Why the object the listing named could not be used.
+enum Fetch {
+    /// It is no longer there.
+    Missing,
+    /// It was refused, or its contents are not a WAL segment.
+    Failed(String),
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.
