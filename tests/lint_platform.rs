@@ -1536,3 +1536,55 @@ fn a_pod_monitor_without_the_prometheus_operator() {
     );
     none(&repo, "pod-monitor-without-prometheus-operator");
 }
+
+/// The policies a finding's hint describes ("add a KIND (API) to NS with spec: {…}"),
+/// parsed back into a document.
+fn policy_from_hint(f: &LintFinding, name: &str) -> String {
+    let (_, rest) = f.hint.split_once("add a ").unwrap();
+    let (kind, rest) = rest.split_once(" (").unwrap();
+    let (api, rest) = rest.split_once(") to ").unwrap();
+    let (_, spec) = rest.split_once(" with spec: ").unwrap();
+    // A note may follow the spec in parentheses.
+    let spec = spec.split(" (narrow").next().unwrap();
+    let parsed = cnpg_ops::yaml::parse_values(spec)
+        .unwrap_or_else(|e| panic!("the hint's spec does not parse: {e}\n{spec}"));
+    assert_eq!(parsed.len(), 1, "{spec}");
+    assert!(parsed[0].is_object(), "{spec}");
+    format!("---\napiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name}\nspec: {spec}\n")
+}
+
+/// Whatever the deny and the CNI, the hints are policies that grant what is missing:
+/// applied as they are, every missing-allow finding goes away.
+#[test]
+fn the_hints_applied_as_written_clear_every_missing_allow() {
+    for (deny, vanilla) in [(DENY_ALL, false), (CILIUM_DENY, false), (DENY_ALL, true)] {
+        let repo = gke();
+        if vanilla {
+            repo.replace(CONFIG, "cni = \"cilium\"", "cni = \"vanilla\"");
+        }
+        repo.write(FOO_POLICIES, deny);
+        if deny == DENY_ALL {
+            repo.replace(
+                "fluxcd/databases/prod/foo/kustomization.yaml",
+                "  - scheduled-backup.yaml\n",
+                "  - scheduled-backup.yaml\n  - network-policies.yaml\n",
+            );
+        }
+        let found = repo.lint_rule("network-policy-missing-allow");
+        assert!(found.len() >= 7, "{found:#?}");
+        for (i, f) in found.iter().enumerate() {
+            append(
+                &repo,
+                FOO_POLICIES,
+                &policy_from_hint(f, &format!("hint-{i}")),
+            );
+        }
+        let left = repo.lint_rule("network-policy-missing-allow");
+        assert!(
+            left.is_empty(),
+            "vanilla={vanilla}: {left:#?}\n{}",
+            repo.read(FOO_POLICIES)
+        );
+        none(&repo, "cilium-policy-without-cilium");
+    }
+}

@@ -369,6 +369,7 @@ fn taken_folders_namespaces_and_bad_names_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("already exists"), "{e}");
+    assert!(e.contains("cnpg-ops verify") && !e.contains("clone"), "{e}");
     let e = provision::new_database(repo.root(), &request("prod", "Foo_1"))
         .unwrap_err()
         .to_string();

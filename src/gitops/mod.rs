@@ -11,6 +11,7 @@ pub mod discover;
 pub mod docs;
 pub mod edits;
 pub mod git;
+pub mod netpol;
 pub mod plan;
 pub mod provision;
 pub mod render;

@@ -45,6 +45,7 @@ use super::config::{self, Cni, Env, IdentityKind};
 use super::discover::{self, BackupModel, Database, Discovery};
 use super::docs::{self, BARMAN_PLUGIN, BarmanObjectStore, Cluster, ObjectStore};
 use super::git::slash_path;
+use super::netpol::{Allows, MONITORING_NAMESPACE, Need, OPERATOR_NAMESPACE};
 use super::plan::{self, Files, PlanError};
 use super::repo::{Doc, Repo};
 use super::scaffold::{
@@ -69,10 +70,6 @@ pub const DEFAULT_IMAGE: &str = "ghcr.io/cloudnative-pg/postgresql:17.6-standard
 pub const DEFAULT_SCHEDULE: &str = "0 0 2 * * *";
 /// Retention of a database with no model and no `retention` setting.
 pub const DEFAULT_RETENTION: &str = "30d";
-/// Where the CloudNativePG operator runs.
-const OPERATOR_NAMESPACE: &str = "cnpg-system";
-/// Where Prometheus runs (for the metrics allow).
-const MONITORING_NAMESPACE: &str = "monitoring";
 const GCP_SA_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 const VECTOR_SQL: &str = "CREATE EXTENSION IF NOT EXISTS vector";
 
@@ -135,7 +132,14 @@ pub fn new_database(root: &Path, req: &NewRequest) -> Result<ChangeSet, PlanErro
     }
     let env = repo.env(&req.env);
     let folder = env.database_folder(&req.svc);
-    scaffold::refuse_existing(&repo, &found, &req.env, &req.svc, &folder)?;
+    scaffold::refuse_existing(
+        &repo,
+        &found,
+        &req.env,
+        &req.svc,
+        &folder,
+        "choose another --svc, or check the existing one with cnpg-ops verify",
+    )?;
     let model = match &req.from {
         Some(from) => Some(plan::find(&found, &req.env, from)?),
         None => pick_model(&found, &req.env),
@@ -1246,28 +1250,27 @@ impl New<'_> {
                 .and_then(|c| c.endpoint_url.clone())
         });
         let (port, in_cluster) = endpoint_port(endpoint.as_deref(), &dest);
-        let p = PolicySet {
-            namespace: &self.namespace,
-            cluster: &self.cluster,
-            store_port: port,
-            store_in_cluster: in_cluster,
+        let allows = Allows {
+            instances: json!({"cnpg.io/cluster": self.cluster}),
             service_cidr: self.env.service_cidr.as_deref(),
             app_namespace: self.req.app_namespace.as_deref(),
         };
-        let docs = match self.cni {
-            Cni::Cilium => {
-                if self.env.service_cidr.is_none() {
-                    self.todo.push(format!(
-                        "the API server egress allows Cilium's kube-apiserver entity only: set \
-                         service_cidr under [env.{}] in {} to allow the service CIDR as well",
-                        self.req.env,
-                        config::FILE_NAME
-                    ));
-                }
-                p.cilium(own_deny)
-            }
-            _ => p.kubernetes(own_deny),
-        };
+        let cilium = self.cni == Cni::Cilium;
+        if cilium && self.env.service_cidr.is_none() {
+            self.todo.push(format!(
+                "the API server egress allows Cilium's kube-apiserver entity only: set \
+                 service_cidr under [env.{}] in {} to allow the service CIDR as well",
+                self.req.env,
+                config::FILE_NAME
+            ));
+        }
+        let docs = allows.policies(
+            &self.namespace,
+            &self.cluster,
+            cilium,
+            own_deny,
+            &Need::all(port, in_cluster),
+        );
         if self.req.app_namespace.is_none() {
             self.todo.push(format!(
                 "{POLICY_FILE} lets pods of any namespace reach 5432: narrow it to the \
@@ -1616,144 +1619,6 @@ fn order_spec(mut spec: Map<String, Value>) -> Map<String, Value> {
         }
     }
     out
-}
-
-/// The allows CloudNativePG needs in a namespace under default deny.
-struct PolicySet<'a> {
-    namespace: &'a str,
-    cluster: &'a str,
-    store_port: u32,
-    store_in_cluster: bool,
-    /// For Cilium's toCIDR (plain NetworkPolicies allow the API ports to
-    /// any address).
-    service_cidr: Option<&'a str>,
-    app_namespace: Option<&'a str>,
-}
-
-impl PolicySet<'_> {
-    /// A policy document of the CNI's kind in the namespace.
-    fn doc(&self, cilium: bool, name: &str, spec: Value) -> Value {
-        let (api, kind) = if cilium {
-            ("cilium.io/v2", "CiliumNetworkPolicy")
-        } else {
-            ("networking.k8s.io/v1", "NetworkPolicy")
-        };
-        let mut doc = json!({"apiVersion": api, "kind": kind,
-               "metadata": {"name": name, "namespace": self.namespace}});
-        doc["spec"] = spec;
-        doc
-    }
-
-    /// NetworkPolicies (networking.k8s.io/v1).
-    fn kubernetes(&self, deny: bool) -> Vec<Value> {
-        let inst = json!({"matchLabels": {"cnpg.io/cluster": self.cluster}});
-        let ns = |n: &str| json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}});
-        let tcp = |p: u32| json!({"port": p, "protocol": "TCP"});
-        let policy =
-            |name: &str, spec: Value| self.doc(false, &format!("{}-{name}", self.cluster), spec);
-        let mut out = Vec::new();
-        if deny {
-            out.push(self.doc(
-                false,
-                "default-deny",
-                json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
-            ));
-        }
-        let mut store_to = json!({"ports": [tcp(self.store_port)]});
-        if self.store_in_cluster {
-            store_to["to"] = json!([{"namespaceSelector": {}}]);
-        }
-        // Most CNIs apply egress policy after the Service's DNAT, so an
-        // ipBlock of the service CIDR would never match the API server.
-        let api = json!({"ports": [tcp(443), tcp(6443)]});
-        out.push(policy(
-            "egress",
-            json!({
-                "podSelector": inst,
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                     "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
-                    store_to,
-                    api,
-                    {"to": [{"podSelector": inst}], "ports": [tcp(5432), tcp(8000)]},
-                ],
-            }),
-        ));
-        let clients = match self.app_namespace {
-            Some(a) => json!([ns(a)]),
-            None => json!([{"namespaceSelector": {}}]),
-        };
-        out.push(policy(
-            "ingress",
-            json!({
-                "podSelector": inst,
-                "policyTypes": ["Ingress"],
-                "ingress": [
-                    {"from": [{"podSelector": inst}], "ports": [tcp(5432), tcp(8000)]},
-                    {"from": [ns(OPERATOR_NAMESPACE)], "ports": [tcp(8000)]},
-                    {"from": clients, "ports": [tcp(5432)]},
-                    {"from": [ns(MONITORING_NAMESPACE)], "ports": [tcp(9187)]},
-                ],
-            }),
-        ));
-        out
-    }
-
-    /// CiliumNetworkPolicies (cilium.io/v2), with the API server reached
-    /// through Cilium's entity and the service CIDR.
-    fn cilium(&self, deny: bool) -> Vec<Value> {
-        let inst = json!({"matchLabels": {"cnpg.io/cluster": self.cluster}});
-        let ns = |n: &str| json!({"matchLabels": {"k8s:io.kubernetes.pod.namespace": n}});
-        let ports = |ps: &[(u32, &str)]| json!([{"ports": ps.iter().map(|(p, proto)| json!({"port": p.to_string(), "protocol": proto})).collect::<Vec<_>>()}]);
-        let policy =
-            |name: &str, spec: Value| self.doc(true, &format!("{}-{name}", self.cluster), spec);
-        let mut out = Vec::new();
-        if deny {
-            out.push(self.doc(
-                true,
-                "default-deny",
-                json!({"endpointSelector": {}, "ingress": [{}], "egress": [{}]}),
-            ));
-        }
-        let entity = if self.store_in_cluster {
-            "cluster"
-        } else {
-            "world"
-        };
-        let store = json!({"toEntities": [entity], "toPorts": ports(&[(self.store_port, "TCP")])});
-        let mut egress = vec![
-            json!({"toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s:k8s-app": "kube-dns"}}],
-                   "toPorts": ports(&[(53, "ANY")])}),
-            store,
-            json!({"toEntities": ["kube-apiserver"], "toPorts": ports(&[(443, "TCP"), (6443, "TCP")])}),
-        ];
-        if let Some(c) = self.service_cidr {
-            egress.push(json!({"toCIDR": [c], "toPorts": ports(&[(443, "TCP"), (6443, "TCP")])}));
-        }
-        egress.push(
-            json!({"toEndpoints": [inst], "toPorts": ports(&[(5432, "TCP"), (8000, "TCP")])}),
-        );
-        out.push(policy(
-            "egress",
-            json!({"endpointSelector": inst, "egress": egress}),
-        ));
-        let clients = match self.app_namespace {
-            Some(a) => json!({"fromEndpoints": [ns(a)], "toPorts": ports(&[(5432, "TCP")])}),
-            None => json!({"fromEntities": ["cluster"], "toPorts": ports(&[(5432, "TCP")])}),
-        };
-        out.push(policy(
-            "ingress",
-            json!({"endpointSelector": inst, "ingress": [
-                {"fromEndpoints": [inst], "toPorts": ports(&[(5432, "TCP"), (8000, "TCP")])},
-                {"fromEndpoints": [ns(OPERATOR_NAMESPACE)], "toPorts": ports(&[(8000, "TCP")])},
-                clients,
-                {"fromEndpoints": [ns(MONITORING_NAMESPACE)], "toPorts": ports(&[(9187, "TCP")])},
-            ]}),
-        ));
-        out
-    }
 }
 
 #[cfg(test)]

@@ -95,7 +95,15 @@ pub fn new_database(root: &Path, req: &RecoveryRequest) -> Result<ChangeSet, Pla
     }
     let env = repo.env(&req.dest_env);
     let folder = env.database_folder(&req.dest_svc);
-    refuse_existing(&repo, &found, &req.dest_env, &req.dest_svc, &folder)?;
+    refuse_existing(
+        &repo,
+        &found,
+        &req.dest_env,
+        &req.dest_svc,
+        &folder,
+        "to clone into it, re-point that database at the source (a clone into an existing \
+         database)",
+    )?;
     let names = Names {
         src_env: src.env.clone(),
         dst_env: req.dest_env.clone(),
@@ -215,12 +223,14 @@ pub(super) fn problem_of(env: &str, svc: &str, problem: String) -> PlanError {
 
 /// Refuses a new database where `folder` (of `env`/`svc`) already holds one,
 /// or anything.
+/// `instead` says what to do about an existing database (it ends the message).
 pub(super) fn refuse_existing(
     repo: &Repo,
     found: &Discovery,
     env: &str,
     svc: &str,
     folder: &Path,
+    instead: &str,
 ) -> Result<(), PlanError> {
     let shown = slash_path(folder);
     if let Some(d) = found.find(env, svc) {
@@ -229,8 +239,7 @@ pub(super) fn refuse_existing(
             svc,
             format!(
                 "{shown} already exists (Cluster {}/{}): a new database is only created where \
-                 there is none; to clone into it, re-point that database at the source (a clone \
-                 into an existing database)",
+                 there is none; {instead}",
                 d.namespace, d.cluster
             ),
         ));

@@ -14,6 +14,7 @@ use crate::catalog::findings::Severity::{Error, Info, Warning};
 use crate::gitops::config::Cni;
 use crate::gitops::discover::{BackupModel, CatalogLocation, Database, flux_path};
 use crate::gitops::docs::{self, Cluster};
+use crate::gitops::netpol::{Allows, Need, OPERATOR_NAMESPACE, policy_kind};
 use crate::gitops::repo::{Doc, Repo};
 
 /// The rules of this module.
@@ -1121,9 +1122,6 @@ fn retention(ctx: &Context<'_>, db: &Database, doc: &Doc, out: &mut Vec<LintFind
 // ---------------------------------------------------------------------------
 // 12. NetworkPolicies.
 
-/// Where the CloudNativePG operator runs.
-const OPERATOR_NAMESPACE: &str = "cnpg-system";
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dir {
     Ingress,
@@ -1708,20 +1706,16 @@ fn cidr_covers(outer: &str, inner: &str) -> bool {
     }
 }
 
-/// An allow CloudNativePG needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Need {
-    Dns,
-    ObjectStore { port: u32, in_cluster: bool },
-    SameNamespaceEgress,
-    ApiServer,
-    Operator,
-    SameNamespaceIngress,
-    Application,
-    Metrics,
+/// How the lint reads an allow CloudNativePG needs.
+trait NeedRules {
+    fn dir(self) -> Dir;
+    fn ports(self) -> Vec<(u32, Proto)>;
+    fn describe(self, ns: &str) -> String;
+    fn peer_ok(self, peer: &Peer, ns: &str, service_cidr: Option<&str>) -> bool;
+    fn snippet(self, ns: &str, cilium: bool, service_cidr: Option<&str>) -> String;
 }
 
-impl Need {
+impl NeedRules for Need {
     fn dir(self) -> Dir {
         match self {
             Need::Dns | Need::ObjectStore { .. } | Need::SameNamespaceEgress | Need::ApiServer => {
@@ -1818,104 +1812,22 @@ impl Need {
         }
     }
 
-    /// A policy that adds the allow, as a flow-style snippet.
+    /// A policy that adds the allow: the rule `new` renders, as a flow-style snippet.
     fn snippet(self, ns: &str, cilium: bool, service_cidr: Option<&str>) -> String {
-        let inst = "{matchLabels: {cnpg.io/podRole: instance}}";
-        let body = if cilium {
-            match self {
-                Need::Dns => "{endpointSelector: {}, egress: [{toEndpoints: [{matchLabels: \
-                              {k8s:io.kubernetes.pod.namespace: kube-system, k8s:k8s-app: \
-                              kube-dns}}], toPorts: [{ports: [{port: \"53\", protocol: ANY}]}]}]}"
-                    .to_owned(),
-                Need::ObjectStore { port, .. } => format!(
-                    "{{endpointSelector: {inst}, egress: [{{toEntities: [world], toPorts: \
-                     [{{ports: [{{port: \"{port}\", protocol: TCP}}]}}]}}]}}"
-                ),
-                Need::SameNamespaceEgress => format!(
-                    "{{endpointSelector: {inst}, egress: [{{toEndpoints: [{inst}], toPorts: \
-                     [{{ports: [{{port: \"5432\", protocol: TCP}}, {{port: \"8000\", protocol: \
-                     TCP}}]}}]}}]}}"
-                ),
-                Need::ApiServer => format!(
-                    "{{endpointSelector: {inst}, egress: [{{toEntities: [kube-apiserver], \
-                     toPorts: [{{ports: [{{port: \"443\", protocol: TCP}}, {{port: \"6443\", \
-                     protocol: TCP}}]}}]}}]}} (or toCIDR: [{}])",
-                    service_cidr.unwrap_or("<service CIDR>")
-                ),
-                Need::Operator => format!(
-                    "{{endpointSelector: {inst}, ingress: [{{fromEndpoints: [{{matchLabels: \
-                     {{k8s:io.kubernetes.pod.namespace: {OPERATOR_NAMESPACE}}}}}], toPorts: \
-                     [{{ports: [{{port: \"8000\", protocol: TCP}}]}}]}}]}}"
-                ),
-                Need::SameNamespaceIngress => format!(
-                    "{{endpointSelector: {inst}, ingress: [{{fromEndpoints: [{inst}], toPorts: \
-                     [{{ports: [{{port: \"5432\", protocol: TCP}}, {{port: \"8000\", protocol: \
-                     TCP}}]}}]}}]}}"
-                ),
-                Need::Application => format!(
-                    "{{endpointSelector: {inst}, ingress: [{{fromEndpoints: [{{matchLabels: \
-                     {{k8s:io.kubernetes.pod.namespace: <app namespace>}}}}], toPorts: \
-                     [{{ports: [{{port: \"5432\", protocol: TCP}}]}}]}}]}}"
-                ),
-                Need::Metrics => format!(
-                    "{{endpointSelector: {inst}, ingress: [{{fromEndpoints: [{{matchLabels: \
-                     {{k8s:io.kubernetes.pod.namespace: monitoring}}}}], toPorts: [{{ports: \
-                     [{{port: \"9187\", protocol: TCP}}]}}]}}]}}"
-                ),
-            }
-        } else {
-            let ns_sel = |n: &str| {
-                format!(
-                    "{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {n}}}}}}}"
-                )
-            };
-            match self {
-                Need::Dns => "{podSelector: {}, policyTypes: [Egress], egress: [{to: \
-                              [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: \
-                              kube-system}}, podSelector: {matchLabels: {k8s-app: kube-dns}}}], \
-                              ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]}]}"
-                    .to_owned(),
-                Need::ObjectStore { port, .. } => format!(
-                    "{{podSelector: {inst}, policyTypes: [Egress], egress: [{{ports: [{{port: \
-                     {port}, protocol: TCP}}]}}]}} (narrow it with an ipBlock if the endpoint's \
-                     addresses are known)"
-                ),
-                Need::SameNamespaceEgress => format!(
-                    "{{podSelector: {inst}, policyTypes: [Egress], egress: [{{to: [{{podSelector: \
-                     {inst}}}], ports: [{{port: 5432}}, {{port: 8000}}]}}]}}"
-                ),
-                Need::ApiServer => format!(
-                    "{{podSelector: {inst}, policyTypes: [Egress], egress: [{{to: [{{ipBlock: \
-                     {{cidr: {}}}}}], ports: [{{port: 443}}, {{port: 6443}}]}}]}}",
-                    service_cidr.unwrap_or("<API server address>/32")
-                ),
-                Need::Operator => format!(
-                    "{{podSelector: {inst}, policyTypes: [Ingress], ingress: [{{from: [{}], \
-                     ports: [{{port: 8000}}]}}]}}",
-                    ns_sel(OPERATOR_NAMESPACE)
-                ),
-                Need::SameNamespaceIngress => format!(
-                    "{{podSelector: {inst}, policyTypes: [Ingress], ingress: [{{from: \
-                     [{{podSelector: {inst}}}], ports: [{{port: 5432}}, {{port: 8000}}]}}]}}"
-                ),
-                Need::Application => format!(
-                    "{{podSelector: {inst}, policyTypes: [Ingress], ingress: [{{from: [{}], \
-                     ports: [{{port: 5432}}]}}]}}",
-                    ns_sel("<app namespace>")
-                ),
-                Need::Metrics => format!(
-                    "{{podSelector: {inst}, policyTypes: [Ingress], ingress: [{{from: [{}], \
-                     ports: [{{port: 9187}}]}}]}}",
-                    ns_sel("monitoring")
-                ),
-            }
+        let allows = Allows {
+            instances: serde_json::json!({"cnpg.io/podRole": "instance"}),
+            service_cidr,
+            app_namespace: Some("<app namespace>"),
         };
-        let kind = if cilium {
-            "CiliumNetworkPolicy (cilium.io/v2)"
-        } else {
-            "NetworkPolicy (networking.k8s.io/v1)"
+        let spec = crate::yaml::emit::flow(&allows.spec_for(self, cilium));
+        let (api, kind) = policy_kind(cilium);
+        let note = match self {
+            Need::ObjectStore {
+                in_cluster: false, ..
+            } if !cilium => " (narrow it with an ipBlock if the endpoint's addresses are known)",
+            _ => "",
         };
-        format!("add a {kind} to {ns} with spec: {body}")
+        format!("add a {kind} ({api}) to {ns} with spec: {spec}{note}")
     }
 }
 

@@ -58,6 +58,32 @@ pub fn seq_item(value: &Value, indent: usize) -> String {
     out
 }
 
+/// A value on one line in flow style (`{a: b, c: [d, e]}`), as hints quote it.
+#[must_use]
+pub fn flow(value: &Value) -> String {
+    match value {
+        Value::Object(m) => {
+            let entries: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", flow_string(k), flow(v)))
+                .collect();
+            format!("{{{}}}", entries.join(", "))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(flow).collect::<Vec<_>>().join(", ")),
+        Value::String(s) => flow_string(s),
+        other => scalar(other, 0),
+    }
+}
+
+/// A string in flow context: plain when that is safe there too, else double-quoted.
+fn flow_string(s: &str) -> String {
+    if plain_is_safe(s) && !s.contains([',', '[', ']', '{', '}']) {
+        s.to_owned()
+    } else {
+        Value::String(s.to_owned()).to_string()
+    }
+}
+
 /// A mapping entry `key: value` at `indent`.
 #[must_use]
 pub fn map_entry(key: &str, value: &Value, indent: usize) -> String {
@@ -204,6 +230,23 @@ pub fn plain_is_safe(s: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn flow_reads_back_as_written() {
+        let v = json!({
+            "ports": [{"port": "53", "protocol": "ANY"}, {"port": 9187}],
+            "k8s:io.kubernetes.pod.namespace": "<app namespace>",
+            "odd": ["a, b", "[x]", "{y}", "k: v", "", "yes", "-1", "#c", true, null, 1.5],
+            "empty": [{}, []],
+        });
+        let text = flow(&v);
+        assert!(!text.contains('\n'), "{text}");
+        assert_eq!(crate::yaml::parse_values(&text).unwrap(), vec![v], "{text}");
+        assert_eq!(
+            flow(&json!({"podSelector": {}, "policyTypes": ["Egress"]})),
+            "{podSelector: {}, policyTypes: [Egress]}"
+        );
+    }
 
     #[test]
     fn block_layout() {
