@@ -1707,21 +1707,12 @@ fn cidr_covers(outer: &str, inner: &str) -> bool {
 }
 
 /// How the lint reads an allow CloudNativePG needs.
-trait NeedRules {
-    fn dir(self) -> Dir;
-    fn ports(self) -> Vec<(u32, Proto)>;
-    fn describe(self, ns: &str) -> String;
-    fn peer_ok(self, peer: &Peer, ns: &str, service_cidr: Option<&str>) -> bool;
-    fn snippet(self, ns: &str, cilium: bool, service_cidr: Option<&str>) -> String;
-}
-
-impl NeedRules for Need {
+impl Need {
     fn dir(self) -> Dir {
-        match self {
-            Need::Dns | Need::ObjectStore { .. } | Need::SameNamespaceEgress | Need::ApiServer => {
-                Dir::Egress
-            }
-            _ => Dir::Ingress,
+        if self.is_egress() {
+            Dir::Egress
+        } else {
+            Dir::Ingress
         }
     }
 
