@@ -50,7 +50,7 @@ use super::plan::{self, Files, PlanError};
 use super::repo::{Doc, Repo};
 use super::scaffold::{
     self, FluxFor, KUSTOMIZATION_FILE, NAMESPACE_FILE, Names, NeededSecret, SECRETS_FILE,
-    STORE_FILE,
+    STORE_FILE, SecretsFile,
 };
 use crate::lint::cnpg::in_tree_supported;
 use crate::lint::platform::{endpoint_port, has_prometheus_operator, parse_quantity};
@@ -491,16 +491,7 @@ impl New<'_> {
         }
         self.store_secrets(&store_config, &model_docs);
         if let (false, Some(sops)) = (self.secrets.is_empty(), &self.req.sops) {
-            let path = slash_path(&self.folder.join(SECRETS_FILE));
-            match scaffold::encrypt_placeholders(
-                sops,
-                self.repo,
-                self.found,
-                &self.req.env,
-                &self.namespace,
-                &path,
-                &self.secrets,
-            ) {
+            match self.secrets_file().encrypt(sops) {
                 Ok(Some(text)) => {
                     files.set(&self.folder.join(SECRETS_FILE), text)?;
                     self.encrypted = true;
@@ -1293,6 +1284,17 @@ impl New<'_> {
     }
 
     /// Records the Secrets the store names, with the model's keys.
+    fn secrets_file(&self) -> SecretsFile<'_> {
+        SecretsFile {
+            repo: self.repo,
+            found: self.found,
+            env: &self.req.env,
+            namespace: &self.namespace,
+            path: SecretsFile::path_in(&self.folder),
+            secrets: &self.secrets,
+        }
+    }
+
     fn store_secrets(&mut self, store: &BarmanObjectStore, model_docs: &[&Doc]) {
         for (name, key) in scaffold::secret_refs(store) {
             let is_ca = store
@@ -1456,7 +1458,7 @@ impl New<'_> {
         if self.secrets.is_empty() {
             b.push_str("No Secrets to create.\n");
         } else if self.encrypted {
-            let path = slash_path(&self.folder.join(SECRETS_FILE));
+            let path = SecretsFile::path_in(&self.folder);
             let _ = writeln!(
                 b,
                 "{path} holds these Secrets of namespace {}, encrypted for env {} with \
@@ -1467,21 +1469,13 @@ impl New<'_> {
             b.push_str(&scaffold::secret_lines(&self.secrets));
             let _ = writeln!(b, "\n  sops edit {}", scaffold::shell_quote(&path));
         } else {
-            let path = slash_path(&self.folder.join(SECRETS_FILE));
             let _ = writeln!(
                 b,
                 "Secrets to create in namespace {} before this is merged; kustomization.yaml \
                  lists {SECRETS_FILE}, so Flux applies nothing of the folder until it exists:",
                 self.namespace
             );
-            b.push_str(&scaffold::secrets_howto(
-                self.repo,
-                self.found,
-                &self.req.env,
-                &self.namespace,
-                &path,
-                &self.secrets,
-            ));
+            b.push_str(&self.secrets_file().howto());
         }
         if !self.todo.is_empty() {
             b.push_str("\nStill to do by hand:\n");

@@ -1184,7 +1184,6 @@ impl Scaffold<'_> {
             let _ = writeln!(b, "No Secrets to create{not_copied}.");
             return b;
         }
-        let path = slash_path(&self.folder.join(SECRETS_FILE));
         let _ = writeln!(
             b,
             "Secrets to create in namespace {} before this is merged{not_copied}; \
@@ -1192,14 +1191,15 @@ impl Scaffold<'_> {
              until it exists:",
             self.namespace
         );
-        b.push_str(&secrets_howto(
-            self.repo,
-            self.found,
-            &self.req.dest_env,
-            &self.namespace,
-            &path,
-            &self.secrets,
-        ));
+        let file = SecretsFile {
+            repo: self.repo,
+            found: self.found,
+            env: &self.req.dest_env,
+            namespace: &self.namespace,
+            path: SecretsFile::path_in(&self.folder),
+            secrets: &self.secrets,
+        };
+        b.push_str(&file.howto());
         b
     }
 }
@@ -1499,39 +1499,115 @@ pub(super) fn own_identity(
     Ok(())
 }
 
-/// The needed Secrets, one line each, then the `sops` command that creates
-/// `path` (the folder's encrypted file) in env `env` without a plaintext
-/// copy on disk.
-pub(super) fn secrets_howto(
-    repo: &Repo,
-    found: &Discovery,
-    env: &str,
-    namespace: &str,
-    path: &str,
-    secrets: &[NeededSecret],
-) -> String {
-    let mut b = secret_lines(secrets);
-    let SopsKeys {
-        shown: flags,
-        whence,
-        ..
-    } = sops_keys(repo, found, env);
-    let _ = writeln!(
-        b,
-        "\nCreate {path} encrypted, without a plaintext copy on disk (fill in the values \
-             first; {whence}):\n"
-    );
-    let _ = writeln!(
-        b,
-        "  sops --encrypt --filename-override {q}{flags} /dev/stdin > {q} <<'EOF'",
-        q = shell_quote(path)
-    );
-    let docs: Vec<Value> = secrets.iter().map(|s| secret_doc(namespace, s)).collect();
-    for line in yaml::emit::to_stream(&docs).lines() {
-        let _ = writeln!(b, "  {line}");
+/// The Secrets file of a new database folder: the Secrets it needs, in the
+/// env's namespace, encrypted for the env's keys.
+pub(super) struct SecretsFile<'a> {
+    pub(super) repo: &'a Repo,
+    pub(super) found: &'a Discovery,
+    pub(super) env: &'a str,
+    pub(super) namespace: &'a str,
+    /// Its path from the repository root, slash-separated.
+    pub(super) path: String,
+    pub(super) secrets: &'a [NeededSecret],
+}
+
+impl SecretsFile<'_> {
+    /// [`SECRETS_FILE`] in `folder`.
+    pub(super) fn path_in(folder: &Path) -> String {
+        slash_path(&folder.join(SECRETS_FILE))
     }
-    b.push_str("  EOF\n");
-    b
+
+    /// The Secrets as plain YAML, placeholders for the values.
+    fn plain(&self) -> String {
+        let docs: Vec<Value> = self
+            .secrets
+            .iter()
+            .map(|s| secret_doc(self.namespace, s))
+            .collect();
+        yaml::emit::to_stream(&docs)
+    }
+
+    /// The needed Secrets, one line each, then the `sops` command that
+    /// creates the file without a plaintext copy on disk.
+    pub(super) fn howto(&self) -> String {
+        let mut b = secret_lines(self.secrets);
+        let SopsKeys {
+            shown: flags,
+            whence,
+            ..
+        } = sops_keys(self.repo, self.found, self.env);
+        let path = &self.path;
+        let _ = writeln!(
+            b,
+            "\nCreate {path} encrypted, without a plaintext copy on disk (fill in the values \
+                 first; {whence}):\n"
+        );
+        let _ = writeln!(
+            b,
+            "  sops --encrypt --filename-override {q}{flags} /dev/stdin > {q} <<'EOF'",
+            q = shell_quote(path)
+        );
+        for line in self.plain().lines() {
+            let _ = writeln!(b, "  {line}");
+        }
+        b.push_str("  EOF\n");
+        b
+    }
+
+    /// The Secrets encrypted by `program` (sops), placeholders for the values;
+    /// sops runs at the repository root so .sops.yaml applies. `Ok(None)` when
+    /// the env's keys are unknown.
+    pub(super) fn encrypt(&self, program: &Path) -> Result<Option<String>, String> {
+        let Some(args) = sops_keys(self.repo, self.found, self.env).args else {
+            return Ok(None);
+        };
+        let plain = self.plain();
+        let mut child = std::process::Command::new(program)
+            .current_dir(&self.repo.root)
+            .args(["--encrypt", "--filename-override", &self.path])
+            .args(&args)
+            .args([
+                "--input-type",
+                "yaml",
+                "--output-type",
+                "yaml",
+                "/dev/stdin",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write as _;
+            stdin
+                .write_all(plain.as_bytes())
+                .map_err(|e| format!("cannot feed {}: {e}", program.display()))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("{} did not finish: {e}", program.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} --encrypt failed ({}): {}",
+                program.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let text =
+            String::from_utf8(out.stdout).map_err(|e| format!("sops wrote non-UTF-8: {e}"))?;
+        let encrypted = yaml::parse_values(&text)
+            .ok()
+            .is_some_and(|d| !d.is_empty() && d.iter().all(|v| v.get("sops").is_some()));
+        if !encrypted {
+            return Err(format!(
+                "{} --encrypt wrote something without sops metadata; nothing was written",
+                program.display()
+            ));
+        }
+        Ok(Some(text))
+    }
 }
 
 /// Adds `keys` (name, placeholder value) to the needed Secret `name`, made
@@ -1732,69 +1808,6 @@ fn sops_keys(repo: &Repo, found: &Discovery, env: &str) -> SopsKeys {
             whence: format!("no encrypted file of {env} says its keys and there is no .sops.yaml"),
         },
     }
-}
-
-/// The needed Secrets encrypted by `program` (sops), placeholders for the
-/// values, for the file `path` (relative to the repository root, where sops
-/// runs so .sops.yaml applies). `Ok(None)` when the env's keys are unknown.
-pub(super) fn encrypt_placeholders(
-    program: &Path,
-    repo: &Repo,
-    found: &Discovery,
-    env: &str,
-    namespace: &str,
-    path: &str,
-    secrets: &[NeededSecret],
-) -> Result<Option<String>, String> {
-    let Some(args) = sops_keys(repo, found, env).args else {
-        return Ok(None);
-    };
-    let docs: Vec<Value> = secrets.iter().map(|s| secret_doc(namespace, s)).collect();
-    let plain = yaml::emit::to_stream(&docs);
-    let mut child = std::process::Command::new(program)
-        .current_dir(&repo.root)
-        .args(["--encrypt", "--filename-override", path])
-        .args(&args)
-        .args([
-            "--input-type",
-            "yaml",
-            "--output-type",
-            "yaml",
-            "/dev/stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        use std::io::Write as _;
-        stdin
-            .write_all(plain.as_bytes())
-            .map_err(|e| format!("cannot feed {}: {e}", program.display()))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{} did not finish: {e}", program.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{} --encrypt failed ({}): {}",
-            program.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8(out.stdout).map_err(|e| format!("sops wrote non-UTF-8: {e}"))?;
-    let encrypted = yaml::parse_values(&text)
-        .ok()
-        .is_some_and(|d| !d.is_empty() && d.iter().all(|v| v.get("sops").is_some()));
-    if !encrypted {
-        return Err(format!(
-            "{} --encrypt wrote something without sops metadata; nothing was written",
-            program.display()
-        ));
-    }
-    Ok(Some(text))
 }
 
 /// Whether a document of the source folder is copied as it is (names
