@@ -1520,14 +1520,8 @@ fn set_method(spec: &mut Map<String, Value>, backup: Model) {
 
 /// `s` with `from` swapped for `to` as a whole `_`- or `-`-separated token.
 fn swap_underscored(s: &str, from: &str, to: &str) -> String {
-    let to_underscored = to.replace('-', "_");
-    let from_underscored = from.replace('-', "_");
-    let swapped = scaffold::swap_token(
-        &s.replace('_', "-"),
-        &from_underscored.replace('_', "-"),
-        &to_underscored.replace('_', "-"),
-    );
-    swapped.replace('-', "_")
+    let dashed = |x: &str| x.replace('_', "-");
+    scaffold::swap_token(&dashed(s), &dashed(from), &dashed(to)).replace('-', "_")
 }
 
 /// What a copy renames.
