@@ -85,24 +85,19 @@ async fn gather(
         .docs_in(&db.folder)
         .find(|d| d.is("postgresql.cnpg.io", "Cluster") && d.name() == db.cluster)
         .and_then(|d| docs::from_value(&d.value).ok());
-    let cluster_obj = kube.get(k8s::CLUSTER, ns, &db.cluster).await?;
     let instances = format!("{selector},cnpg.io/podRole=instance");
-    let pods = kube.list(k8s::POD, ns, &instances).await?;
-    let pvcs = kube.list(k8s::PVC, ns, &selector).await?;
+    // Independent reads: one round trip instead of five.
+    let (cluster_obj, pods, pvcs, backups, scheduled) = tokio::try_join!(
+        kube.get(k8s::CLUSTER, ns, &db.cluster),
+        kube.list(k8s::POD, ns, &instances),
+        kube.list(k8s::PVC, ns, &selector),
+        kube.list(k8s::BACKUP, ns, ""),
+        kube.list(k8s::SCHEDULED_BACKUP, ns, ""),
+    )?;
     let of_cluster =
         |v: &Value| v.pointer("/spec/cluster/name") == Some(&Value::String(db.cluster.clone()));
-    let backups: Vec<Value> = kube
-        .list(k8s::BACKUP, ns, "")
-        .await?
-        .into_iter()
-        .filter(of_cluster)
-        .collect();
-    let scheduled: Vec<Value> = kube
-        .list(k8s::SCHEDULED_BACKUP, ns, "")
-        .await?
-        .into_iter()
-        .filter(of_cluster)
-        .collect();
+    let backups: Vec<Value> = backups.into_iter().filter(of_cluster).collect();
+    let scheduled: Vec<Value> = scheduled.into_iter().filter(of_cluster).collect();
     // The S3 keys the store names, read once for the identity check, the
     // archive test and the bucket.
     let s3 = match db.catalog.as_ref().map(|c| &c.credentials) {
