@@ -18,6 +18,9 @@ use cnpg_ops::catalog::names::WalFileName;
 use cnpg_ops::catalog::wal::{Lsn, SegmentSize};
 use cnpg_ops::catalog::walread::read_segment;
 
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
 fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
 }
@@ -55,7 +58,7 @@ fn synthetic(n: u64) -> CatalogInput {
             let id = (at + Duration::seconds(30))
                 .format("%Y%m%dT%H%M%S")
                 .to_string();
-            let info = backup_info(&id, tli, size, s);
+            let info = synthetic::backup_info(&id, tli, size, s, s);
             input
                 .listing
                 .add(&format!("base/{id}/backup.info"), info.len() as u64, at);
@@ -68,27 +71,6 @@ fn synthetic(n: u64) -> CatalogInput {
         }
     }
     input
-}
-
-fn backup_info(id: &str, tli: u32, size: SegmentSize, seg: u64) -> String {
-    let b = Lsn(size.start_lsn(seg).0 + 0x28);
-    let e = Lsn(size.start_lsn(seg).0 + 0x100);
-    let stamp = format!(
-        "{}-{}-{} {}:{}:{}+00:00",
-        &id[0..4],
-        &id[4..6],
-        &id[6..8],
-        &id[9..11],
-        &id[11..13],
-        &id[13..15]
-    );
-    format!(
-        "begin_offset=40\nbegin_time={stamp}\nbegin_wal={w}\nbegin_xlog={b}\nend_offset=256\nend_time={stamp}\n\
-         end_wal={w}\nend_xlog={e}\nerror=None\nstatus=DONE\nsystemid=7400000000000000001\ntimeline={tli}\n\
-         version=160004\nxlog_segment_size={}\n",
-        size.bytes(),
-        w = size.name(tli, seg),
-    )
 }
 
 fn parsers(c: &mut Criterion) {

@@ -12,32 +12,11 @@ use futures::{StreamExt, TryStreamExt, stream};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use cnpg_ops::catalog::wal::{Lsn, SegmentSize};
+use cnpg_ops::catalog::wal::SegmentSize;
 use cnpg_ops::store::{Location, StoreOptions};
 
-fn backup_info(id: &str, tli: u32, size: SegmentSize, begin: u64, end: u64) -> String {
-    let (b, e) = (
-        Lsn(size.start_lsn(begin).0 + 0x28),
-        Lsn(size.start_lsn(end).0 + 0x100),
-    );
-    let stamp = format!(
-        "{}-{}-{} {}:{}:{}+00:00",
-        &id[0..4],
-        &id[4..6],
-        &id[6..8],
-        &id[9..11],
-        &id[11..13],
-        &id[13..15]
-    );
-    format!(
-        "backup_label='START WAL LOCATION: {b} (file {bw})\\nCHECKPOINT LOCATION: {b}\\nLABEL: Barman backup cloud {id}\\nSTART TIMELINE: {tli}\\n'\n\
-         begin_offset=40\nbegin_time={stamp}\nbegin_wal={bw}\nbegin_xlog={b}\nend_offset=256\nend_time={stamp}\nend_wal={ew}\nend_xlog={e}\n\
-         error=None\nserver_name=cloud\nstatus=DONE\nsystemid=7400000000000000001\ntimeline={tli}\nversion=160004\nxlog_segment_size={}\n",
-        size.bytes(),
-        bw = size.name(tli, begin),
-        ew = size.name(tli, end),
-    )
-}
+#[path = "../benches/support/synthetic.rs"]
+mod synthetic;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -78,7 +57,7 @@ async fn main() -> ExitCode {
                 );
                 keys.push((
                     format!("{root}/base/{id}/backup.info"),
-                    backup_info(&id, tli, size, segno, segno + 1).into_bytes(),
+                    synthetic::backup_info(&id, tli, size, segno, segno + 1).into_bytes(),
                 ));
                 keys.push((format!("{root}/base/{id}/data.tar.gz"), vec![0u8; 16]));
             }
